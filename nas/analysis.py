@@ -1,0 +1,242 @@
+"""Validation, cell inlining and shape inference: from an Architecture to a checked flat graph."""
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import networkx as nx
+
+from nas.errors import GraphError, OpError, ShapeError, StructureError
+from nas.graph import Architecture
+from nas.ops import OPS, Attrs, Shape
+
+_EXPR = re.compile(r"^\s*(?:(\d+)\s*\*\s*)?([A-Za-z_]\w*)\s*(?:\*\s*(\d+))?\s*(?:/\s*(\d+))?\s*$")
+
+
+@dataclass
+class FlatGraph:
+    """A validated network with cells inlined: ops in topological order, inputs by port, shapes."""
+
+    order: list[str]
+    attrs: dict[str, Attrs]
+    inputs: dict[str, list[str]]
+    shapes: dict[str, Shape]
+    input_node: str
+    output_node: str
+
+    def to_networkx(self) -> nx.DiGraph:
+        """The flat graph as a DiGraph (attributes normalised, edges carry ``port``)."""
+        g = nx.DiGraph()
+        for n in self.order:
+            g.add_node(n, **self.attrs[n], shape=self.shapes[n])
+        for n in self.order:
+            for port, src in enumerate(self.inputs[n]):
+                g.add_edge(src, n, port=port)
+        return g
+
+
+@dataclass
+class _Checked:
+    order: list[str]
+    inputs: dict[str, list[str]]
+    input_nodes: list[str]  # by index
+    output_node: str
+
+
+def _check_structure(g: Any, where: str, is_cell: bool) -> _Checked:
+    """Structural checks of one graph (macro or cell); ops must already be known."""
+    label = (lambda n: f"{where}/{n}") if where else (lambda n: str(n))
+    if not isinstance(g, nx.DiGraph) or g.is_multigraph():
+        raise StructureError(f"{where or 'the network'} must be a networkx.DiGraph, got {type(g).__name__}")
+    if g.number_of_nodes() == 0:
+        raise StructureError(f"{where or 'the network'} has no nodes")
+    inputs_found: dict[int, str] = {}
+    outputs: list[str] = []
+    for n, data in g.nodes(data=True):
+        if not isinstance(n, str) or not n:
+            raise StructureError(f"node names must be non-empty strings, got {n!r}", label(n))
+        op = data.get("op")
+        if op is None:
+            raise OpError("has no 'op' attribute", label(n))
+        if not isinstance(op, str) or op not in OPS:
+            raise OpError(f"unknown op {op!r}; known ops: {', '.join(sorted(OPS))}", label(n))
+        if op == "input":
+            index = data.get("index", 0)
+            if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+                raise OpError(f"input index {index!r} must be an integer >= 0", label(n))
+            if index in inputs_found:
+                raise StructureError(
+                    f"two input nodes with index {index} ({inputs_found[index]!r} and {n!r})", label(n)
+                )
+            inputs_found[index] = n
+        elif op == "output":
+            outputs.append(n)
+        elif op == "cell" and is_cell:
+            raise StructureError("cells cannot contain cells", label(n))
+    if not inputs_found:
+        raise StructureError(f"{where or 'the network'} has no input node (op 'input')")
+    if not is_cell and len(inputs_found) > 1:
+        raise StructureError("the network must have exactly one input node", label(inputs_found[max(inputs_found)]))
+    if sorted(inputs_found) != list(range(len(inputs_found))):
+        raise StructureError(f"{where}: cell input indices must be 0..{len(inputs_found) - 1}, got {sorted(inputs_found)}")
+    if not outputs:
+        raise StructureError(f"{where or 'the network'} has no output node (op 'output')")
+    if len(outputs) > 1:
+        raise StructureError(f"{where or 'the network'} must have exactly one output node", label(outputs[1]))
+    out_node = outputs[0]
+    try:
+        order = list(nx.topological_sort(g))
+    except nx.NetworkXUnfeasible:
+        cycle = nx.find_cycle(g)
+        path = " -> ".join(str(u) for u, _ in cycle) + f" -> {cycle[0][0]}"
+        raise StructureError(f"the graph has a cycle: {path}", label(cycle[0][0])) from None
+    # Reachability before arity, so a node fed by nothing is reported as unreachable.
+    reached = set(inputs_found.values())
+    queue = deque(reached)
+    succ, pred = g._succ, g._pred
+    while queue:
+        for nxt in succ[queue.popleft()]:
+            if nxt not in reached:
+                reached.add(nxt)
+                queue.append(nxt)
+    if len(reached) != len(order):
+        bad = next(n for n in order if n not in reached)
+        raise StructureError("unreachable: no path from an input node leads here", label(bad))
+    alive = {out_node}
+    queue = deque(alive)
+    while queue:
+        for prv in pred[queue.popleft()]:
+            if prv not in alive:
+                alive.add(prv)
+                queue.append(prv)
+    if len(alive) != len(order):
+        bad = next(n for n in order if n not in alive)
+        raise StructureError("dangling: its result never reaches the output", label(bad))
+    ordered_inputs: dict[str, list[str]] = {}
+    for n in order:
+        spec = OPS[g.nodes[n]["op"]]
+        preds = pred[n]
+        k = len(preds)
+        if k < spec.min_inputs or (spec.max_inputs is not None and k > spec.max_inputs):
+            want = (
+                f"exactly {spec.min_inputs}" if spec.min_inputs == spec.max_inputs
+                else f"at least {spec.min_inputs}" if spec.max_inputs is None
+                else f"{spec.min_inputs} to {spec.max_inputs}"
+            )
+            raise StructureError(f"op {spec.name!r} takes {want} input(s), has {k}", label(n))
+        if k <= 1:
+            ordered_inputs[n] = list(preds)
+            continue
+        ports = [(d.get("port"), src) for src, d in preds.items()]
+        if spec.ordered:
+            got = sorted(p for p, _ in ports if isinstance(p, int) and not isinstance(p, bool))
+            if got != list(range(k)):
+                raise StructureError(
+                    f"the {k} inputs of {spec.name!r} need distinct edge ports 0..{k - 1}, "
+                    f"got {[p for p, _ in ports]}", label(n)
+                )
+            ordered_inputs[n] = [src for _, src in sorted(ports, key=lambda t: t[0])]
+        else:
+            ordered_inputs[n] = sorted(preds, key=lambda s: (not isinstance(preds[s].get("port"), int), preds[s].get("port") or 0))
+    if succ[out_node]:
+        raise StructureError("the output node must not feed other nodes", label(out_node))
+    return _Checked(order, ordered_inputs, [inputs_found[i] for i in range(len(inputs_found))], out_node)
+
+
+def _resolve(value: Any, params: dict[str, int], key: str, node: str) -> Any:
+    if not isinstance(value, str):
+        return value
+    m = _EXPR.match(value)
+    if not m:
+        raise OpError(f"attribute {key!r}={value!r} is not an integer or a cell-parameter expression", node)
+    mul1, name, mul2, div = m.groups()
+    if name not in params:
+        raise OpError(f"attribute {key!r}={value!r} uses cell parameter {name!r}, which the cell node "
+                      f"does not give (params: {sorted(params)})", node)
+    result = params[name] * int(mul1 or 1) * int(mul2 or 1)
+    if div:
+        if int(div) == 0 or result % int(div):
+            raise OpError(f"attribute {key!r}={value!r} is not a whole number for {name}={params[name]}", node)
+        result //= int(div)
+    return result
+
+
+def analyse(arch: Architecture, input_shape: Sequence[int] | None = None) -> FlatGraph:
+    """Validate ``arch`` and return its flat graph with inferred shapes; raises GraphError."""
+    if not isinstance(arch, Architecture):
+        raise GraphError(f"expected a nas.Architecture, got {type(arch).__name__}")
+    shape_in = tuple(input_shape) if input_shape is not None else tuple(arch.input_shape)
+    if len(shape_in) not in (1, 3) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape_in):
+        raise ShapeError(f"input shape must be (C, H, W) or (features,) of positive integers, got {shape_in}")
+    if not isinstance(arch.num_classes, int) or isinstance(arch.num_classes, bool) or arch.num_classes < 1:
+        raise GraphError(f"num_classes must be a positive integer, got {arch.num_classes!r}")
+    macro = _check_structure(arch.graph, "", is_cell=False)
+    cell_checks: dict[str, _Checked] = {}
+
+    order: list[str] = []
+    attrs: dict[str, Attrs] = {}
+    inputs: dict[str, list[str]] = {}
+    alias: dict[str, str] = {}  # macro node -> flat node producing its value
+    g = arch.graph
+    for n in macro.order:
+        raw = g.nodes[n]
+        if raw["op"] != "cell":
+            attrs[n] = OPS[raw["op"]].normalise(raw, n)
+            order.append(n)
+            inputs[n] = [alias[s] for s in macro.inputs[n]]
+            alias[n] = n
+            continue
+        ref = OPS["cell"].normalise(raw, n)
+        cell_name, params = ref["cell"], ref["params"]
+        if cell_name not in arch.cells:
+            raise OpError(f"refers to cell {cell_name!r}, which is not defined (cells: {sorted(arch.cells)})", n)
+        if cell_name not in cell_checks:
+            cell_checks[cell_name] = _check_structure(arch.cells[cell_name], cell_name, is_cell=True)
+        chk = cell_checks[cell_name]
+        feeds = [alias[s] for s in macro.inputs[n]]
+        if len(feeds) != len(chk.input_nodes):
+            raise StructureError(
+                f"cell {cell_name!r} takes {len(chk.input_nodes)} input(s), the node has {len(feeds)}", n
+            )
+        cg = arch.cells[cell_name]
+        local: dict[str, str] = {inp: feeds[i] for i, inp in enumerate(chk.input_nodes)}
+        for inner in chk.order:
+            craw = cg.nodes[inner]
+            if craw["op"] == "input":
+                continue
+            if craw["op"] == "output":
+                local[inner] = local[chk.inputs[inner][0]]
+                continue
+            flat = f"{n}/{inner}"
+            spec = OPS[craw["op"]]
+            resolved = {
+                k: (_resolve(v, params, k, flat) if k in spec.int_attrs else v) for k, v in craw.items()
+            }
+            attrs[flat] = spec.normalise(resolved, flat)
+            order.append(flat)
+            inputs[flat] = [local[s] for s in chk.inputs[inner]]
+            local[inner] = flat
+        alias[n] = local[chk.output_node]
+    shapes: dict[str, Shape] = {}
+    for n in order:
+        a = attrs[n]
+        op = a["op"]
+        if op == "input":
+            shapes[n] = shape_in
+            continue
+        in_shapes = [shapes[s] for s in inputs[n]]
+        shapes[n] = OPS[op].infer(a, in_shapes, n)
+    out = macro.output_node
+    out_shape = shapes[out]
+    if out_shape[0] != arch.num_classes:
+        raise ShapeError(
+            f"the network outputs shape {out_shape}, but num_classes is {arch.num_classes}", out
+        )
+    return FlatGraph(order, attrs, inputs, shapes, macro.input_nodes[0], out)
+
+
+def validate(arch: Architecture, input_shape: Sequence[int] | None = None) -> None:
+    """Raise GraphError naming the node and problem if ``arch`` is not a valid network."""
+    analyse(arch, input_shape)

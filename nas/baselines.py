@@ -1,0 +1,74 @@
+"""Registry of the lectures' hand-designed networks, built as Architectures (timm-style names)."""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from nas.graph import Architecture
+
+BuildFn = Callable[..., Architecture]
+
+
+@dataclass(frozen=True)
+class BaselineEntry:
+    """A registered baseline: its builder, family, standard input size and a one-line description."""
+
+    name: str
+    fn: BuildFn
+    family: str
+    default_input_size: int
+    description: str
+
+
+_REGISTRY: dict[str, BaselineEntry] = {}
+_FAMILIES_LOADED = False
+
+
+def register(name: str, family: str, default_input_size: int = 224, description: str = "") -> Callable[[BuildFn], BuildFn]:
+    """Decorator registering ``fn(num_classes, in_channels, input_size, **kwargs) -> Architecture``."""
+
+    def wrap(fn: BuildFn) -> BuildFn:
+        if name in _REGISTRY:
+            raise ValueError(f"baseline {name!r} is already registered")
+        _REGISTRY[name] = BaselineEntry(name, fn, family, default_input_size, description or (fn.__doc__ or "").strip().split("\n")[0])
+        return fn
+
+    return wrap
+
+
+def _load_families() -> None:
+    global _FAMILIES_LOADED
+    if not _FAMILIES_LOADED:
+        _FAMILIES_LOADED = True
+        importlib.import_module("search_spaces")
+
+
+def names(family: str | None = None) -> list[str]:
+    """Every registered baseline name (optionally of one family), in registration order."""
+    _load_families()
+    return [n for n, e in _REGISTRY.items() if family is None or e.family == family]
+
+
+def entry(name: str) -> BaselineEntry:
+    """The registry entry for ``name``; KeyError lists close names."""
+    _load_families()
+    if name not in _REGISTRY:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=5)
+        raise KeyError(f"unknown baseline {name!r}" + (f"; did you mean {close}?" if close else f"; known: {sorted(_REGISTRY)}"))
+    return _REGISTRY[name]
+
+
+def build(name: str, num_classes: int = 1000, in_channels: int = 3, input_size: int | None = None,
+          **kwargs: Any) -> Architecture:
+    """The named baseline; ``input_size=None`` means its standard input, <= 64 its small-input form."""
+    e = entry(name)
+    size = e.default_input_size if input_size is None else int(input_size)
+    arch = e.fn(num_classes=num_classes, in_channels=in_channels, input_size=size, **kwargs)
+    if not arch.name:
+        arch = arch.copy(name=name)
+    arch.meta.setdefault("baseline", name)
+    arch.meta.setdefault("family", e.family)
+    return arch

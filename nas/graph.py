@@ -1,0 +1,211 @@
+"""Architectures as plain networkx graphs: the value object and a builder for writing them."""
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterator, Sequence
+
+import networkx as nx
+
+from nas.errors import GraphError
+
+IntOrPair = int | tuple[int, int] | list[int] | str
+
+
+@dataclass(frozen=True, eq=False)
+class Architecture:
+    """A network: a macro graph of ops and cell references, the named cells, and what it consumes.
+
+    Node attributes are plain JSON values (``{"op": "conv", "out": 64, "k": 3}``); an edge's
+    ``port`` orders the inputs of ops where order matters (concat, gate, cell). Holds no tensors,
+    modules or random state. Compare architectures with :func:`nas.arch_hash`.
+    """
+
+    graph: nx.DiGraph
+    input_shape: tuple[int, ...]
+    num_classes: int
+    cells: dict[str, nx.DiGraph] = field(default_factory=dict)
+    name: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def copy(self, **changes: Any) -> Architecture:
+        """A deep copy (graphs and cells included), with any fields replaced."""
+        fresh = replace(
+            self,
+            graph=self.graph.copy(),
+            cells={k: v.copy() for k, v in self.cells.items()},
+            meta=copy.deepcopy(self.meta),
+        )
+        return replace(fresh, **changes) if changes else fresh
+
+    def __repr__(self) -> str:
+        return (
+            f"Architecture(name={self.name!r}, nodes={self.graph.number_of_nodes()}, "
+            f"cells={sorted(self.cells)}, input_shape={self.input_shape}, num_classes={self.num_classes})"
+        )
+
+
+class GraphBuilder:
+    """Writes a graph op by op; each method returns the new node's name for use as an input.
+
+    ``GraphBuilder()`` starts a macro graph with one ``input`` node; ``GraphBuilder(n_inputs=2)``
+    starts a cell whose input nodes are ``in0``, ``in1`` (ports 0 and 1 of the cell node). In a
+    cell, integer attributes may be expressions over the cell's params such as ``"C"``,
+    ``"4*C"`` or ``"C/4"``.
+    """
+
+    def __init__(self, n_inputs: int = 1, cell: bool | None = None) -> None:
+        self.graph = nx.DiGraph()
+        self._scopes: list[str] = []
+        self._counts: Counter[str] = Counter()
+        is_cell = cell if cell is not None else n_inputs != 1
+        if is_cell:
+            self.inputs = [self._add(f"in{i}", {"op": "input", "index": i}, []) for i in range(n_inputs)]
+        else:
+            self.inputs = [self._add("input", {"op": "input"}, [])]
+
+    @property
+    def input(self) -> str:
+        """The first (for a macro graph: the only) input node."""
+        return self.inputs[0]
+
+    # -------------------------------------------------------------------------- plumbing
+
+    @contextlib.contextmanager
+    def scope(self, name: str) -> Iterator[None]:
+        """Prefix the names of nodes added inside the block with ``name.``."""
+        self._scopes.append(str(name))
+        try:
+            yield
+        finally:
+            self._scopes.pop()
+
+    def _add(self, name: str, attrs: dict[str, Any], inputs: Sequence[str]) -> str:
+        if name in self.graph:
+            raise GraphError(f"a node named {name!r} already exists", name)
+        self.graph.add_node(name, **attrs)
+        for port, src in enumerate(inputs):
+            if src not in self.graph:
+                raise GraphError(f"input {src!r} does not exist", name)
+            self.graph.add_edge(src, name, port=port)
+        return name
+
+    def node(self, op: str, inputs: str | Sequence[str], name: str | None = None, **attrs: Any) -> str:
+        """Add any op (see ``nas.ops.OPS``) fed by ``inputs`` in port order; returns its name."""
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        prefix = ".".join(self._scopes)
+        if name is None:
+            key = f"{prefix}:{op}"
+            name = f"{op}{self._counts[key]}"
+            self._counts[key] += 1
+        full = f"{prefix}.{name}" if prefix else name
+        clean = {k: (list(v) if isinstance(v, tuple) else v) for k, v in attrs.items() if v is not None}
+        return self._add(full, {"op": op, **clean}, inputs)
+
+    # -------------------------------------------------------------------------- ops
+
+    def conv(
+        self, x: str, out: IntOrPair, k: IntOrPair = 3, stride: IntOrPair = 1,
+        padding: IntOrPair | None = None, groups: IntOrPair = 1, bias: bool = False,
+        dilation: IntOrPair = 1, name: str | None = None,
+    ) -> str:
+        """Convolution; ``padding=None`` keeps the size at stride 1 (k // 2 times dilation)."""
+        if padding is None:
+            padding = _same_padding(k, dilation)
+        return self.node("conv", x, name, out=out, k=k, stride=stride, padding=padding,
+                         dilation=dilation, groups=groups, bias=bias)
+
+    def convt(self, x: str, out: IntOrPair, k: IntOrPair, stride: IntOrPair = 1, padding: IntOrPair = 0,
+              output_padding: IntOrPair = 0, bias: bool = False, name: str | None = None) -> str:
+        """Transposed ("up") convolution."""
+        return self.node("convt", x, name, out=out, k=k, stride=stride, padding=padding,
+                         output_padding=output_padding, bias=bias)
+
+    def bn(self, x: str, name: str | None = None, **attrs: Any) -> str:
+        return self.node("bn", x, name, **attrs)
+
+    def relu(self, x: str, name: str | None = None) -> str:
+        return self.node("relu", x, name)
+
+    def act(self, x: str, kind: str = "relu", name: str | None = None) -> str:
+        """An activation op by name (relu, relu6, sigmoid, tanh, gelu, silu, hardswish, identity)."""
+        return self.node(kind, x, name)
+
+    def lrn(self, x: str, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0,
+            name: str | None = None) -> str:
+        return self.node("lrn", x, name, size=size, alpha=alpha, beta=beta, k=k)
+
+    def maxpool(self, x: str, k: IntOrPair, stride: IntOrPair | None = None, padding: IntOrPair = 0,
+                ceil_mode: bool = False, name: str | None = None) -> str:
+        return self.node("maxpool", x, name, k=k, stride=stride if stride is not None else k,
+                         padding=padding, ceil_mode=ceil_mode)
+
+    def avgpool(self, x: str, k: IntOrPair, stride: IntOrPair | None = None, padding: IntOrPair = 0,
+                ceil_mode: bool = False, count_include_pad: bool = True, name: str | None = None) -> str:
+        return self.node("avgpool", x, name, k=k, stride=stride if stride is not None else k,
+                         padding=padding, ceil_mode=ceil_mode, count_include_pad=count_include_pad)
+
+    def gap(self, x: str, name: str | None = None) -> str:
+        """Global average pool to a vector."""
+        return self.node("gap", x, name)
+
+    def flatten(self, x: str, name: str | None = None) -> str:
+        return self.node("flatten", x, name)
+
+    def dropout(self, x: str, p: float = 0.5, name: str | None = None) -> str:
+        return self.node("dropout", x, name, p=p)
+
+    def linear(self, x: str, out: IntOrPair, bias: bool = True, name: str | None = None) -> str:
+        return self.node("linear", x, name, out=out, bias=bias)
+
+    def add(self, xs: Sequence[str], name: str | None = None) -> str:
+        return self.node("add", list(xs), name)
+
+    def concat(self, xs: Sequence[str], name: str | None = None) -> str:
+        return self.node("concat", list(xs), name)
+
+    def gate(self, h: str, t: str, x: str, name: str | None = None) -> str:
+        """Highway mix ``h * t + x * (1 - t)``; ``t`` should come from a sigmoid."""
+        return self.node("gate", [h, t, x], name)
+
+    def zero(self, x: str, stride: IntOrPair = 1, name: str | None = None) -> str:
+        return self.node("zero", x, name, stride=stride)
+
+    def pad(self, x: str, out: IntOrPair, stride: IntOrPair = 1, name: str | None = None) -> str:
+        """Parameter-free shortcut: subsample by ``stride`` and append zero channels up to ``out``."""
+        return self.node("pad", x, name, out=out, stride=stride)
+
+    def cell(self, cell: str, inputs: str | Sequence[str], name: str | None = None, **params: int) -> str:
+        """A use of the named cell, fed by ``inputs`` (cell input i is port i)."""
+        return self.node("cell", inputs, name, cell=cell, params=dict(params))
+
+    def conv_bn_act(self, x: str, out: IntOrPair, k: IntOrPair = 3, stride: IntOrPair = 1,
+                    groups: IntOrPair = 1, act: str | None = "relu", padding: IntOrPair | None = None,
+                    name: str | None = None) -> str:
+        """conv (no bias) -> BN -> activation; names ``{name}.conv``, ``.bn``, ``.act`` when given."""
+        names = (None, None, None) if name is None else (f"{name}.conv", f"{name}.bn", f"{name}.act")
+        x = self.conv(x, out, k, stride, padding=padding, groups=groups, name=names[0])
+        x = self.bn(x, name=names[1])
+        return self.act(x, act, name=names[2]) if act else x
+
+    def output(self, x: str, name: str = "output") -> str:
+        prefix = ".".join(self._scopes)
+        return self._add(f"{prefix}.{name}" if prefix else name, {"op": "output"}, [x])
+
+    def build(self, input_shape: Sequence[int], num_classes: int, name: str = "",
+              cells: dict[str, nx.DiGraph] | None = None, meta: dict[str, Any] | None = None) -> Architecture:
+        """The finished architecture (not validated here: see :func:`nas.validate`)."""
+        return Architecture(self.graph, tuple(input_shape), int(num_classes), dict(cells or {}),
+                            name, dict(meta or {}))
+
+
+def _same_padding(k: IntOrPair, dilation: IntOrPair) -> IntOrPair:
+    if isinstance(k, str) or isinstance(dilation, str):
+        raise GraphError("give padding explicitly when the kernel or dilation is a cell parameter")
+    kh, kw = (k, k) if isinstance(k, int) else k
+    dh, dw = (dilation, dilation) if isinstance(dilation, int) else dilation
+    ph, pw = kh // 2 * dh, kw // 2 * dw
+    return ph if ph == pw else [ph, pw]
