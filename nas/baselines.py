@@ -72,3 +72,25 @@ def build(name: str, num_classes: int = 1000, in_channels: int = 3, input_size: 
     arch.meta.setdefault("baseline", name)
     arch.meta.setdefault("family", e.family)
     return arch
+
+
+def table(names_: list[str] | None = None, num_classes: int = 1000, in_channels: int = 3,
+          input_size: int | None = None) -> Any:
+    """A pandas DataFrame of baselines: family, input shape, params, MACs, depth (from the graphs)."""
+    import pandas as pd
+
+    from nas.cost import count
+
+    rows = []
+    for name in names_ or names():
+        arch = build(name, num_classes=num_classes, in_channels=in_channels, input_size=input_size)
+        cost = count(arch)
+        rows.append({
+            "name": name,
+            "family": entry(name).family,
+            "input": "x".join(map(str, arch.input_shape)),
+            "params": cost.params,
+            "macs": cost.macs,
+            "depth": cost.depth,
+        })
+    return pd.DataFrame(rows)
