@@ -86,16 +86,21 @@ def _check_structure(g: Any, where: str, is_cell: bool) -> _Checked:
     if len(outputs) > 1:
         raise StructureError(f"{where or 'the network'} must have exactly one output node", label(outputs[1]))
     out_node = outputs[0]
-    try:
-        order = list(nx.topological_sort(g))
-    except nx.NetworkXUnfeasible:
-        cycle = nx.find_cycle(g)
+    succ, pred, node_attrs = g._succ, g._pred, g._node
+    indegree = {n: len(p) for n, p in pred.items()}
+    order = [n for n, d in indegree.items() if d == 0]
+    for n in order:  # Kahn's algorithm; the list grows while it is walked
+        for nxt in succ[n]:
+            indegree[nxt] -= 1
+            if indegree[nxt] == 0:
+                order.append(nxt)
+    if len(order) != len(indegree):
+        cycle = nx.find_cycle(g, source=[n for n, d in indegree.items() if d > 0])
         path = " -> ".join(str(u) for u, _ in cycle) + f" -> {cycle[0][0]}"
         raise StructureError(f"the graph has a cycle: {path}", label(cycle[0][0])) from None
     # Reachability before arity, so a node fed by nothing is reported as unreachable.
     reached = set(inputs_found.values())
     queue = deque(reached)
-    succ, pred = g._succ, g._pred
     while queue:
         for nxt in succ[queue.popleft()]:
             if nxt not in reached:
@@ -116,7 +121,7 @@ def _check_structure(g: Any, where: str, is_cell: bool) -> _Checked:
         raise StructureError("dangling: its result never reaches the output", label(bad))
     ordered_inputs: dict[str, list[str]] = {}
     for n in order:
-        spec = OPS[g.nodes[n]["op"]]
+        spec = OPS[node_attrs[n]["op"]]
         preds = pred[n]
         k = len(preds)
         if k < spec.min_inputs or (spec.max_inputs is not None and k > spec.max_inputs):
@@ -139,10 +144,25 @@ def _check_structure(g: Any, where: str, is_cell: bool) -> _Checked:
                 )
             ordered_inputs[n] = [src for _, src in sorted(ports, key=lambda t: t[0])]
         else:
-            ordered_inputs[n] = sorted(preds, key=lambda s: (not isinstance(preds[s].get("port"), int), preds[s].get("port") or 0))
+            ordered_inputs[n] = sorted(preds, key=lambda s: _port_key(preds[s].get("port")))
     if succ[out_node]:
         raise StructureError("the output node must not feed other nodes", label(out_node))
     return _Checked(order, ordered_inputs, [inputs_found[i] for i in range(len(inputs_found))], out_node)
+
+
+def _port_key(port: Any) -> tuple[int, int]:
+    """Sort key for the inputs of an op whose input order does not matter: integer ports first."""
+    return (0, port) if isinstance(port, int) and not isinstance(port, bool) else (1, 0)
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """``name``, or ``name~1``, ``name~2``... whichever is not taken yet (and take it)."""
+    candidate, i = name, 0
+    while candidate in taken:
+        i += 1
+        candidate = f"{name}~{i}"
+    taken.add(candidate)
+    return candidate
 
 
 def _resolve(value: Any, params: dict[str, int], key: str, node: str) -> Any:
@@ -180,6 +200,7 @@ def analyse(arch: Architecture, input_shape: Sequence[int] | None = None) -> Fla
     inputs: dict[str, list[str]] = {}
     alias: dict[str, str] = {}  # macro node -> flat node producing its value
     g = arch.graph
+    taken: set[str] = set(g.nodes)  # macro nodes keep their names; inlined nodes get unique "use/inner" ones
     for n in macro.order:
         raw = g.nodes[n]
         if raw["op"] != "cell":
@@ -209,7 +230,7 @@ def analyse(arch: Architecture, input_shape: Sequence[int] | None = None) -> Fla
             if craw["op"] == "output":
                 local[inner] = local[chk.inputs[inner][0]]
                 continue
-            flat = f"{n}/{inner}"
+            flat = _unique(f"{n}/{inner}", taken)
             spec = OPS[craw["op"]]
             resolved = {
                 k: (_resolve(v, params, k, flat) if k in spec.int_attrs else v) for k, v in craw.items()
@@ -230,9 +251,10 @@ def analyse(arch: Architecture, input_shape: Sequence[int] | None = None) -> Fla
         shapes[n] = OPS[op].infer(a, in_shapes, n)
     out = macro.output_node
     out_shape = shapes[out]
-    if out_shape[0] != arch.num_classes:
+    if out_shape != (arch.num_classes,):
         raise ShapeError(
-            f"the network outputs shape {out_shape}, but num_classes is {arch.num_classes}", out
+            f"the network outputs shape {out_shape}, but must output a vector of num_classes="
+            f"{arch.num_classes} values (end with gap or flatten and a linear layer)", out
         )
     return FlatGraph(order, attrs, inputs, shapes, macro.input_nodes[0], out)
 

@@ -14,13 +14,16 @@ from nas.modules import init_weights
 from nas.ops import OPS
 
 _IDENT = re.compile(r"[^0-9A-Za-z_]")
+# Names a submodule must not take: attributes of nn.Module / fx.GraphModule (``train``, ``graph``,
+# ``code``, ``_modules``...), and ``self``, which fx would also use to name the value in forward().
+_RESERVED = frozenset(dir(fx.GraphModule(nn.Module(), fx.Graph()))) | {"self"}
 
 
 def _module_path(name: str) -> list[str]:
     parts = []
     for seg in re.split(r"[./]", name):
         seg = _IDENT.sub("_", seg) or "_"
-        if keyword.iskeyword(seg):
+        while keyword.iskeyword(seg) or seg in _RESERVED:
             seg += "_"
         parts.append(seg)
     return parts

@@ -58,6 +58,8 @@ class GraphBuilder:
 
     def __init__(self, n_inputs: int = 1, cell: bool | None = None) -> None:
         self.graph = nx.DiGraph()
+        self._node, self._succ, self._pred = self.graph._node, self.graph._succ, self.graph._pred
+        self._prefix = ""
         self._scopes: list[str] = []
         self._counts: Counter[str] = Counter()
         is_cell = cell if cell is not None else n_inputs != 1
@@ -77,33 +79,43 @@ class GraphBuilder:
     def scope(self, name: str) -> Iterator[None]:
         """Prefix the names of nodes added inside the block with ``name.``."""
         self._scopes.append(str(name))
+        self._prefix = ".".join(self._scopes)
         try:
             yield
         finally:
             self._scopes.pop()
+            self._prefix = ".".join(self._scopes)
 
     def _add(self, name: str, attrs: dict[str, Any], inputs: Sequence[str]) -> str:
-        if name in self.graph:
+        # Writes networkx's adjacency dicts directly (the same graph add_node/add_edge would make,
+        # several times faster): search spaces build thousands of graphs a second.
+        nodes, succ, pred = self._node, self._succ, self._pred
+        if name in nodes:
             raise GraphError(f"a node named {name!r} already exists", name)
-        self.graph.add_node(name, **attrs)
-        for port, src in enumerate(inputs):
-            if src not in self.graph:
+        for src in inputs:
+            if src not in nodes:
                 raise GraphError(f"input {src!r} does not exist", name)
-            self.graph.add_edge(src, name, port=port)
+        nodes[name] = attrs
+        succ[name] = {}
+        here = pred[name] = {}
+        for port, src in enumerate(inputs):
+            data = {"port": port}
+            succ[src][name] = data
+            here[src] = data
         return name
 
     def node(self, op: str, inputs: str | Sequence[str], name: str | None = None, **attrs: Any) -> str:
         """Add any op (see ``nas.ops.OPS``) fed by ``inputs`` in port order; returns its name."""
         if isinstance(inputs, str):
-            inputs = [inputs]
-        prefix = ".".join(self._scopes)
+            inputs = (inputs,)
+        prefix = self._prefix
         if name is None:
             key = f"{prefix}:{op}"
             name = f"{op}{self._counts[key]}"
             self._counts[key] += 1
-        full = f"{prefix}.{name}" if prefix else name
-        clean = {k: (list(v) if isinstance(v, tuple) else v) for k, v in attrs.items() if v is not None}
-        return self._add(full, {"op": op, **clean}, inputs)
+        attrs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in attrs.items() if v is not None}
+        attrs["op"] = op
+        return self._add(f"{prefix}.{name}" if prefix else name, attrs, inputs)
 
     # -------------------------------------------------------------------------- ops
 
@@ -192,7 +204,7 @@ class GraphBuilder:
         return self.act(x, act, name=names[2]) if act else x
 
     def output(self, x: str, name: str = "output") -> str:
-        prefix = ".".join(self._scopes)
+        prefix = self._prefix
         return self._add(f"{prefix}.{name}" if prefix else name, {"op": "output"}, [x])
 
     def build(self, input_shape: Sequence[int], num_classes: int, name: str = "",

@@ -95,6 +95,16 @@ def _check(kind: str, value: Any) -> Any:
     raise AssertionError(f"unknown attribute kind {kind}")
 
 
+def _plain_json(v: Any, depth: int = 0) -> bool:
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return True
+    if depth < 4 and isinstance(v, (list, tuple)):
+        return all(_plain_json(x, depth + 1) for x in v)
+    if depth < 4 and isinstance(v, dict):
+        return all(isinstance(k, str) and _plain_json(x, depth + 1) for k, x in v.items())
+    return False
+
+
 # ----------------------------------------------------------------------------- the spec
 
 
@@ -113,13 +123,34 @@ class OpSpec:
     int_attrs: frozenset[str] = field(default_factory=frozenset)
 
     def normalise(self, raw: Attrs, node: str) -> Attrs:
-        """Defaults filled in and values type-checked; raises OpError naming the attribute."""
+        """Defaults filled in and values type-checked; raises OpError naming the attribute.
+
+        Results are memoised on the attribute values (architectures repeat the same few layers
+        thousands of times), so treat the returned dict as read-only.
+        """
+        try:
+            key = (self.name, *(_memo_key(k, v) for k, v in raw.items()))
+            hit = _NORMALISED.get(key)
+        except TypeError:  # unhashable values (dicts): no memo
+            key, hit = None, None
+        if hit is not None:
+            return hit
+        out = self._normalise(raw, node)
+        if key is not None:
+            if len(_NORMALISED) > 200_000:
+                _NORMALISED.clear()
+            _NORMALISED[key] = out
+        return out
+
+    def _normalise(self, raw: Attrs, node: str) -> Attrs:
         out: Attrs = {"op": self.name}
         for key in raw:
             if key not in self.attrs and key not in ("op", "tag"):
                 raise OpError(
                     f"op {self.name!r} has no attribute {key!r} (known: {sorted(self.attrs)})", node
                 )
+        if "tag" in raw and not _plain_json(raw["tag"]):
+            raise OpError(f"attribute 'tag'={raw['tag']!r:.60} must be a plain JSON value (a string, say)", node)
         for key, (kind, default) in self.attrs.items():
             if key in raw:
                 try:
@@ -136,6 +167,14 @@ class OpSpec:
 
 
 OPS: dict[str, OpSpec] = {}
+_NORMALISED: dict[tuple[Any, ...], Attrs] = {}
+
+
+def _memo_key(key: str, value: Any) -> tuple[Any, ...]:
+    """A hashable key that tells 1, 1.0 and True (and lists of them) apart."""
+    if isinstance(value, (list, tuple)):
+        return (key, list, tuple((type(v), v) for v in value))
+    return (key, type(value), value)
 
 
 def register(spec: OpSpec) -> OpSpec:

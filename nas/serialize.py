@@ -14,11 +14,18 @@ FORMAT = "nas.architecture/1"
 MAX_JSON_CHARS = 64_000_000
 
 
-def _graph_data(g: nx.DiGraph) -> dict[str, Any]:
-    return {
-        "nodes": [{"id": n, **{k: _plain(v) for k, v in d.items()}} for n, d in g.nodes(data=True)],
-        "edges": [{"source": u, "target": v, **d} for u, v, d in g.edges(data=True)],
-    }
+def _graph_data(g: nx.DiGraph, where: str) -> dict[str, Any]:
+    nodes = []
+    for n, d in g.nodes(data=True):
+        attrs = {k: _plain(v) for k, v in d.items()}
+        for k, v in attrs.items():
+            if not _json_value_ok(v):
+                raise SerializationError(
+                    f"attribute {k!r}={v!r:.60} is not a plain JSON value (str, number, bool, None, "
+                    f"or lists/objects of them)", f"{where}{n}",
+                )
+        nodes.append({"id": n, **attrs})
+    return {"nodes": nodes, "edges": [{"source": u, "target": v, **d} for u, v, d in g.edges(data=True)]}
 
 
 def _plain(v: Any) -> Any:
@@ -67,11 +74,14 @@ def to_json(arch: Architecture, indent: int | None = None) -> str:
         "name": arch.name,
         "input_shape": list(arch.input_shape),
         "num_classes": arch.num_classes,
-        "graph": _graph_data(arch.graph),
-        "cells": {name: _graph_data(g) for name, g in arch.cells.items()},
+        "graph": _graph_data(arch.graph, ""),
+        "cells": {name: _graph_data(g, f"{name}/") for name, g in arch.cells.items()},
         "meta": arch.meta,
     }
-    return json.dumps(doc, indent=indent, sort_keys=False)
+    try:
+        return json.dumps(doc, indent=indent, sort_keys=False)
+    except (TypeError, ValueError) as exc:  # node names, edge attributes or meta that JSON cannot hold
+        raise SerializationError(f"the architecture cannot be written as JSON: {exc}") from None
 
 
 def from_json(text: str | bytes | dict[str, Any], check: bool = True) -> Architecture:
@@ -83,8 +93,8 @@ def from_json(text: str | bytes | dict[str, Any], check: bool = True) -> Archite
             raise SerializationError(f"architecture JSON is {len(text)} characters; the limit is {MAX_JSON_CHARS}")
         try:
             doc = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise SerializationError(f"not valid JSON: {exc}") from None
+        except (ValueError, RecursionError) as exc:  # bad syntax or encoding, too deep, too-long integers
+            raise SerializationError(f"not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(doc, dict):
         raise SerializationError("architecture JSON must be an object")
     if doc.get("format", FORMAT) != FORMAT:

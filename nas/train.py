@@ -3,7 +3,7 @@
 One readable function, :func:`train`, in the airbench / nanoGPT spirit: the uint8 dataset lives
 on the device, each batch is gathered, randomly cropped / flipped and normalised there with a
 seeded generator; SGD with Nesterov momentum, a per-step one-cycle (or cosine) schedule and
-label smoothing; bf16 autocast and channels_last on CUDA; the host synchronises only at epoch
+label smoothing; channels_last memory format and (on CUDA) bf16 autocast; the host synchronises only at epoch
 ends. Failures of the candidate (NaN/inf loss, out of memory, errors in its forward) are
 reported in the result, never raised, so a search can go on.
 """
@@ -24,7 +24,7 @@ from torch import nn
 
 from nas.data import DataSplits
 
-__all__ = ["TrainConfig", "train", "seeded_init", "augment_batch", "lr_factor", "EpochCallback"]
+__all__ = ["TrainConfig", "train", "seeded_init", "augment_batch", "lr_factor", "default_batch_size", "EpochCallback"]
 
 EpochCallback = Callable[[int, dict[str, Any]], "bool | None"]
 _OOM_ERRORS: tuple[type[BaseException], ...] = tuple(
@@ -35,7 +35,8 @@ _OOM_ERRORS: tuple[type[BaseException], ...] = tuple(
 class TrainConfig:
     """Hyper-parameters of :func:`train`; ``None`` fields take a device-dependent default."""
 
-    batch_size: int | None = None          # None: 256 on CPU, 512 on CUDA (capped at the train size)
+    batch_size: int | None = None          # None: 512 on CUDA, 256 on CPU, halved (not below 32) until an
+                                           # epoch has >= 40 steps, so small datasets still get enough steps
     lr: float | None = None                # None: base_lr * batch_size / 256
     base_lr: float = 0.1                   # peak learning rate at batch size 256
     momentum: float = 0.9
@@ -48,7 +49,7 @@ class TrainConfig:
     hflip: bool | None = None              # None: follow data.hflip
     eval_batch_size: int = 2048
     amp: bool | None = None                # bf16 autocast; None: on CUDA only
-    channels_last: bool | None = None      # None: on CUDA only
+    channels_last: bool = True             # NHWC model and batches (faster on CUDA and on CPU)
     compile: bool = False                  # torch.compile the model (slow start, faster steps)
     cudnn_benchmark: bool = True           # sets torch.backends.cudnn.benchmark on CUDA runs
 
@@ -123,10 +124,10 @@ def train(
         raise ValueError(f"device {dev} requested but CUDA is not available")
     cuda = dev.type == "cuda"
     use_amp = cuda if cfg.amp is None else cfg.amp
-    channels_last = cuda if cfg.channels_last is None else cfg.channels_last
+    channels_last = cfg.channels_last
     flip = data.hflip if cfg.hflip is None else cfg.hflip
     n_train = len(data.y_train)
-    batch_size = min(cfg.batch_size or (512 if cuda else 256), n_train)
+    batch_size = min(cfg.batch_size or default_batch_size(n_train, cuda), n_train)
     steps_per_epoch = n_train // batch_size  # the last partial batch is dropped: fixed shapes
     total_steps = max(1, round(epochs * steps_per_epoch))
     peak_lr = cfg.lr if cfg.lr is not None else cfg.base_lr * batch_size / 256
@@ -269,6 +270,14 @@ def _finish(result: dict[str, Any], t_start: float, dev: torch.device) -> dict[s
         result["peak_memory_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20
     result["seconds"] = time.perf_counter() - t_start
     return result
+
+
+def default_batch_size(n_train: int, cuda: bool) -> int:
+    """512 on CUDA / 256 on CPU, halved (down to 32) while an epoch would have fewer than 40 steps."""
+    bs = 512 if cuda else 256
+    while bs > 32 and n_train // bs < 40:
+        bs //= 2
+    return bs
 
 
 def lr_factor(step: int, total: int, schedule: str = "onecycle", warmup: float = 0.2) -> float:

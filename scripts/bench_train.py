@@ -115,18 +115,23 @@ def part_a(args: argparse.Namespace, device: torch.device) -> None:
     data = load("fashion-mnist-embedded", seed=0)
     epochs, bs = max(1, round(args.epochs)), 256
     lr = TrainConfig().base_lr * bs / 256
-    rows = []
-    plain = plain_loop(seeded_init(small_cnn(), 0), data, epochs, bs, lr, device)
-    rows.append({"method": "DataLoader loop", **plain})
-    for label, extra in (("nas.train", {}), ("nas.train, no augmentation", {"crop_padding": 0, "hflip": False})):
-        r = train(small_cnn(), data, epochs=epochs, seed=0, device=device, batch_size=bs, lr=lr, **extra)
-        rows.append({"method": label, "images_per_s": r["images_per_s"], "train_seconds": r["train_seconds"],
-                     "val_acc": r["val_acc"], "train_loss": r["train_loss"]})
+    variants = (("nas.train", {}), ("nas.train, no augmentation", {"crop_padding": 0, "hflip": False}),
+                ("nas.train, NCHW (channels_last off)", {"channels_last": False}))
+    best: dict[str, dict[str, Any]] = {}
+    for _ in range(args.repeats):  # interleaved repeats, best kept: robust to a busy machine
+        runs = {"DataLoader loop": plain_loop(seeded_init(small_cnn(), 0), data, epochs, bs, lr, device)}
+        for label, extra in variants:
+            r = train(small_cnn(), data, epochs=epochs, seed=0, device=device, batch_size=bs, lr=lr, **extra)
+            runs[label] = {k: r[k] for k in ("images_per_s", "train_seconds", "val_acc", "train_loss")}
+        for label, run in runs.items():
+            if label not in best or run["images_per_s"] > best[label]["images_per_s"]:
+                best[label] = run
+    rows = [{"method": label, **run} for label, run in best.items()]
     for row in rows:
         row["speedup"] = row["images_per_s"] / rows[0]["images_per_s"]
     table(rows, f"(a) nas.train vs DataLoader loop: small CNN, embedded Fashion-MNIST "
                 f"({len(data.y_train)} train images), {epochs} epoch(s), batch {bs}, {device}, "
-                f"{torch.get_num_threads()} threads")
+                f"{torch.get_num_threads()} threads, best of {args.repeats}")
     print(f"speed-up of nas.train over the DataLoader loop: {rows[1]['speedup']:.2f}x (goal >= 1.5x)")
 
 
@@ -167,8 +172,9 @@ def part_b(args: argparse.Namespace, device: torch.device) -> None:
     rows = []
     for label, (make, macs) in models.items():
         for bs in (512, 1024):
-            for compiled in ((False, True) if args.compile else (False,)):
-                r = train(make(), data, epochs=epochs, seed=0, device=device, batch_size=bs, compile=compiled)
+            for compiled in ((False, True) if args.compile and label.startswith("airbench") else (False,)):
+                r = train(make(), data, epochs=epochs, seed=0, device=device, batch_size=bs, compile=compiled,
+                          eval_batch_size=1000)  # equal eval batches: one compiled eval graph
                 timed = r["epoch_seconds"][1:]
                 ips = (len(timed) * (n // bs) * bs / sum(timed)) if r["status"] == "ok" and timed else float("nan")
                 rows.append({"model": label, "batch": bs, "compile": compiled, "GMACs/img": macs / 1e9,
@@ -198,13 +204,15 @@ def part_c(args: argparse.Namespace, device: torch.device) -> None:
         except Exception as exc:
             rows.append({"model": name, "status": f"not built: {type(exc).__name__}: {exc}"[:90]})
             continue
+        if device.type == "cuda":  # untimed warm-up: the first run of new shapes loads / tunes CUDA kernels
+            train(nas.compile(arch), data, epochs=0.2, seed=0, device=device)
         r = train(model, data, epochs=args.epochs, seed=0, device=device, test=True)
         rows.append({"model": name, "params": sum(p.numel() for p in model.parameters()), "MMACs": macs / 1e6,
                      "epochs": r["epochs"], "val_acc": r["val_acc"], "test_acc": r["test_acc"],
                      "seconds": r["seconds"], "images_per_s": r["images_per_s"],
                      "status": r["status"] if r["error"] is None else f"failed: {r['error'][:60]}"})
     table(rows, f"(c) baselines on embedded Fashion-MNIST ({len(data.y_train)} train / {len(data.y_val)} val), "
-                f"{args.epochs} epoch(s), {device}")
+                f"{args.epochs} epoch(s), {device}" + (" (after an untimed 0.2-epoch warm-up run)" if device.type == "cuda" else ""))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -213,7 +221,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--epochs", type=float, default=2.0, help="epochs for (a) and (c); timed epochs for (b)")
     ap.add_argument("--device", default=None, help="(a) and (c) device; default cpu for (a), cuda if present for (c)")
     ap.add_argument("--peak-flops", type=float, default=None, help="peak bf16 FLOP/s for MFU (default: by GPU name)")
-    ap.add_argument("--no-compile", dest="compile", action="store_false", help="(b): skip the torch.compile rows")
+    ap.add_argument("--repeats", type=int, default=3, help="(a): interleaved repeats, fastest kept")
+    ap.add_argument("--no-compile", dest="compile", action="store_false", help="(b): skip the torch.compile rows (airbench net only)")
     args = ap.parse_args(argv)
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
     if not parts <= {"a", "b", "c"}:

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from nas.data import DataSplits, load
-from nas.train import TrainConfig, augment_batch, lr_factor, seeded_init, train
+from nas.train import TrainConfig, augment_batch, default_batch_size, lr_factor, seeded_init, train
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +130,8 @@ def test_lr_schedule_shapes() -> None:
     c = [lr_factor(s, 100, "cosine", 0.0) for s in range(100)]
     assert c[0] == 1.0 and c[-1] < 0.01
     assert TrainConfig().label_smoothing == 0.1 and TrainConfig().nesterov
+    assert default_batch_size(54000, cuda=True) == 512 and default_batch_size(54000, cuda=False) == 256
+    assert default_batch_size(5400, cuda=True) == 128 and default_batch_size(100, cuda=False) == 32
 
 
 def test_seeded_init_ignores_global_rng() -> None:

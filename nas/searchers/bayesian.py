@@ -1,0 +1,241 @@
+"""Bayesian optimisation through optuna: a thin adapter over ``Study.ask`` / ``Study.tell``.
+
+Each ask opens an optuna trial and lets the space choose an architecture define-by-run
+(``space.suggest(trial)``); each tell closes it with the validation accuracy (and the MACs for
+``objective="accuracy_macs"``), or as FAIL for a failed or rejected candidate. Samplers:
+
+* ``tpe`` - optuna's Tree-structured Parzen Estimator (default; ``constant_liar`` on, so
+  parallel asks spread out);
+* ``gp`` - optuna's Gaussian-process sampler (needs scipy; it models the parameters every
+  architecture has, and draws conditional ones - e.g. those of optional layers - at random);
+* ``nsga2`` - NSGA-II, for accuracy vs MACs (its default objective).
+
+With ``storage="sqlite:///run/optuna.db"`` (or a path ending in ``.db``) the study lives in that
+file, so ``optuna-dashboard sqlite:///run/optuna.db`` shows it and a restored searcher continues
+the same study. Without storage the study is in memory and the state dict carries its trials.
+Suggestions over the space's cost limits are closed at once as infeasible trials (optuna's
+trial constraints, with a ``rejected`` user attribute), so the sampler learns where the budget
+ends, and the searcher asks again: they never reach training. Suggestions the space cannot build
+are closed as FAIL.
+"""
+from __future__ import annotations
+
+import base64
+import pickle
+from pathlib import Path
+from typing import Any, Mapping
+
+from nas.errors import GraphError
+from nas.searchers.base import Candidate, Result, Searcher, SearcherError
+from nas.spaces import SearchSpace, SpaceError
+
+__all__ = ["OptunaSearcher", "SAMPLERS"]
+
+SAMPLERS = ("tpe", "gp", "nsga2")
+
+
+def _storage_url(storage: str | Path | None) -> str | None:
+    if storage is None:
+        return None
+    text = str(storage)
+    if "://" in text:
+        return text
+    return f"sqlite:///{Path(text).resolve()}"
+
+
+class OptunaSearcher(Searcher):
+    """An optuna study driven by ask/tell; ``sampler`` is ``"tpe"``, ``"gp"`` or ``"nsga2"``.
+
+    ``n_startup_trials`` random trials come first (TPE and GP); ``population_size`` is NSGA-II's
+    generation size; ``max_attempts`` bounds the re-asks when suggestions are rejected.
+    """
+
+    name = "optuna"
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        seed: int = 0,
+        objective: str | None = None,
+        sampler: str = "tpe",
+        storage: str | Path | None = None,
+        study_name: str = "nas",
+        n_startup_trials: int = 10,
+        population_size: int = 20,
+        max_attempts: int = 200,
+    ) -> None:
+        if sampler not in SAMPLERS:
+            raise SearcherError(f"optuna sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
+        if objective is None:
+            objective = "accuracy_macs" if sampler == "nsga2" else "accuracy"
+        super().__init__(space, seed, objective)
+        for label, value, low in (("n_startup_trials", n_startup_trials, 0),
+                                  ("population_size", population_size, 2), ("max_attempts", max_attempts, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise SearcherError(f"{sampler}: {label} must be an int >= {low}, got {value!r}")
+        if not isinstance(study_name, str) or not study_name:
+            raise SearcherError(f"study_name must be a non-empty string, got {study_name!r}")
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.name = sampler  # the registry name this instance answers to
+        self.sampler_name = sampler
+        self.storage = _storage_url(storage)
+        self.study_name = study_name
+        self.n_startup_trials = n_startup_trials
+        self.population_size = population_size
+        self.max_attempts = max_attempts
+        self.directions = ["maximize"] if self.objective == "accuracy" else ["maximize", "minimize"]
+        self._study_obj: Any = None  # opened on first use, or by load_state_dict
+
+    @property
+    def _study(self) -> Any:
+        if self._study_obj is None:
+            self._study_obj = self._open_study(self._make_sampler(), create=True)
+        return self._study_obj
+
+    # ------------------------------------------------------------------ optuna plumbing
+
+    def _make_sampler(self) -> Any:
+        import optuna
+
+        if self.sampler_name == "tpe":
+            return optuna.samplers.TPESampler(seed=self.seed, n_startup_trials=self.n_startup_trials,
+                                              constant_liar=True)
+        if self.sampler_name == "gp":
+            try:
+                import scipy  # noqa: F401 - optuna's GP sampler needs it
+            except ImportError:
+                raise SearcherError("the gp searcher needs scipy: pip install scipy") from None
+            # GP models a fixed set of parameters: conditional ones (define-by-run) are drawn at random
+            return optuna.samplers.GPSampler(seed=self.seed, n_startup_trials=self.n_startup_trials,
+                                             warn_independent_sampling=False)
+        return optuna.samplers.NSGAIISampler(seed=self.seed, population_size=self.population_size)
+
+    def _open_study(self, sampler: Any, create: bool) -> Any:
+        import optuna
+
+        if create:
+            study = optuna.create_study(storage=self.storage, sampler=sampler, study_name=self.study_name,
+                                        directions=self.directions, load_if_exists=True)
+            if self.storage is not None and study.trials:
+                raise SearcherError(
+                    f"optuna study {self.study_name!r} in {self.storage} already has {len(study.trials)} "
+                    f"trials; continue it by restoring the searcher state, or use a fresh storage")
+            return study
+        try:
+            return optuna.load_study(study_name=self.study_name, storage=self.storage, sampler=sampler)
+        except KeyError:
+            raise SearcherError(f"optuna study {self.study_name!r} not found in {self.storage}") from None
+
+    @property
+    def study(self) -> Any:
+        """The underlying ``optuna.Study`` (for analysis; drive it only through ask/tell)."""
+        return self._study
+
+    def options(self) -> dict[str, Any]:
+        return {"sampler": self.sampler_name, "storage": self.storage, "study_name": self.study_name,
+                "n_startup_trials": self.n_startup_trials, "population_size": self.population_size,
+                "max_attempts": self.max_attempts}
+
+    # ------------------------------------------------------------------ ask / tell
+
+    def _propose(self, candidate_id: int) -> Candidate:
+        from optuna.trial import TrialState
+
+        reasons: list[str] = []
+        for _ in range(self.max_attempts):
+            trial = self._study.ask()
+            try:
+                arch = self.space.suggest(trial)
+                violation, cost = self._violation(arch)
+            except (SpaceError, GraphError) as exc:  # a combination the space cannot build
+                trial.set_user_attr("rejected", f"{type(exc).__name__}: {exc}")
+                self._study.tell(trial, state=TrialState.FAIL)
+                reasons.append(trial.user_attrs["rejected"])
+                continue
+            if cost is not None:
+                trial.set_constraint("cost_limits", violation)
+            if violation <= 0:
+                candidate = Candidate(candidate_id, arch, origin="suggest",
+                                      info={"optuna_trial": trial.number, "params": dict(trial.params)})
+                trial.set_user_attr("candidate_id", candidate_id)
+                trial.set_user_attr("arch_hash", candidate.arch_hash)
+                return candidate
+            # over the cost limits: closed as an infeasible trial, so the sampler learns the boundary
+            reason = (f"over the cost limits ({cost.macs:,} MACs, {cost.params:,} params; max_macs="
+                      f"{self.space.max_macs}, max_params={self.space.max_params})")
+            trial.set_user_attr("rejected", reason)
+            self._study.tell(trial, values=[0.0] if len(self.directions) == 1 else [0.0, float(cost.macs)])
+            reasons.append(reason)
+        raise SearcherError(f"{self.sampler_name}: {self.max_attempts} suggestions in a row were rejected "
+                            f"(last: {reasons[-1]}); raise the cost limits or shrink the space")
+
+    def _violation(self, arch: Any) -> tuple[float, Any]:
+        """How far ``arch`` is over the space's limits (<= 0: within them; relative units) and its cost."""
+        if self.space.max_macs is None and self.space.max_params is None:
+            return 0.0, None
+        cost = self.space.cost(arch)
+        over = [cost.macs / self.space.max_macs - 1.0] if self.space.max_macs else []
+        over += [cost.params / self.space.max_params - 1.0] if self.space.max_params else []
+        return max(over), cost
+
+    def _observe(self, candidate: Candidate, result: Result) -> None:
+        from optuna.trial import TrialState
+
+        number = int(candidate.info["optuna_trial"])
+        values: list[float] | None = None
+        if result.usable:
+            if self.objective == "accuracy":
+                values = [float(result.val_acc)]  # type: ignore[arg-type]
+            elif result.macs is not None:
+                values = [float(result.val_acc), float(result.macs)]  # type: ignore[arg-type]
+        if values is None:
+            self._study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
+        else:
+            self._study.tell(number, values=values, skip_if_finished=True)
+
+    # ------------------------------------------------------------------ state
+
+    def _state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "sampler_pickle": base64.b64encode(pickle.dumps(self._study.sampler)).decode("ascii"),
+        }
+        if self.storage is None:
+            state["trials"] = [_trial_to_dict(t) for t in self._study.get_trials(deepcopy=False)]
+        return state
+
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        from optuna.trial import TrialState
+
+        sampler = pickle.loads(base64.b64decode(state["sampler_pickle"]))  # our own run folder's file
+        if self.storage is None:
+            self._study_obj = self._open_study(sampler, create=True)
+            for t in state.get("trials", []):
+                self._study_obj.add_trial(_trial_from_dict(t))
+        else:
+            self._study_obj = self._open_study(sampler, create=False)
+        # trials opened after the state was saved belong to no candidate: close them
+        mine = {int(c.info["optuna_trial"]) for c in self._pending.values()}
+        for t in self._study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if t.number not in mine:
+                self._study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+
+
+def _trial_to_dict(t: Any) -> dict[str, Any]:
+    from optuna.distributions import distribution_to_json
+
+    return {"number": t.number, "state": t.state.name, "values": t.values, "params": t.params,
+            "distributions": {k: distribution_to_json(d) for k, d in t.distributions.items()},
+            "user_attrs": t.user_attrs, "system_attrs": t.system_attrs}
+
+
+def _trial_from_dict(d: Mapping[str, Any]) -> Any:
+    import optuna
+    from optuna.distributions import json_to_distribution
+
+    return optuna.trial.create_trial(
+        state=optuna.trial.TrialState[d["state"]], values=d["values"], params=d["params"],
+        distributions={k: json_to_distribution(v) for k, v in d["distributions"].items()},
+        user_attrs=d["user_attrs"], system_attrs=d["system_attrs"])
+

@@ -1,0 +1,285 @@
+"""Evolutionary search, as the lecture's Algorithm 1 states it, with regularized (aging) evolution
+as the default removal rule (Real et al. 2019, AmoebaNet).
+
+::
+
+    Randomly initialise the population P; evaluate each individual in P
+    for i < number of evolutionary rounds:
+        S = random sample of `sample_size` individuals of P
+        parent = the fittest individual in S
+        child = parent mutated max(ceil(d - i / r), 1) times
+        evaluate child and add it to P
+        remove the oldest individual of P   (removal="oldest", default: regularized evolution)
+        or the least fit one                (removal="worst": the lecture's plain Algorithm 1)
+
+Asynchronous workers: while fewer than ``population`` candidates were asked, ``ask`` returns
+random samples (the initialisation); after that every ask runs a tournament among the
+individuals already told, so several asks may be outstanding at once. Fitness is validation
+accuracy, or for ``objective="accuracy_macs"`` the Pareto rank on (accuracy up, MACs down)
+followed by crowding distance (NSGA-II's order). A failed or rejected child enters the
+population with fitness -inf: it is never a parent but it ages out like any other.
+Duplicates are proposed like any child (Algorithm 1 does not deduplicate) unless
+``skip_duplicates=True``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import numpy as np
+
+from nas.graph import Architecture
+from nas.searchers.base import Candidate, Result, Searcher, SearcherError, new_rng, rng_state, set_rng_state
+from nas.serialize import from_json
+from nas.spaces import SearchSpace, SpaceError
+
+__all__ = ["Evolution", "pareto_ranks", "crowding_distances"]
+
+
+class _Member:
+    """An individual of the population: a told candidate and its fitness inputs."""
+
+    __slots__ = ("id", "arch_json", "arch_hash", "val_acc", "macs", "_arch")
+
+    def __init__(self, id: int, arch_json: str, arch_hash: str, val_acc: float | None,  # noqa: A002
+                 macs: int | None) -> None:
+        self.id = id
+        self.arch_json = arch_json
+        self.arch_hash = arch_hash
+        self.val_acc = val_acc
+        self.macs = macs
+        self._arch: Architecture | None = None
+
+    @property
+    def arch(self) -> Architecture:
+        """The architecture, parsed from its JSON text (so a restored population is identical)."""
+        if self._arch is None:
+            self._arch = from_json(self.arch_json, check=False)
+        return self._arch
+
+    @property
+    def usable(self) -> bool:
+        return self.val_acc is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "arch_json": self.arch_json, "arch_hash": self.arch_hash,
+                "val_acc": self.val_acc, "macs": self.macs}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> _Member:
+        return cls(int(d["id"]), d["arch_json"], d["arch_hash"], d.get("val_acc"), d.get("macs"))
+
+
+class Evolution(Searcher):
+    """Regularized evolution (default) or the lecture's remove-the-least-fit evolution.
+
+    Options: ``population`` (P), ``sample_size`` (S, the tournament size, at most P),
+    ``initial_mutations`` (d) and ``mutation_decay`` (r): child i is mutated
+    ``max(ceil(d - i / r), 1)`` times; ``removal`` "oldest" or "worst"; ``skip_duplicates``.
+    """
+
+    name = "evolution"
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        seed: int = 0,
+        objective: str | None = None,
+        population: int = 100,
+        sample_size: int = 25,
+        initial_mutations: int = 1,
+        mutation_decay: float = 10.0,
+        removal: str = "oldest",
+        skip_duplicates: bool = False,
+        max_redraws: int = 50,
+    ) -> None:
+        super().__init__(space, seed, objective)
+        checks = [
+            ("population", isinstance(population, int) and population >= 2, "an int >= 2"),
+            ("sample_size", isinstance(sample_size, int) and 1 <= sample_size, "an int >= 1"),
+            ("initial_mutations", isinstance(initial_mutations, int) and initial_mutations >= 1, "an int >= 1"),
+            ("mutation_decay", isinstance(mutation_decay, (int, float)) and math.isfinite(mutation_decay)
+             and mutation_decay > 0, "a positive number"),
+            ("removal", removal in ("oldest", "worst"), "'oldest' (regularized evolution) or 'worst'"),
+            ("max_redraws", isinstance(max_redraws, int) and max_redraws >= 0, "an int >= 0"),
+        ]
+        for label, ok, want in checks:
+            if not ok:
+                raise SearcherError(f"evolution: {label} must be {want}, got {locals()[label]!r}")
+        if sample_size > population:
+            raise SearcherError(f"evolution: sample_size ({sample_size}) must not exceed population ({population})")
+        self.population = population
+        self.sample_size = sample_size
+        self.initial_mutations = initial_mutations
+        self.mutation_decay = float(mutation_decay)
+        self.removal = removal
+        self.skip_duplicates = bool(skip_duplicates)
+        self.max_redraws = max_redraws
+        self._rng = new_rng(self.seed)
+        self._members: list[_Member] = []  # oldest first
+        self._n_initial = 0  # random samples asked while initialising
+        self._round = 0  # evolutionary rounds (children) asked: the i of Algorithm 1
+        self._seen: set[str] = set()
+        self._keys: list[tuple[float, float]] | None = None  # fitness keys cache, aligned with members
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "population": self.population, "sample_size": self.sample_size,
+            "initial_mutations": self.initial_mutations, "mutation_decay": self.mutation_decay,
+            "removal": self.removal, "skip_duplicates": self.skip_duplicates, "max_redraws": self.max_redraws,
+        }
+
+    @property
+    def members(self) -> list[dict[str, Any]]:
+        """The current population, oldest first: id, arch_hash, val_acc, macs."""
+        return [{"id": m.id, "arch_hash": m.arch_hash, "val_acc": m.val_acc, "macs": m.macs}
+                for m in self._members]
+
+    def mutations_for_round(self, i: int) -> int:
+        """How many times child ``i`` is mutated: max(ceil(d - i / r), 1)."""
+        return max(math.ceil(self.initial_mutations - i / self.mutation_decay), 1)
+
+    # ------------------------------------------------------------------ proposing
+
+    def _propose(self, candidate_id: int) -> Candidate:
+        for _ in range(self.max_redraws + 1):
+            candidate = self._propose_once(candidate_id)
+            if not self.skip_duplicates or candidate.arch_hash not in self._seen:
+                break
+        else:
+            candidate.info["duplicate"] = True
+        if self.skip_duplicates:
+            self._seen.add(candidate.arch_hash)
+        return candidate
+
+    def _propose_once(self, candidate_id: int) -> Candidate:
+        if self._n_initial < self.population:
+            self._n_initial += 1
+            return Candidate(candidate_id, self.space.sample(self._rng), origin="sample")
+        parent = self._tournament()
+        if parent is None:  # nothing told yet, or only failures: keep exploring
+            return Candidate(candidate_id, self.space.sample(self._rng), origin="sample",
+                             info={"reason": "no usable parent in the tournament"})
+        n_mutations = self.mutations_for_round(self._round)
+        self._round += 1
+        child, applied = parent.arch, []
+        for _ in range(n_mutations):
+            try:
+                child, mutation = self.space.mutate(child, self._rng)
+            except SpaceError as exc:
+                if not applied:
+                    return Candidate(candidate_id, self.space.sample(self._rng), origin="sample",
+                                     info={"reason": f"parent could not be mutated: {exc}"})
+                break
+            applied.append(mutation.to_dict())
+        return Candidate(candidate_id, child, parent_hash=parent.arch_hash, mutations=applied,
+                         origin="mutation", info={"parent_id": parent.id, "round": self._round - 1})
+
+    def _tournament(self) -> _Member | None:
+        """The fittest usable member of a random sample of the population (None if none is usable)."""
+        n = len(self._members)
+        if n == 0:
+            return None
+        size = min(self.sample_size, n)
+        picks = self._rng.choice(n, size=size, replace=False) if size < n else self._rng.permutation(n)
+        keys = self._fitness_keys()
+        best = None
+        for i in picks:
+            i = int(i)
+            if self._members[i].usable and (best is None or keys[i] > keys[best]):
+                best = i
+        return None if best is None else self._members[best]
+
+    # ------------------------------------------------------------------ fitness
+
+    def _fitness_keys(self) -> list[tuple[float, float]]:
+        """A sortable fitness per member (larger is fitter); failures get -inf."""
+        if self._keys is None:
+            if self.objective == "accuracy":
+                self._keys = [(m.val_acc if m.usable else -math.inf, 0.0) for m in self._members]
+            else:
+                usable = [i for i, m in enumerate(self._members) if m.usable and m.macs is not None]
+                points = np.array([[self._members[i].val_acc, -float(self._members[i].macs)] for i in usable],
+                                  dtype=np.float64).reshape(-1, 2)
+                ranks = pareto_ranks(points)
+                crowd = crowding_distances(points, ranks)
+                self._keys = [(-math.inf, 0.0)] * len(self._members)
+                for j, i in enumerate(usable):
+                    self._keys[i] = (-float(ranks[j]), float(crowd[j]))
+        return self._keys
+
+    # ------------------------------------------------------------------ learning
+
+    def _observe(self, candidate: Candidate, result: Result) -> None:
+        usable = result.usable and (self.objective == "accuracy" or result.macs is not None)
+        member = _Member(candidate.id, candidate.arch_json, candidate.arch_hash,
+                         float(result.val_acc) if usable else None,
+                         None if result.macs is None else int(result.macs))
+        self._members.append(member)
+        self._keys = None
+        if len(self._members) > self.population:
+            if self.removal == "oldest":
+                self._members.pop(0)
+            else:
+                keys = self._fitness_keys()
+                worst = min(range(len(self._members)), key=lambda i: keys[i])  # ties: the oldest
+                self._members.pop(worst)
+            self._keys = None
+
+    def _state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "rng": rng_state(self._rng),
+            "members": [m.to_dict() for m in self._members],
+            "n_initial": self._n_initial,
+            "round": self._round,
+        }
+        if self.skip_duplicates:
+            state["seen"] = sorted(self._seen)
+        return state
+
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        set_rng_state(self._rng, state["rng"])
+        self._members = [_Member.from_dict(d) for d in state["members"]]
+        self._n_initial = int(state["n_initial"])
+        self._round = int(state["round"])
+        self._seen = set(state.get("seen", []))
+        self._keys = None
+
+
+def pareto_ranks(points: np.ndarray) -> np.ndarray:
+    """Non-dominated sorting rank (0 = Pareto front) of each row of ``points``, all objectives maximised."""
+    n = len(points)
+    ranks = np.zeros(n, dtype=np.int64)
+    if n == 0:
+        return ranks
+    ge = (points[:, None, :] >= points[None, :, :]).all(axis=2)
+    gt = (points[:, None, :] > points[None, :, :]).any(axis=2)
+    dominates = ge & gt  # dominates[i, j]: i dominates j
+    dominated_by = dominates.sum(axis=0)
+    remaining = np.ones(n, dtype=bool)
+    rank = 0
+    while remaining.any():
+        front = remaining & (dominated_by == 0)
+        ranks[front] = rank
+        remaining &= ~front
+        dominated_by = dominated_by - dominates[front].sum(axis=0)
+        rank += 1
+    return ranks
+
+
+def crowding_distances(points: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """NSGA-II crowding distance of each point within its front (boundary points: +inf)."""
+    n, m = points.shape if points.size else (0, 0)
+    dist = np.zeros(n, dtype=np.float64)
+    for r in np.unique(ranks):
+        idx = np.flatnonzero(ranks == r)
+        if len(idx) <= 2:
+            dist[idx] = math.inf
+            continue
+        for k in range(m):
+            order = idx[np.argsort(points[idx, k], kind="stable")]
+            lo, hi = points[order[0], k], points[order[-1], k]
+            dist[order[0]] = dist[order[-1]] = math.inf
+            if hi > lo:
+                dist[order[1:-1]] += (points[order[2:], k] - points[order[:-2], k]) / (hi - lo)
+    return dist
