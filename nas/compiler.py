@@ -10,7 +10,7 @@ from torch import fx, nn
 
 from nas.analysis import FlatGraph, analyse
 from nas.graph import Architecture
-from nas.modules import init_weights
+from nas.modules import seeded_init
 from nas.ops import OPS
 
 _IDENT = re.compile(r"[^0-9A-Za-z_]")
@@ -99,5 +99,5 @@ def compile(  # noqa: A001 - mirrors torch.compile's role in the public API
     flat = analyse(arch, input_shape)
     model = compile_flat(flat, arch.name or "Net")
     if seed is not None:
-        init_weights(model, torch.Generator().manual_seed(seed))
+        seeded_init(model, seed)
     return model

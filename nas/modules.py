@@ -90,30 +90,31 @@ class Crop(nn.Module):
 
 
 @torch.no_grad()
-def init_weights(model: nn.Module, generator: torch.Generator) -> nn.Module:
-    """Re-initialise conv/linear/BN parameters from ``generator`` (He-uniform for weights, torch's rule for biases).
+def seeded_init(model: nn.Module, seed: int) -> nn.Module:
+    """Re-initialise ``model``'s weights from ``seed`` alone, whatever the global RNG state.
 
-    Gives the same weights for the same seed whatever the global RNG state; does nothing on the
-    meta device.
+    Conv / linear weights: He-uniform (bound sqrt(6 / fan_in)); their biases: uniform
+    (+-1 / sqrt(fan_in)); batch/group/layer-norm scales 1 and shifts 0, running statistics reset;
+    embeddings: standard normal. Parameters of other module types are left as built.
     """
-    for module in model.modules():
-        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            weight = module.weight
-            if weight.is_meta:
-                continue
-            fan_in = weight[0].numel() if not isinstance(module, nn.ConvTranspose2d) else (
-                weight.shape[0] // module.groups * math.prod(weight.shape[2:])
-            )
-            bound = 1.0 / math.sqrt(max(fan_in, 1))
-            values = torch.rand(weight.shape, generator=generator, dtype=torch.float32)
-            weight.copy_((values * 2 - 1) * bound * math.sqrt(6.0))
-            if module.bias is not None:
-                values = torch.rand(module.bias.shape, generator=generator, dtype=torch.float32)
-                module.bias.copy_((values * 2 - 1) * bound)
-        elif isinstance(module, nn.modules.batchnorm._BatchNorm):
-            if module.affine and not module.weight.is_meta:
-                module.weight.fill_(1.0)
-                module.bias.zero_()
-            if module.running_mean is not None and not module.running_mean.is_meta:
-                module.reset_running_stats()
+    gen = torch.Generator().manual_seed(seed)
+
+    def uniform_(t: torch.Tensor, bound: float) -> None:
+        t.copy_((torch.rand(t.shape, generator=gen) * 2 - 1) * bound)
+
+    for m in model.modules():
+        if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear)) and not m.weight.is_meta:
+            fan_in = max(1, nn.init._calculate_fan_in_and_fan_out(m.weight)[0])
+            uniform_(m.weight, math.sqrt(6.0 / fan_in))
+            if m.bias is not None:
+                uniform_(m.bias, 1.0 / math.sqrt(fan_in))
+        elif isinstance(m, (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)):
+            if getattr(m, "weight", None) is not None and not m.weight.is_meta:
+                m.weight.fill_(1.0)
+            if getattr(m, "bias", None) is not None and not m.bias.is_meta:
+                m.bias.zero_()
+            if isinstance(m, nn.modules.batchnorm._NormBase) and m.track_running_stats:
+                m.reset_running_stats()
+        elif isinstance(m, nn.Embedding) and not m.weight.is_meta:
+            m.weight.copy_(torch.randn(m.weight.shape, generator=gen))
     return model

@@ -187,7 +187,6 @@ def ray_environment() -> dict[str, str]:
         "RAY_AIR_NEW_OUTPUT": "0",
         "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "1000",
         "RAY_DEDUP_LOGS": "1",
-        "TUNE_MAX_PENDING_TRIALS_PG": "1",
     }
 
 
@@ -439,7 +438,9 @@ def _make_tune_parts(driver: _Driver, cfg: SearchConfig) -> tuple[Any, Any, list
 
         def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
             decision = super().on_trial_result(tune_controller, trial, result)
-            if decision == self.STOP and not result.get("final"):
+            if decision == self.STOP:
+                if result.get("final") or float(result.get("epoch") or 0.0) >= cfg.epochs - 1e-9:
+                    return self.CONTINUE  # it is finishing anyway: let its final report through
                 driver.early_stopped.add(trial.trial_id)
             return decision
 
@@ -552,9 +553,11 @@ def run_search(
         saved = read_json(run_dir / CONFIG)
         cfg = SearchConfig.from_dict(saved["config"])
         for key, value in (overrides or {}).items():
+            if getattr(cfg, key, object()) == value:
+                continue  # restating the saved value changes nothing
             if key not in RESUMABLE_FIELDS:
-                raise ConfigError(f"{key.replace('_', '-')} cannot change on resume (it defines the search); "
-                                  f"only {', '.join(f.replace('_', '-') for f in RESUMABLE_FIELDS)} can")
+                raise ConfigError(f"--{key.replace('_', '-')} cannot change on resume (it defines the search); "
+                                  f"only --{', --'.join(f.replace('_', '-') for f in RESUMABLE_FIELDS)} can")
             setattr(cfg, key, value)
     else:
         if config is None:
@@ -567,31 +570,38 @@ def run_search(
     if cfg.space not in nas.spaces.names():
         raise ConfigError(f"space must be one of {', '.join(sorted(nas.spaces.names()))}, got {cfg.space!r}")
 
-    if resume is None:
-        if run_dir.exists() and any(run_dir.iterdir()):
-            raise ConfigError(f"{run_dir} already exists; continue it with --resume {run_dir} or pick another --run-id")
-        run_dir.mkdir(parents=True, exist_ok=True)
+    if resume is None and run_dir.exists() and any(run_dir.iterdir()):
+        raise ConfigError(f"{run_dir} already exists; continue it with --resume {run_dir} or pick another --run-id")
     run_dir = run_dir.resolve()
 
-    with _run_lock(run_dir):
-        try:
-            data = nas.data.load(cfg.dataset, seed=cfg.seed, **cfg.data_options)
-        except (FileNotFoundError, ValueError, TypeError) as exc:
-            raise ConfigError(f"dataset {cfg.dataset!r}: {exc}") from None
-        try:
-            space = nas.spaces.get(cfg.space, input_shape=data.input_shape, num_classes=data.num_classes,
-                                   max_macs=cfg.max_macs, max_params=cfg.max_params, **cfg.space_options)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-        options = dict(cfg.searcher_options)
-        if cfg.searcher in _OPTUNA:
-            options.setdefault("storage", str(run_dir / "optuna.db"))
-            options.setdefault("study_name", cfg.run_id)
-        try:
-            searcher = get_searcher(cfg.searcher, space, seed=cfg.seed, objective=cfg.objective, **options)
-        except SearcherError as exc:
-            raise ConfigError(str(exc)) from None
+    # everything that can be wrong with the configuration fails here, before a folder is made
+    try:
+        data = nas.data.load(cfg.dataset, seed=cfg.seed, **cfg.data_options)
+    except (FileNotFoundError, ValueError, TypeError) as exc:
+        raise ConfigError(f"dataset {cfg.dataset!r}: {exc}") from None
+    try:
+        space = nas.spaces.get(cfg.space, input_shape=data.input_shape, num_classes=data.num_classes,
+                               max_macs=cfg.max_macs, max_params=cfg.max_params, **cfg.space_options)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    options = dict(cfg.searcher_options)
+    if cfg.searcher in _OPTUNA:
+        options.setdefault("storage", str(run_dir / "optuna.db"))  # opened on first use
+        options.setdefault("study_name", cfg.run_id)
+    try:
+        searcher = get_searcher(cfg.searcher, space, seed=cfg.seed, objective=cfg.objective, **options)
+    except SearcherError as exc:
+        raise ConfigError(str(exc)) from None
 
+    if cfg.gpus_per_trial > 0 and not cfg.address:
+        import torch
+
+        if torch.cuda.device_count() == 0:
+            raise ConfigError(f"gpus-per-trial {cfg.gpus_per_trial:g} but this machine has no CUDA GPU "
+                              f"(use --address to run on a cluster that has GPUs)")
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with _run_lock(run_dir):
         if resume is None:
             write_json_atomic(run_dir / CONFIG, {
                 "config": cfg.to_dict(), "created": dt.datetime.now(dt.timezone.utc).isoformat(),

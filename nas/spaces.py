@@ -8,7 +8,6 @@ implement the ``_``-prefixed hooks; this base class adds cost limits, retries an
 """
 from __future__ import annotations
 
-import copy
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -105,7 +104,7 @@ class SearchSpace(ABC):
         """The architecture of ``genotype``, with ``meta`` recording the space and genotype."""
         arch = self.build_genotype(genotype)
         arch.meta["space"] = self.name
-        arch.meta["genotype"] = copy.deepcopy(genotype)
+        arch.meta["genotype"] = json.loads(json.dumps(genotype))  # a private, JSON-plain copy
         return arch
 
     def genotype(self, arch: Architecture) -> Genotype:

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nas.data import DataSplits
+from nas.modules import seeded_init
 
 __all__ = ["TrainConfig", "train", "seeded_init", "augment_batch", "lr_factor", "default_batch_size", "EpochCallback"]
 
@@ -309,34 +310,3 @@ def augment_batch(x: torch.Tensor, padding: int, flip: bool, generator: torch.Ge
         mask = torch.rand(b, device=x.device, generator=generator) < 0.5
         x = torch.where(mask.view(b, 1, 1, 1), x.flip(3), x)
     return x
-
-
-@torch.no_grad()
-def seeded_init(model: nn.Module, seed: int) -> nn.Module:
-    """Re-initialise ``model``'s weights from ``seed`` alone, whatever the global RNG state.
-
-    Conv / linear weights: He-uniform (bound sqrt(6 / fan_in)); their biases: uniform
-    (+-1 / sqrt(fan_in)); batch/group/layer-norm scales 1 and shifts 0, running statistics reset;
-    embeddings: standard normal. Parameters of other module types are left as built.
-    """
-    gen = torch.Generator().manual_seed(seed)
-
-    def uniform_(t: torch.Tensor, bound: float) -> None:
-        t.copy_((torch.rand(t.shape, generator=gen) * 2 - 1) * bound)
-
-    for m in model.modules():
-        if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear)) and not m.weight.is_meta:
-            fan_in = max(1, nn.init._calculate_fan_in_and_fan_out(m.weight)[0])
-            uniform_(m.weight, math.sqrt(6.0 / fan_in))
-            if m.bias is not None:
-                uniform_(m.bias, 1.0 / math.sqrt(fan_in))
-        elif isinstance(m, (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)):
-            if getattr(m, "weight", None) is not None and not m.weight.is_meta:
-                m.weight.fill_(1.0)
-            if getattr(m, "bias", None) is not None and not m.bias.is_meta:
-                m.bias.zero_()
-            if isinstance(m, nn.modules.batchnorm._NormBase) and m.track_running_stats:
-                m.reset_running_stats()
-        elif isinstance(m, nn.Embedding) and not m.weight.is_meta:
-            m.weight.copy_(torch.randn(m.weight.shape, generator=gen))
-    return model

@@ -123,7 +123,9 @@ def _check_cell(edges: Any, kind: str) -> None:
             raise SpaceError(f"darts: {kind} edge {e}: unknown op {op!r}; ops are {', '.join(DARTS_OPS)}")
         node = e // 2 + 2
         if not isinstance(src, int) or isinstance(src, bool) or not 0 <= src < node:
-            raise SpaceError(f"darts: {kind} edge {e} feeds node {node}, so its input must be 0..{node - 1}, got {src!r}")
+            raise SpaceError(
+                f"darts: {kind} edge {e} feeds node {node}, so its input must be 0..{node - 1}, got {src!r}"
+            )
 
 
 # ----------------------------------------------------------------------------- graph pieces
@@ -217,8 +219,13 @@ class DartsSpace(SearchSpace):
     Options: ``C`` initial width (16, even), ``layers`` cells (8: the search network; 20 is the
     CIFAR evaluation network), ``stem`` ("cifar" for inputs up to 64 px, else "imagenet"),
     ``stem_multiplier`` (3, cifar stem), ``search_width`` (False; True makes C a choice from
-    ``widths`` with the ``change_width`` mutation). The number of cells is fixed; ``add_layer``
-    and ``remove_layer`` turn an edge's ``none`` into an op and back.
+    ``widths`` with the ``change_width`` mutation). The number of cells is fixed.
+
+    Mutations: ``change_op`` (one edge's op), ``change_kernel`` (3x3 <-> 5x5 of a sep/dil conv),
+    ``add_layer`` (a ``none`` edge gets an op), ``remove_layer`` (an edge becomes ``none``),
+    ``rewire`` (one edge of nodes 3..5 reads another earlier node, keeping the node's two inputs
+    different), ``change_width`` (only with ``search_width``). ``neighbours`` lists every single
+    op change and rewire. ``encode``: per cell the 14 possible edges, each a one-hot of 8 ops.
     """
 
     mutation_kinds = ("change_op", "change_kernel", "add_layer", "remove_layer", "rewire", "change_width")
@@ -238,7 +245,9 @@ class DartsSpace(SearchSpace):
     ) -> None:
         super().__init__(input_shape, num_classes, max_macs, max_params)
         if not isinstance(C, int) or C < 2 or C % 2:
-            raise SpaceError(f"darts: C must be an even integer >= 2 (factorized reductions split it in two), got {C!r}")
+            raise SpaceError(
+                f"darts: C must be an even integer >= 2 (factorized reductions split it in two), got {C!r}"
+            )
         if not isinstance(layers, int) or layers < 3:
             raise SpaceError(f"darts: layers must be an integer >= 3 (two of them are reduction cells), got {layers!r}")
         if stem is None:
@@ -424,7 +433,8 @@ class DartsSpace(SearchSpace):
             partner = g[cell][e ^ 1][1]
             choices = [i for i in range(e // 2 + 2) if i not in (src, partner)]
             new[cell][e][1] = choose(rng, choices) if choices else src
-            return new, Mutation(kind, {"cell": cell, "edge": e, "node": e // 2 + 2, "from": src, "to": new[cell][e][1]})
+            details = {"cell": cell, "edge": e, "node": e // 2 + 2, "from": src, "to": new[cell][e][1]}
+            return new, Mutation(kind, details)
         if kind == "change_op":
             new_op = other(rng, DARTS_OPS, op)
         elif kind == "change_kernel":
@@ -537,7 +547,7 @@ class DartsSpace(SearchSpace):
         reference = {kind: [list(e) for e in DARTS_V2[kind]] for kind in CELL_KINDS}
         reference.update(normal_concat=list(CONCAT), reduce_concat=list(CONCAT), C=width)
         total = count(self.build_genotype(reference))
-        (h0, w0), (h, w) = self._stem_sizes()
+        _, (h, w) = self._stem_sizes()
         cells = []
         for c_k, reduction, _ in self._plan(width):
             cells.append((c_k, reduction, h, w))

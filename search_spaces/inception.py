@@ -425,7 +425,8 @@ class InceptionSpace(SearchSpace):
     """Inception networks: a stem, stages of Inception modules with searchable branches, GAP + linear.
 
     Options: ``stages`` (3), ``modules_per_stage`` (most modules per stage; an int or one per
-    stage; default (3, 5, 2) above 64 px, which holds GoogLeNet and Inception v3, else 2),
+    stage; default (3, 5, 2) above 64 px with 3 stages, which holds GoogLeNet and Inception v3,
+    3 with other stage counts, 2 at <= 64 px to keep random networks small),
     ``base_width`` (stage-0 width used to scale sampled widths: 64 above 64 px, else 32),
     ``reduce_at`` (stages that begin by halving the resolution: 1 .. stages-1), ``with_bn`` (True),
     ``max_branches`` (4) and ``max_width`` (512).
@@ -473,7 +474,12 @@ class InceptionSpace(SearchSpace):
             modules_per_stage = (3, 5, 2) if (not self.small and stages == 3) else (2 if self.small else 3)
         if isinstance(modules_per_stage, int):
             modules_per_stage = (modules_per_stage,) * stages
-        self.modules_per_stage = tuple(int(m) for m in modules_per_stage)
+        try:
+            self.modules_per_stage = tuple(int(m) for m in modules_per_stage)
+            self.reduce_at = tuple(sorted(set(range(1, stages) if reduce_at is None else (int(r) for r in reduce_at))))
+        except (TypeError, ValueError):
+            raise SpaceError(f"modules_per_stage and reduce_at must be integers, got {modules_per_stage!r} "
+                             f"and {reduce_at!r}") from None
         if len(self.modules_per_stage) != stages or min(self.modules_per_stage) < 1:
             raise SpaceError(f"modules_per_stage must be an int >= 1 or {stages} of them, got {modules_per_stage!r}")
         if not isinstance(max_width, int) or max_width < WIDTH_STEP or max_width % WIDTH_STEP:
@@ -482,7 +488,6 @@ class InceptionSpace(SearchSpace):
         self.base_width = int(base_width if base_width is not None else (32 if self.small else 64))
         if not WIDTH_STEP <= self.base_width <= max_width:
             raise SpaceError(f"base_width must be in [{WIDTH_STEP}, max_width={max_width}], got {self.base_width}")
-        self.reduce_at = tuple(sorted(set(range(1, stages) if reduce_at is None else (int(r) for r in reduce_at))))
         if any(not 0 <= r < stages for r in self.reduce_at):
             raise SpaceError(f"reduce_at entries must be stage indices 0..{stages - 1}, got {list(self.reduce_at)}")
         if not isinstance(with_bn, bool):

@@ -67,7 +67,6 @@ NUM_ARCHS = len(NB201_OPS) ** len(EDGES)  # 15,625
 BENCHMARK_SHUFFLE_SEED = 88  # seed of random.shuffle in the benchmark's generator (NAS-Bench-201 code)
 CONV_KERNELS = {"nor_conv_1x1": 1, "nor_conv_3x3": 3}
 DEFAULT_WIDTHS: tuple[int, ...] = (8, 12, 16, 24, 32, 48, 64)
-CELL_CACHE_SIZE = 4096  # cell graphs kept per space (each about 20 nodes)
 IDENTITY_CELL: tuple[str, ...] = ("none", "none", "none", "skip_connect", "none", "none")
 
 # ----------------------------------------------------------------------------- strings and indices
@@ -252,7 +251,13 @@ class NB201Space(SearchSpace):
     longer one of the benchmark's.
 
     Options: ``C`` stem width (16), ``N`` cells per stage (5), ``search_width`` (False),
-    ``widths`` (choices of C when searching width).
+    ``widths`` (choices of C when searching width). Height and width must be multiples of 4.
+
+    Mutations: ``change_op`` (one edge's op), ``change_kernel`` (nor_conv_1x1 <-> nor_conv_3x3),
+    ``add_layer`` (a ``none`` edge gets an op), ``remove_layer`` (an edge becomes ``none``),
+    ``rewire`` (two edges exchange their ops: an op moves onto a ``none`` edge, or two ops swap
+    places), ``change_width`` (only with ``search_width``). ``neighbours``: the 24 single-edge op
+    changes (plus the other widths). ``encode``: six one-hots of the five ops (30 values).
     """
 
     mutation_kinds = ("change_op", "change_kernel", "add_layer", "remove_layer", "rewire", "change_width")
@@ -282,7 +287,6 @@ class NB201Space(SearchSpace):
         self.widths: tuple[int, ...] = tuple(sorted({int(w) for w in widths} | {C})) if search_width else (C,)
         if any(w < 1 for w in self.widths):
             raise SpaceError(f"nb201: widths must be positive integers, got {list(widths)}")
-        self._cells: dict[tuple[str, ...], Any] = {}
         self._costs: dict[tuple[Any, ...], Any] = {}
         self._macros: dict[int, Any] = {}
         self.mutation_kinds = tuple(k for k in type(self).mutation_kinds if k != "change_width" or self.search_width)
@@ -328,14 +332,8 @@ class NB201Space(SearchSpace):
             yield self.build(genotype)
 
     def cell(self, ops: Sequence[str]) -> Any:
-        """The (cached) cell graph of six ops; architectures share it, so do not modify it in place."""
-        key = tuple(ops)
-        graph = self._cells.get(key)
-        if graph is None:
-            if len(self._cells) >= CELL_CACHE_SIZE:
-                del self._cells[next(iter(self._cells))]  # forget the oldest
-            graph = self._cells[key] = cell_graph(key)
-        return graph
+        """The cell graph of six ops (a new graph each call)."""
+        return cell_graph(tuple(ops))
 
     # ------------------------------------------------------------------ hooks
 
@@ -346,7 +344,7 @@ class NB201Space(SearchSpace):
             raise SpaceError(f"nb201: genotype width C must be a positive integer, got {C!r}")
         name = f"nb201_{nb201_index(g['ops'])}" + (f"_C{C}" if C != 16 else "")
         return Architecture(self._macro(C).copy(), self.input_shape, self.num_classes,
-                            {"cell": self.cell(g["ops"]).copy()}, name)
+                            {"cell": cell_graph(g["ops"])}, name)
 
     def _macro(self, C: int) -> Any:
         """The macro graph (stem, 3N uses of the cell, reduction blocks, head) for stem width C;

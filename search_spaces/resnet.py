@@ -301,7 +301,8 @@ def build_resnet(genotype: Genotype, input_shape: Sequence[int], num_classes: in
                         group_width=st["group_width"], placement=placement, shortcut=st["shortcut"],
                         highway=st["highway"], valid=valid,
                     )
-            if placement in PRE_ACTIVATION and (i + 1 == len(stages) or stages[i + 1]["placement"] not in PRE_ACTIVATION):
+            following = stages[i + 1]["placement"] if i + 1 < len(stages) else None
+            if placement in PRE_ACTIVATION and following not in PRE_ACTIVATION:
                 x = tail(b, x, placement)
     x = b.linear(b.gap(x, name="avgpool"), num_classes, name="fc")
     b.output(x)
@@ -337,7 +338,9 @@ class ResNetSpace(SearchSpace):
     ``sample`` draws each stage's depth from ``depth_prior``: ``geometric`` (default; P(d) ~ (2/3)**d on
     1..max_blocks, mean about 3, so random nets stay cheap to build, count and train; deep nets are
     reached by ``add_layer`` and ``suggest``) or ``uniform`` on 1..max_blocks. Every other choice is
-    uniform. ``suggest`` uses optuna's own (uniform) distributions.
+    uniform. ``suggest`` uses optuna's own (uniform) distributions. With the geometric prior ``mutate``
+    accepts an ``add_layer`` proposal with probability 2/3, so that long mutation chains keep about
+    the prior's depths instead of drifting to ever deeper nets.
 
     Mutations: ``change_op`` (block type, or a ResNeXt stage's cardinality), ``change_kernel`` (one
     block's main conv), ``add_layer`` / ``remove_layer`` (one block of a stage), ``rewire`` (a stage's
@@ -375,7 +378,8 @@ class ResNetSpace(SearchSpace):
         self.stages = int(stages) if stages is not None else (4 if large else 3)
         self.max_blocks = int(max_blocks) if max_blocks is not None else (36 if large else 18)
         self.base_width = int(base_width) if base_width is not None else (64 if large else 16)
-        self.reduce_at = tuple(range(1, self.stages)) if reduce_at is None else tuple(sorted({int(i) for i in reduce_at}))
+        self.reduce_at = (tuple(range(1, self.stages)) if reduce_at is None
+                          else tuple(sorted({int(i) for i in reduce_at})))
         self.padding = padding
         self.blocks = tuple(blocks)
         self.kernels = tuple(sorted({int(k) for k in kernels}))
@@ -405,10 +409,12 @@ class ResNetSpace(SearchSpace):
         if self.base_width < 1:
             raise SpaceError(f"base_width must be >= 1, got {self.base_width}")
         if any(not 0 <= i < self.stages for i in self.reduce_at):
-            raise SpaceError(f"reduce_at entries must be stage indices 0..{self.stages - 1}, got {list(self.reduce_at)}")
+            raise SpaceError(f"reduce_at entries must be stage indices 0..{self.stages - 1}, "
+                             f"got {list(self.reduce_at)}")
         if self.padding not in PADDINGS:
             raise SpaceError(f"padding must be one of {PADDINGS}, got {self.padding!r}")
-        for label, values, allowed in (("blocks", self.blocks, BLOCK_TYPES), ("placements", self.placements, PLACEMENTS),
+        for label, values, allowed in (("blocks", self.blocks, BLOCK_TYPES),
+                                       ("placements", self.placements, PLACEMENTS),
                                        ("shortcuts", self.shortcuts, SHORTCUTS)):
             if not values or len(set(values)) != len(values) or any(v not in allowed for v in values):
                 raise SpaceError(f"{label} must be distinct values among {allowed}, got {list(values)}")
@@ -416,7 +422,8 @@ class ResNetSpace(SearchSpace):
             raise SpaceError(f"kernels must be odd positive integers, got {list(self.kernels)}")
         if "resnext" in self.blocks and (not self.cardinalities or not self.group_widths or
                                          min(self.cardinalities + self.group_widths) < 1):
-            raise SpaceError("cardinalities and group_widths must be non-empty positive integers when blocks include resnext")
+            raise SpaceError("cardinalities and group_widths must be non-empty positive integers "
+                             "when blocks include resnext")
         if not self.width_multipliers or min(self.width_multipliers) <= 0:
             raise SpaceError(f"width_multipliers must be positive, got {list(self.width_multipliers)}")
         if self.depth_prior not in DEPTH_PRIORS:
@@ -499,7 +506,8 @@ class ResNetSpace(SearchSpace):
 
     def _sample_genotype(self, rng: np.random.Generator) -> Genotype:
         for _ in range(self.max_attempts):
-            g = {"stem": choose(rng, self.stem_widths), "stages": [self._random_stage(rng, i) for i in range(self.stages)]}
+            g = {"stem": choose(rng, self.stem_widths),
+                 "stages": [self._random_stage(rng, i) for i in range(self.stages)]}
             if not self.valid or self._fits(g):
                 return g
         raise SpaceError(f"no sample fits a {self.input_shape[1]}x{self.input_shape[2]} input with valid padding; "
@@ -554,7 +562,7 @@ class ResNetSpace(SearchSpace):
             options = {"shortcut": self.shortcuts, "placement": self.placements, "highway": self.highway}[what]
             return [v for v in options if v != st[what]]
         # change_width: one step up or down the stage's (stem's, group's) choices
-        choices = self.stem_widths if what == "stem" else self.widths[i] if what == "width" else self.stage_group_widths[i]
+        choices = {"stem": self.stem_widths, "width": self.widths[i], "group_width": self.stage_group_widths[i]}[what]
         current = g["stem"] if what == "stem" else st[what]
         if current not in choices:
             return [choices[len(choices) // 2]]
@@ -603,6 +611,9 @@ class ResNetSpace(SearchSpace):
         if not kinds:
             return genotype, Mutation("none")
         move = choose(rng, moves[choose(rng, kinds)])
+        if move[0] == "add_layer" and self.depth_prior == "geometric" and rng.random() >= DEPTH_DECAY:
+            # keep the geometric prior along mutation chains (no drift to ever deeper nets); the base retries
+            return genotype, Mutation("add_layer", {"stage": move[1], "rejected": True})
         child, mutation = self._apply(genotype, move, choose(rng, self._values(genotype, move)), rng)
         if self.valid and not self._fits(child):
             return genotype, mutation  # the base class retries
@@ -626,11 +637,13 @@ class ResNetSpace(SearchSpace):
             block = trial.suggest_categorical(f"s{i}_block", list(self.blocks))
             resnext = block == "resnext"
             depth = trial.suggest_int(f"s{i}_depth", 1, self.max_blocks)
+            width = trial.suggest_categorical(f"s{i}_width", list(self.widths[i]))
+            cardinality, group_width = 1, 0
+            if resnext:
+                cardinality = trial.suggest_categorical(f"s{i}_cardinality", list(self.cardinalities))
+                group_width = trial.suggest_categorical(f"s{i}_group_width", list(self.stage_group_widths[i]))
             stages.append({
-                "block": block,
-                "width": trial.suggest_categorical(f"s{i}_width", list(self.widths[i])),
-                "cardinality": trial.suggest_categorical(f"s{i}_cardinality", list(self.cardinalities)) if resnext else 1,
-                "group_width": trial.suggest_categorical(f"s{i}_group_width", list(self.stage_group_widths[i])) if resnext else 0,
+                "block": block, "width": width, "cardinality": cardinality, "group_width": group_width,
                 "kernels": [trial.suggest_categorical(f"s{i}_b{j}_k", list(self.kernels)) for j in range(depth)],
                 "placement": trial.suggest_categorical(f"s{i}_placement", list(self.placements)),
                 "shortcut": trial.suggest_categorical(f"s{i}_shortcut", list(self.shortcuts)),
@@ -670,7 +683,8 @@ class ResNetSpace(SearchSpace):
                     and st["placement"] in self.placements and st["shortcut"] in self.shortcuts
                     and isinstance(st["highway"], bool) and st["highway"] in self.highway):
                 return False
-            if resnext and not (st["cardinality"] in self.cardinalities and st["group_width"] in self.stage_group_widths[i]):
+            if resnext and not (st["cardinality"] in self.cardinalities
+                                and st["group_width"] in self.stage_group_widths[i]):
                 return False
             if not resnext and (st["cardinality"], st["group_width"]) != (1, 0):
                 return False
@@ -759,7 +773,8 @@ def cifar_genotype(name: str, placement: str = "post", highway: bool = False) ->
     """The genotype of a CIFAR ResNet of :data:`CIFAR_NETS` with the given BN/ReLU placement."""
     block, n, shortcut = CIFAR_NETS[name]
     return {"stem": 16, "stages": [
-        stage_genotype(block, 16 * 2 ** i, n, placement=placement, shortcut=shortcut, highway=highway) for i in range(3)]}
+        stage_genotype(block, 16 * 2 ** i, n, placement=placement, shortcut=shortcut, highway=highway)
+        for i in range(3)]}
 
 
 def bagnet_space(in_channels: int, input_size: int, num_classes: int) -> ResNetSpace:
@@ -790,8 +805,9 @@ def _baseline(space_fn: Callable[[int, int, int], ResNetSpace], genotype: Genoty
 for _name, (_block, _depths, _card, _gw, _source) in IMAGENET_NETS.items():
     _what = {"basic": "basic blocks", "bottleneck": "bottleneck blocks",
              "resnext": f"ResNeXt blocks, cardinality {_card}, group width {_gw}"}[_block]
-    register_baseline(_name, "resnet", 224, f"{_name} ({_source}): {'-'.join(map(str, _depths))} {_what}; {IMAGENET_SMALL}")(
-        _baseline(imagenet_space, imagenet_genotype(_name)))
+    register_baseline(
+        _name, "resnet", 224, f"{_name} ({_source}): {'-'.join(map(str, _depths))} {_what}; {IMAGENET_SMALL}",
+    )(_baseline(imagenet_space, imagenet_genotype(_name)))
 
 for _name, _placements in CIFAR_VARIANTS.items():
     _block, _n, _shortcut = CIFAR_NETS[_name]
@@ -816,7 +832,8 @@ for _name, _kernel3 in BAGNETS.items():
     )(_baseline(bagnet_space, bagnet_genotype(_name)))
 
 
-def space_for_baseline(name: str, in_channels: int = 3, input_size: int | None = None, num_classes: int = 1000) -> ResNetSpace:
+def space_for_baseline(name: str, in_channels: int = 3, input_size: int | None = None,
+                       num_classes: int = 1000) -> ResNetSpace:
     """The ``resnet`` space (with the options) that baseline ``name`` was built in."""
     base = next((name[len(p):] for p, _ in PLACEMENT_NAMES.values() if p and name.startswith(p)), name)
     if name in BAGNETS:

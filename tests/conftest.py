@@ -1,0 +1,59 @@
+"""Shared test setup: the ``gpu`` and ``slow`` markers and one lazily started local Ray session."""
+from __future__ import annotations
+
+import os
+import pathlib
+from typing import Any, Iterator
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+# Ray puts unix sockets under its temp folder (<tmp>/ray/session_<date>_<pid>/sockets/...): those
+# paths must stay under 107 characters, which leaves about 36 for the folder itself.
+MAX_RAY_TMPDIR = 36
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "gpu: needs CUDA; skipped when no GPU is present")
+    config.addinivalue_line("markers", "slow: longer tests (still part of make test)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    gpu_items = [item for item in items if "gpu" in item.keywords]
+    if not gpu_items:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (torch.cuda.is_available() is False)")
+    for item in gpu_items:
+        item.add_marker(skip)
+
+
+def ray_tmpdir() -> pathlib.Path:
+    """A short folder for Ray's session files: ``<repo>/.tmp/ray``, or ``/tmp/nas-ray-<uid>`` when
+    the repository path is too long for Ray's socket paths."""
+    path = REPO / ".tmp" / "ray"
+    if len(str(path)) > MAX_RAY_TMPDIR:
+        path = pathlib.Path(f"/tmp/nas-ray-{os.getuid()}")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[Any]:
+    """One local Ray (2 CPUs, no dashboard) for the whole test session, started by the first test
+    that asks for it and shut down at the end; yields the ``ray`` module."""
+    import ray
+
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    os.environ["RAY_TMPDIR"] = str(ray_tmpdir())
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        yield ray
+    finally:
+        if started:
+            ray.shutdown()

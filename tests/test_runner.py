@@ -1,0 +1,242 @@
+"""The Ray Tune runner: real searches on the embedded data, failures, budgets, kill -9 and resume, the CLI."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import nas
+from nas import results
+from nas.evaluate import evaluate
+from nas.runner import ConfigError, SearchConfig, parse_count, run_search
+
+from test_searchers import tiny  # noqa: E402  (registers the "tiny" space)
+
+ROOT = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent
+
+# small enough that one candidate trains in well under a second on one core
+QUICK = dict(space="tiny", epochs=1, seed=0, imports=["test_searchers"],
+             data_options={"max_train": 600, "val_fraction": 0.25},
+             train_options={"batch_size": 32, "lr": 0.1})
+
+
+def quick(**kw: Any) -> SearchConfig:
+    return SearchConfig(**{**QUICK, **kw})
+
+
+def hashes_of_random_search(n: int, seed: int = 0) -> list[str]:
+    """What the random searcher proposes (random search does not depend on results)."""
+    s = nas.searchers.get("random", tiny(), seed=seed)
+    return [s.ask().arch_hash for _ in range(n)]
+
+
+from ray import cloudpickle  # noqa: E402  (Ray vendors it)
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray workers cannot import this test module
+
+
+class FaultyEvaluator:
+    """The real evaluator, except for chosen architectures: one raises, one diverges (absurd learning
+    rate: NaN loss), one kills its worker process once, one kills it every time."""
+
+    def __init__(self, marker_dir: Path, faults: dict[str, str]) -> None:
+        self.marker_dir = str(marker_dir)
+        self.faults = faults
+
+    def __call__(self, arch_json: str, data: Any, **kw: Any) -> dict[str, Any]:
+        fault = self.faults.get(nas.arch_hash(nas.from_json(arch_json)))
+        if fault == "raise":
+            raise RuntimeError("injected failure in training")
+        if fault == "nan":
+            kw["lr"] = 1e12
+        if fault in ("crash_once", "crash_always"):
+            marker = Path(self.marker_dir) / nas.arch_hash(nas.from_json(arch_json))
+            first = not marker.exists()
+            marker.touch()
+            if first or fault == "crash_always":
+                os._exit(1)  # the worker dies as if killed by the OOM killer
+        return evaluate(arch_json, data, **kw)
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray for this module (replaced by the suite-wide fixture when conftest provides it)."""
+    from nas.runner import start_ray
+
+    import ray
+
+    started = start_ray(num_cpus=2)
+    yield
+    if started:
+        ray.shutdown()
+
+
+def test_evolution_search_on_ray_records_lineage_and_improves(ray_session, tmp_path: Path) -> None:
+    cfg = quick(searcher="evolution", trials=10, workers=2, searcher_options={"population": 4, "sample_size": 2})
+    out = run_search(cfg, out=tmp_path, progress=False)
+    df = out.trials
+    assert out.completed and len(df) == 10 and df["trial_id"].tolist() == list(range(10))
+    assert (df["status"] == "ok").all()
+    assert df["val_acc"].iloc[1:].max() > df["val_acc"].iloc[0]  # it ends above its starting point
+    children = df[df["origin"] == "mutation"]
+    assert len(children) >= 5
+    assert children["parent_hash"].isin(df["arch_hash"]).all()  # every parent was trained before
+    assert all(len(m) >= 1 and "kind" in m[0] for m in children["mutations"])
+    assert df["arch_hash"].tolist() == [nas.arch_hash(nas.from_json(j)) for j in df["arch_json"]]
+    assert (df["end_time"] >= df["start_time"]).all() and (df["seconds"] > 0).all()
+    assert df["worker"].nunique() == 2  # two workers trained concurrently
+    assert df["val_acc_per_epoch"].map(len).eq(1).all()
+    run_dir = out.run_dir
+    assert {"config.json", "trials.parquet", "trials.jsonl", "searcher.json"} <= set(os.listdir(run_dir))
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["config"]["searcher_options"] == {"population": 4, "sample_size": 2}
+    assert config["space"]["name"] == "tiny" and config["data"]["input_shape"] == [1, 28, 28]
+
+
+def test_serial_runs_are_deterministic_and_optuna_study_is_kept(ray_session, tmp_path: Path) -> None:
+    runs = [run_search(quick(searcher="tpe", trials=5, workers=1, run_id=f"r{i}",
+                             searcher_options={"n_startup_trials": 2}), out=tmp_path, progress=False)
+            for i in range(2)]
+    a, b = (r.trials for r in runs)
+    assert a["arch_hash"].tolist() == b["arch_hash"].tolist()
+    assert a["val_acc"].tolist() == b["val_acc"].tolist()
+    import optuna
+
+    study = optuna.load_study(study_name="r0", storage=f"sqlite:///{runs[0].run_dir / 'optuna.db'}")
+    done = [t for t in study.trials if t.state.name == "COMPLETE" and "candidate_id" in t.user_attrs]
+    assert sorted(t.user_attrs["candidate_id"] for t in done) == list(range(5))
+    assert max(t.value for t in done) == pytest.approx(a["val_acc"].max())
+
+
+def test_injected_failures_are_recorded_and_the_search_goes_on(ray_session, tmp_path: Path) -> None:
+    hashes = hashes_of_random_search(7)
+    assert len(set(hashes[1:6])) == 5
+    faults = {hashes[1]: "raise", hashes[2]: "nan", hashes[3]: "crash_once", hashes[4]: "crash_always"}
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    cfg = quick(searcher="random", trials=7, workers=1, max_failures=1)
+    out = run_search(cfg, out=tmp_path, progress=False, evaluator=FaultyEvaluator(markers, faults))
+    df = out.trials.set_index("trial_id")
+    assert out.completed and len(df) == 7
+    assert df.loc[1, "status"] == "failed" and "injected failure in training" in df.loc[1, "error"]
+    assert df.loc[2, "status"] == "failed" and "non-finite" in df.loc[2, "error"]
+    assert df.loc[3, "status"] == "ok"  # its worker died once; Tune retried it
+    assert df.loc[4, "status"] == "failed" and "crashed after 2 attempt(s)" in df.loc[4, "error"]
+    assert df.loc[4, "macs"] > 0  # costed by the driver even though the worker died
+    assert (df.loc[[0, 3, 5, 6], "status"] == "ok").all()
+
+
+def test_mac_budget_holds_and_over_budget_is_rejected_before_training(ray_session, tmp_path: Path) -> None:
+    free = tiny()
+    macs = sorted(nas.count(free.sample(np.random.default_rng(i))).macs for i in range(60))
+    limit = macs[len(macs) // 3]
+    out = run_search(quick(searcher="evolution", trials=6, workers=2, max_macs=limit,
+                           searcher_options={"population": 3, "sample_size": 2}), out=tmp_path, progress=False)
+    assert (out.trials["macs"] <= limit).all() and (out.trials["status"] == "ok").all()
+
+    from nas.data import load
+
+    data = load("fashion-mnist-embedded", val_fraction=0.25, seed=0, max_train=600)
+    big = free.sample(np.random.default_rng(int(np.argmax(macs))))
+    cost = nas.count(big)
+    row = evaluate(nas.to_json(big), data, epochs=1, device="cpu", max_macs=cost.macs - 1, max_params=cost.params - 1)
+    assert row["status"] == "rejected" and row["val_acc"] is None and row["seconds"] < 1.0
+    assert "MACs > max_macs" in row["error"] and "params > max_params" in row["error"]
+    broken = evaluate('{"not": "an architecture"}', data, epochs=1, device="cpu")
+    assert broken["status"] == "failed" and "while parsing" in broken["error"]
+
+
+def test_asha_stops_hopeless_candidates_early(ray_session, tmp_path: Path) -> None:
+    cfg = quick(searcher="random", trials=8, workers=2, epochs=3, asha=True, asha_grace_epochs=1,
+                asha_reduction_factor=2)
+    df = run_search(cfg, out=tmp_path, progress=False).trials
+    assert len(df) == 8 and set(df["status"]) <= {"ok", "stopped"}
+    stopped = df[df["status"] == "stopped"]
+    assert len(stopped) >= 1 and (stopped["epochs"] < 3).all()
+    assert (df.loc[df["status"] == "ok", "epochs"] == 3).all()
+
+
+def _search_cmd(out: Path, run_id: str) -> list[str]:
+    return [sys.executable, str(ROOT / "scripts" / "search.py"), "--space", "tiny", "--import", "test_searchers",
+            "--searcher", "evolution", "--population", "3", "--sample-size", "2", "--trials", "8", "--epochs", "1",
+            "--workers", "1", "--seed", "0", "--max-train", "600", "--val-fraction", "0.25", "--batch-size", "32",
+            "--lr", "0.1", "--out", str(out), "--run-id", run_id, "--no-progress"]
+
+
+def test_kill_9_then_resume_equals_the_uninterrupted_run(ray_session, tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen(_search_cmd(tmp_path, "killed"), env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal = tmp_path / "killed" / "trials.jsonl"
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if journal.exists() and len(journal.read_text().splitlines()) >= 3:
+                break
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the search and everything it started
+        proc.wait()
+    before = results.load(tmp_path / "killed", warn=False)
+    assert 3 <= len(before) < 8, "the search was not killed mid-run"
+
+    resumed = run_search(resume=tmp_path / "killed", progress=False)
+    whole = run_search(SearchConfig.from_dict({**json.loads((tmp_path / "killed" / "config.json").read_text())["config"],
+                                               "run_id": "whole"}), out=tmp_path, progress=False)
+    r, w = resumed.trials, whole.trials
+    assert resumed.completed and r["trial_id"].tolist() == list(range(8))
+    assert r["arch_hash"].tolist() == w["arch_hash"].tolist()  # the same proposals, in the same order
+    assert r["parent_hash"].tolist() == w["parent_hash"].tolist()
+    assert r["val_acc"].tolist() == w["val_acc"].tolist()
+    # trials finished before the kill were neither lost nor run again
+    kept = r.set_index("trial_id").loc[before["trial_id"]]
+    assert kept["end_time"].tolist() == before["end_time"].tolist()
+    assert len((tmp_path / "killed" / "trials.jsonl").read_text().splitlines()) == 8
+    # resuming a finished run does nothing; resuming with more trials extends it
+    again = run_search(resume=tmp_path / "killed", progress=False)
+    assert len(again.trials) == 8
+    with pytest.raises(ConfigError, match="cannot change on resume"):
+        run_search(resume=tmp_path / "killed", overrides={"epochs": 2}, progress=False)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--space", "tiny", "--trials", "0"], "--trials"),
+    (["--space", "tiny", "--searcher", "annealing"], "invalid choice"),
+    (["--space", "no-such-space"], "space must be one of"),
+    (["--space", "tiny", "--max-macs", "lots"], "--max-macs"),
+    (["--space", "tiny", "--searcher", "tpe", "--population", "5"], "--population applies to the evolution"),
+    (["--space", "tiny", "--population", "3", "--sample-size", "5"], "sample_size (5) must not exceed"),
+    (["--space", "tiny", "--gpus-per-trial", "-1"], "--gpus-per-trial"),
+    (["--resume", "/nonexistent/run"], "not a run folder"),
+    (["--trials", "3"], "--space is required"),
+])
+def test_cli_bad_values_give_one_line_and_exit_2(args: list[str], message: str, tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT)])}
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "search.py"), *args, "--import", "test_searchers",
+                           "--out", str(tmp_path)], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not any(tmp_path.iterdir())  # nothing was created
+
+
+def test_config_validation_and_counts() -> None:
+    assert parse_count("5M") == 5_000_000 and parse_count("300k") == 300_000 and parse_count("1.5e6") == 1_500_000
+    with pytest.raises(ConfigError):
+        parse_count("five")
+    for bad in ({"trials": 0}, {"epochs": 0}, {"workers": 0}, {"gpus_per_trial": 1.5}, {"max_macs": -1},
+                {"searcher": "hill"}, {"run_id": "../escape"}, {"seed": -1}):
+        with pytest.raises(ConfigError):
+            quick(**bad).validate()
+    with pytest.raises(ConfigError, match="unknown configuration fields"):
+        SearchConfig.from_dict({"space": "tiny", "trails": 5})
