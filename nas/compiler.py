@@ -5,7 +5,6 @@ import keyword
 import re
 from typing import Sequence
 
-import torch
 from torch import fx, nn
 
 from nas.analysis import FlatGraph, analyse

@@ -50,14 +50,11 @@ the stride-2 stages (``reduce_at``) and the padding are options of the space, no
 """
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
-import networkx as nx
 import numpy as np
 
 from nas.baselines import register as register_baseline
-from nas.errors import GraphError
 from nas.graph import Architecture, GraphBuilder
 from nas.spaces import Mutation, SearchSpace, SpaceError, choose, one_hot
 from nas.spaces import register as register_space
@@ -80,101 +77,6 @@ DEPTH_PRIORS = ("geometric", "uniform")
 DEPTH_DECAY = 2 / 3  # geometric depth prior: P(depth = d) ~ (2/3)**d, mean about 3 blocks per stage
 
 # ----------------------------------------------------------------------------- graph generators
-
-
-class BulkGraphBuilder(GraphBuilder):
-    """A :class:`GraphBuilder` that collects ops and writes the networkx graph once, in :meth:`build`.
-
-    Same node names, attributes and edge ports as ``GraphBuilder`` (hence the same graph), with
-    far fewer Python calls per op: the deep nets of the ResNet space are built several times
-    faster. The graph cannot be read before ``build``.
-    """
-
-    def __init__(self) -> None:
-        self._nodes: list[tuple[str, dict[str, Any]]] = []
-        self._edges: list[tuple[str, str, dict[str, int]]] = []
-        self._names: set[str] = set()
-        self._auto: dict[str, int] = {}
-        self._prefix = ""
-        self.inputs = [self._put("input", {"op": "input"}, ())]
-
-    @property
-    def graph(self) -> nx.DiGraph:  # type: ignore[override]
-        raise GraphError("BulkGraphBuilder writes its graph in build(); read arch.graph instead")
-
-    @graph.setter
-    def graph(self, value: nx.DiGraph) -> None:
-        raise GraphError("BulkGraphBuilder has no graph before build()")
-
-    @contextlib.contextmanager
-    def scope(self, name: str) -> Iterator[None]:
-        """Prefix the names of nodes added inside the block with ``name.``."""
-        outer = self._prefix
-        self._prefix = f"{outer}.{name}" if outer else str(name)
-        try:
-            yield
-        finally:
-            self._prefix = outer
-
-    def _put(self, name: str, attrs: dict[str, Any], inputs: Sequence[str]) -> str:
-        if name in self._names:
-            raise GraphError(f"a node named {name!r} already exists", name)
-        for port, src in enumerate(inputs):
-            if src not in self._names:
-                raise GraphError(f"input {src!r} does not exist", name)
-            self._edges.append((src, name, {"port": port}))
-        self._names.add(name)
-        self._nodes.append((name, attrs))
-        return name
-
-    def node(self, op: str, inputs: str | Sequence[str], name: str | None = None, **attrs: Any) -> str:
-        """Add any op fed by ``inputs`` in port order; returns its name."""
-        full = self._named(op, name)
-        clean = {"op": op}
-        for k, v in attrs.items():
-            if v is not None:
-                clean[k] = list(v) if isinstance(v, tuple) else v
-        return self._put(full, clean, (inputs,) if isinstance(inputs, str) else inputs)
-
-    def _named(self, op: str, name: str | None) -> str:
-        if name is None:
-            key = f"{self._prefix}:{op}"
-            name = f"{op}{self._auto.get(key, 0)}"
-            self._auto[key] = self._auto.get(key, 0) + 1
-        return f"{self._prefix}.{name}" if self._prefix else name
-
-    # The ops the ResNet generators use most, without the generic keyword plumbing (same attributes).
-    def conv(self, x: str, out: Any, k: Any = 3, stride: Any = 1, padding: Any = None, groups: Any = 1,
-             bias: bool = False, dilation: Any = 1, name: str | None = None) -> str:
-        if padding is None or not isinstance(k, int) or not isinstance(dilation, int):
-            return super().conv(x, out, k, stride, padding, groups, bias, dilation, name)
-        return self._put(self._named("conv", name), {"op": "conv", "out": out, "k": k, "stride": stride,
-                         "padding": padding, "dilation": dilation, "groups": groups, "bias": bias}, (x,))
-
-    def bn(self, x: str, name: str | None = None, **attrs: Any) -> str:
-        if attrs:
-            return self.node("bn", x, name, **attrs)
-        return self._put(self._named("bn", name), {"op": "bn"}, (x,))
-
-    def relu(self, x: str, name: str | None = None) -> str:
-        return self._put(self._named("relu", name), {"op": "relu"}, (x,))
-
-    def add(self, xs: Sequence[str], name: str | None = None) -> str:
-        return self._put(self._named("add", name), {"op": "add"}, xs)
-
-    def output(self, x: str, name: str = "output") -> str:
-        return self._put(f"{self._prefix}.{name}" if self._prefix else name, {"op": "output"}, (x,))
-
-    def build(self, input_shape: Sequence[int], num_classes: int, name: str = "",
-              cells: dict[str, nx.DiGraph] | None = None, meta: dict[str, Any] | None = None) -> Architecture:
-        g = nx.DiGraph()
-        g.add_nodes_from(n for n, _ in self._nodes)  # plain names: networkx's fast path
-        data = g.nodes
-        for n, attrs in self._nodes:
-            data[n].update(attrs)
-        g.add_edges_from(self._edges)
-        return Architecture(g, tuple(input_shape), int(num_classes), dict(cells or {}), name, dict(meta or {}))
-
 
 
 def _conv_size(size: int, k: int, stride: int, padding: int) -> int:
@@ -282,10 +184,9 @@ def residual_block(
 
 
 def build_resnet(genotype: Genotype, input_shape: Sequence[int], num_classes: int, stem_kind: str,
-                 reduce_at: Sequence[int], valid: bool = False, name: str = "",
-                 builder: Callable[[], GraphBuilder] = BulkGraphBuilder) -> Architecture:
+                 reduce_at: Sequence[int], valid: bool = False, name: str = "") -> Architecture:
     """The network of a ResNet genotype (stem, stages of residual blocks, [tail], GAP, linear)."""
-    b = builder()
+    b = GraphBuilder()
     stages = genotype["stages"]
     size = min(input_shape[1], input_shape[2])
     x, size = stem(b, b.input, stem_kind, genotype["stem"], size, stages[0]["placement"])

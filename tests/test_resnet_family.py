@@ -7,7 +7,6 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import nas
-from nas.graph import GraphBuilder
 from nas.spaces import SpaceError
 from search_spaces import resnet as R
 
@@ -292,15 +291,6 @@ def test_baselines_are_points_of_the_space() -> None:
         for size in (224, 32):
             arch = nas.baselines.build(name, num_classes=10, input_size=size)
             assert R.space_for_baseline(name, input_size=size, num_classes=10).contains(arch), (name, size)
-
-
-def test_bulk_builder_writes_the_same_graph_as_graph_builder() -> None:
-    genotype = R.cifar_genotype("resnet20", "preact", highway=True)
-    genotype["stages"][1].update(block="resnext", cardinality=8, group_width=4, kernels=[5, 3], shortcut="projection")
-    args = (genotype, (3, 32, 32), 10, "cifar", (1, 2))
-    fast, slow = R.build_resnet(*args), R.build_resnet(*args, builder=GraphBuilder)
-    assert list(fast.graph.nodes(data=True)) == list(slow.graph.nodes(data=True))
-    assert list(fast.graph.edges(data=True)) == list(slow.graph.edges(data=True))
 
 
 def test_mutations_cover_every_kind_and_stay_in_the_space() -> None:

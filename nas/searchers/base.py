@@ -49,10 +49,10 @@ class Candidate:
     :meth:`nas.spaces.Mutation.to_dict` dicts) record the lineage of an evolved child;
     ``origin`` is ``"sample"`` (random), ``"mutation"`` or ``"suggest"`` (a model-based
     proposal); ``info`` holds searcher-private JSON-plain details (e.g. an optuna trial number).
-    The hash and the JSON text are computed on first use.
+    The hashes and the JSON text are computed on first use (hashing costs milliseconds).
     """
 
-    __slots__ = ("id", "arch", "parent_hash", "mutations", "origin", "info", "_hash", "_json")
+    __slots__ = ("id", "arch", "mutations", "origin", "info", "_hash", "_json", "_parent_hash", "_parent")
 
     def __init__(
         self,
@@ -64,10 +64,12 @@ class Candidate:
         origin: str = "sample",
         info: dict[str, Any] | None = None,
         arch_json: str | None = None,
+        parent: Any = None,
     ) -> None:
         self.id = int(id)
         self.arch = arch
-        self.parent_hash = parent_hash
+        self._parent_hash = parent_hash
+        self._parent = parent  # anything with an ``arch_hash``: hashed only when asked for
         self.mutations = list(mutations or [])
         self.origin = origin
         self.info = dict(info or {})
@@ -80,6 +82,14 @@ class Candidate:
         if self._hash is None:
             self._hash = arch_hash(self.arch)
         return self._hash
+
+    @property
+    def parent_hash(self) -> str | None:
+        """Hash of the architecture this one was mutated from (None for a fresh proposal)."""
+        if self._parent_hash is None and self._parent is not None:
+            self._parent_hash = self._parent.arch_hash
+            self._parent = None
+        return self._parent_hash
 
     @property
     def arch_json(self) -> str:

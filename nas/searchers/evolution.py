@@ -23,6 +23,8 @@ Duplicates are proposed like any child (Algorithm 1 does not deduplicate) unless
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from typing import Any, Mapping
 
@@ -37,25 +39,43 @@ __all__ = ["Evolution", "pareto_ranks", "crowding_distances"]
 
 
 class _Member:
-    """An individual of the population: a told candidate and its fitness inputs."""
+    """An individual of the population: a told candidate and its fitness inputs.
 
-    __slots__ = ("id", "arch_json", "arch_hash", "val_acc", "macs", "_arch")
+    Its architecture is the candidate's with the genotype normalised through JSON, exactly what
+    a member restored from a saved state holds, so that a restored search mutates identically.
+    """
 
-    def __init__(self, id: int, arch_json: str, arch_hash: str, val_acc: float | None,  # noqa: A002
-                 macs: int | None) -> None:
+    __slots__ = ("id", "val_acc", "macs", "_candidate", "_arch", "_json", "_hash")
+
+    def __init__(self, id: int, val_acc: float | None, macs: int | None,  # noqa: A002
+                 candidate: Candidate | None = None, arch_json: str | None = None,
+                 arch_hash: str | None = None) -> None:
         self.id = id
-        self.arch_json = arch_json
-        self.arch_hash = arch_hash
         self.val_acc = val_acc
         self.macs = macs
+        self._candidate = candidate
         self._arch: Architecture | None = None
+        self._json = arch_json
+        self._hash = arch_hash
 
     @property
     def arch(self) -> Architecture:
-        """The architecture, parsed from its JSON text (so a restored population is identical)."""
         if self._arch is None:
-            self._arch = from_json(self.arch_json, check=False)
+            if self._candidate is not None:
+                arch = self._candidate.arch
+                genotype = json.loads(json.dumps(arch.meta.get("genotype")))
+                self._arch = dataclasses.replace(arch, meta={**arch.meta, "genotype": genotype})
+            else:
+                self._arch = from_json(self._json, check=False)  # type: ignore[arg-type]
         return self._arch
+
+    @property
+    def arch_json(self) -> str:
+        return self._candidate.arch_json if self._candidate is not None else self._json  # type: ignore[return-value]
+
+    @property
+    def arch_hash(self) -> str:
+        return self._candidate.arch_hash if self._candidate is not None else self._hash  # type: ignore[return-value]
 
     @property
     def usable(self) -> bool:
@@ -67,7 +87,7 @@ class _Member:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> _Member:
-        return cls(int(d["id"]), d["arch_json"], d["arch_hash"], d.get("val_acc"), d.get("macs"))
+        return cls(int(d["id"]), d.get("val_acc"), d.get("macs"), arch_json=d["arch_json"], arch_hash=d["arch_hash"])
 
 
 class Evolution(Searcher):
@@ -172,7 +192,7 @@ class Evolution(Searcher):
                                      info={"reason": f"parent could not be mutated: {exc}"})
                 break
             applied.append(mutation.to_dict())
-        return Candidate(candidate_id, child, parent_hash=parent.arch_hash, mutations=applied,
+        return Candidate(candidate_id, child, parent=parent, mutations=applied,
                          origin="mutation", info={"parent_id": parent.id, "round": self._round - 1})
 
     def _tournament(self) -> _Member | None:
@@ -212,9 +232,8 @@ class Evolution(Searcher):
 
     def _observe(self, candidate: Candidate, result: Result) -> None:
         usable = result.usable and (self.objective == "accuracy" or result.macs is not None)
-        member = _Member(candidate.id, candidate.arch_json, candidate.arch_hash,
-                         float(result.val_acc) if usable else None,
-                         None if result.macs is None else int(result.macs))
+        member = _Member(candidate.id, float(result.val_acc) if usable else None,  # type: ignore[arg-type]
+                         None if result.macs is None else int(result.macs), candidate=candidate)
         self._members.append(member)
         self._keys = None
         if len(self._members) > self.population:
