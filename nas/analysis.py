@@ -194,6 +194,7 @@ def analyse(arch: Architecture, input_shape: Sequence[int] | None = None) -> Fla
         raise GraphError(f"num_classes must be a positive integer, got {arch.num_classes!r}")
     macro = _check_structure(arch.graph, "", is_cell=False)
     cell_checks: dict[str, _Checked] = {}
+    resolved_cells: dict[tuple[Any, ...], dict[str, Attrs]] = {}  # (cell, params) -> inner node -> attrs
 
     order: list[str] = []
     attrs: dict[str, Attrs] = {}
@@ -201,8 +202,9 @@ def analyse(arch: Architecture, input_shape: Sequence[int] | None = None) -> Fla
     alias: dict[str, str] = {}  # macro node -> flat node producing its value
     g = arch.graph
     taken: set[str] = set(g.nodes)  # macro nodes keep their names; inlined nodes get unique "use/inner" ones
+    macro_nodes = g._node
     for n in macro.order:
-        raw = g.nodes[n]
+        raw = macro_nodes[n]
         if raw["op"] != "cell":
             attrs[n] = OPS[raw["op"]].normalise(raw, n)
             order.append(n)
@@ -221,21 +223,28 @@ def analyse(arch: Architecture, input_shape: Sequence[int] | None = None) -> Fla
             raise StructureError(
                 f"cell {cell_name!r} takes {len(chk.input_nodes)} input(s), the node has {len(feeds)}", n
             )
-        cg = arch.cells[cell_name]
+        cell_nodes = arch.cells[cell_name]._node
         local: dict[str, str] = {inp: feeds[i] for i, inp in enumerate(chk.input_nodes)}
+        instance_key = (cell_name, tuple(sorted(params.items())))
+        resolved_cell = resolved_cells.get(instance_key)
+        if resolved_cell is None:
+            resolved_cell = resolved_cells[instance_key] = {}
         for inner in chk.order:
-            craw = cg.nodes[inner]
+            craw = cell_nodes[inner]
             if craw["op"] == "input":
                 continue
             if craw["op"] == "output":
                 local[inner] = local[chk.inputs[inner][0]]
                 continue
             flat = _unique(f"{n}/{inner}", taken)
-            spec = OPS[craw["op"]]
-            resolved = {
-                k: (_resolve(v, params, k, flat) if k in spec.int_attrs else v) for k, v in craw.items()
-            }
-            attrs[flat] = spec.normalise(resolved, flat)
+            normalised = resolved_cell.get(inner)
+            if normalised is None:
+                spec = OPS[craw["op"]]
+                resolved = {
+                    k: (_resolve(v, params, k, flat) if k in spec.int_attrs else v) for k, v in craw.items()
+                }
+                normalised = resolved_cell[inner] = spec.normalise(resolved, flat)
+            attrs[flat] = normalised
             order.append(flat)
             inputs[flat] = [local[s] for s in chk.inputs[inner]]
             local[inner] = flat

@@ -50,7 +50,6 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-import networkx as nx
 import numpy as np
 
 from nas.baselines import register as register_baseline
@@ -152,44 +151,6 @@ def _ceil_pool(size: int, k: int, s: int) -> int:
 # ----------------------------------------------------------------------------- graph generators
 
 
-class _GraphWriter:
-    """The part of GraphBuilder the space's hot path needs (``node``, ``output``, ``build``), without
-    its per-node checks: the space samples and builds thousands of networks a second."""
-
-    def __init__(self) -> None:
-        self.input = "input"
-        self.nodes: list[tuple[str, dict[str, Any]]] = [("input", {"op": "input"})]
-        self.edges: list[tuple[str, str, dict[str, int]]] = []
-
-    def node(self, op: str, inputs: str | Sequence[str], name: str, **attrs: Any) -> str:
-        attrs["op"] = op
-        self.nodes.append((name, attrs))
-        if isinstance(inputs, str):
-            self.edges.append((inputs, name, {"port": 0}))
-        else:
-            self.edges.extend((src, name, {"port": p}) for p, src in enumerate(inputs))
-        return name
-
-    def output(self, x: str) -> str:
-        return self.node("output", x, "output")
-
-    def build(self, input_shape: Sequence[int], num_classes: int, name: str = "") -> Architecture:
-        # Fills networkx's adjacency dicts directly: 6x faster than add_nodes_from/add_edges_from,
-        # and the result equals theirs (tests compare against a GraphBuilder-built network).
-        g = nx.DiGraph()
-        node, succ, pred = g._node, g._succ, g._pred
-        for n, attrs in self.nodes:
-            node[n] = attrs
-            succ[n] = {}
-            pred[n] = {}
-        if len(node) != len(self.nodes):
-            raise SpaceError("inception builder produced two nodes with the same name (a bug in this family)")
-        for u, v, data in self.edges:
-            succ[u][v] = data
-            pred[v][u] = data
-        return Architecture(g, tuple(input_shape), int(num_classes), {}, name, {})
-
-
 class InceptionWriter:
     """Writes Inception stems, branches and modules into a :class:`GraphBuilder`.
 
@@ -197,7 +158,7 @@ class InceptionWriter:
     BasicConv2d); ``norm="none"`` a biased conv + ReLU (GoogLeNet 2014, Caffe).
     """
 
-    def __init__(self, builder: GraphBuilder | _GraphWriter, norm: str = "bn") -> None:
+    def __init__(self, builder: GraphBuilder, norm: str = "bn") -> None:
         if norm not in NORMS:
             raise SpaceError(f"norm must be one of {NORMS}, got {norm!r}")
         self.b = builder
@@ -349,10 +310,9 @@ def build_inception(genotype: Genotype, input_shape: Sequence[int], num_classes:
                     builder: GraphBuilder | None = None) -> Architecture:
     """The network of an ``inception`` genotype for ``input_shape`` and ``num_classes``.
 
-    ``builder`` (a fresh :class:`GraphBuilder`) gives the same network through the checked builder;
-    by default a lean writer is used.
+    ``builder``: a fresh :class:`GraphBuilder` to write into (default: a new one).
     """
-    b = builder if builder is not None else _GraphWriter()
+    b = builder if builder is not None else GraphBuilder()
     w = InceptionWriter(b, genotype["norm"])
     stem = genotype["stem"]
     x = w.stem(b.input, stem["kind"], stem["widths"], stem.get("lrn", False))
