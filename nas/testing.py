@@ -22,8 +22,9 @@ import networkx as nx
 import numpy as np
 
 from nas.analysis import analyse
-from nas.errors import GraphError, OpError, SerializationError, ShapeError, StructureError
+from nas.errors import GraphError, OpError, ShapeError, StructureError
 from nas.graph import Architecture, GraphBuilder
+from nas.ops import OPS
 from nas.serialize import to_json
 
 Shape = tuple[int, ...]
@@ -177,8 +178,8 @@ class _RandomNet:
         return n
 
     def groups_for(self, cin: int, cout: int) -> int:
-        common = [d for d in _divisors(math.gcd(cin, cout))]
-        return self.pick(common) if self.coin(0.4) else 1
+        """1, or (sometimes) any common divisor of the two channel counts."""
+        return self.pick(_divisors(math.gcd(cin, cout))) if self.coin(0.4) else 1
 
     # ------------------------------------------------------------------ feature-map ops (any shape change)
 
@@ -295,7 +296,7 @@ class _RandomNet:
         """Any single op on a feature map (the shape may change)."""
         c, h, w = self.shapes[x]
         kinds = ["conv", "conv", "conv", "pool", "pool", "elementwise", "elementwise", "crop", "crop",
-                 "shortcut", "flatten_no"]
+                 "shortcut"]
         if max(h, w) <= 16:
             kinds += ["convt", "upsample"]
         kind = self.pick(kinds)
@@ -609,6 +610,10 @@ def random_architecture(
     x = net.head(x, classes)
     net.b.output(x)
     arch = net.b.build(shape, classes, "random", cells=net.cells)
+    for g in [arch.graph, *arch.cells.values()]:  # ports are optional where input order does not matter
+        for u, v, d in g.edges(data=True):
+            if not OPS[g.nodes[v]["op"]].ordered and net.coin(0.1):
+                d.pop("port", None)
     return _maybe_rename(net, arch, awkward_names)
 
 

@@ -1,4 +1,7 @@
-"""The Ray Tune runner: real searches on the embedded data, failures, budgets, kill -9 and resume, the CLI."""
+"""The Ray Tune runner: real searches on the embedded data, failures, budgets, kill -9 and resume, the CLI.
+
+Ray tests share the suite's one local Ray (the ``ray_session`` fixture of conftest.py).
+"""
 from __future__ import annotations
 
 import json
@@ -65,19 +68,6 @@ class FaultyEvaluator:
             if first or fault == "crash_always":
                 os._exit(1)  # the worker dies as if killed by the OOM killer
         return evaluate(arch_json, data, **kw)
-
-
-@pytest.fixture(scope="session")
-def ray_session():
-    """One local Ray for this module (replaced by the suite-wide fixture when conftest provides it)."""
-    from nas.runner import start_ray
-
-    import ray
-
-    started = start_ray(num_cpus=2)
-    yield
-    if started:
-        ray.shutdown()
 
 
 def test_evolution_search_on_ray_records_lineage_and_improves(ray_session, tmp_path: Path) -> None:
