@@ -8,9 +8,10 @@ from typing import Any, Sequence
 
 from nas.analysis import FlatGraph, analyse
 from nas.graph import Architecture
-from nas.ops import OPS
+from nas.ops import OPS, _NO_COST
 
 WEIGHT_OPS = frozenset({"conv", "convt", "linear"})
+COSTED_OPS = frozenset(name for name, spec in OPS.items() if spec.cost is not _NO_COST)
 
 
 @dataclass(frozen=True)
@@ -37,23 +38,33 @@ class Cost:
 
 def count_flat(flat: FlatGraph) -> Cost:
     """Costs of an already analysed graph."""
-    params = macs = acts = 0
+    params = macs = acts = best = 0
     rows = []
     depth: dict[str, int] = {}
-    best = 0
+    shapes, attrs, inputs = flat.shapes, flat.attrs, flat.inputs
     for n in flat.order:
-        a = flat.attrs[n]
+        a = attrs[n]
         op = a["op"]
-        out = flat.shapes[n]
-        ins = [flat.shapes[s] for s in flat.inputs[n]]
-        p, m = OPS[op].cost(a, ins, out) if ins else (0, 0)
-        params += p
-        macs += m
-        if op not in ("input", "output"):
-            acts += math.prod(out)
-        d = max((depth[s] for s in flat.inputs[n]), default=0) + (op in WEIGHT_OPS)
+        out = shapes[n]
+        srcs = inputs[n]
+        p = m = 0
+        d = 0
+        if srcs:
+            spec = OPS[op]
+            if op in COSTED_OPS:
+                p, m = spec.cost(a, [shapes[s] for s in srcs], out)
+                params += p
+                macs += m
+            for s in srcs:
+                if depth[s] > d:
+                    d = depth[s]
+            if op != "output":
+                acts += math.prod(out)
+        if op in WEIGHT_OPS:
+            d += 1
         depth[n] = d
-        best = max(best, d)
+        if d > best:
+            best = d
         rows.append((n, op, out, p, m))
     return Cost(params, macs, acts, best, rows)
 

@@ -17,6 +17,11 @@ Attrs = dict[str, Any]
 
 REQUIRED = object()
 
+
+def _NO_COST(attrs: Attrs, in_shapes: list[Shape], out: Shape) -> tuple[int, int]:  # noqa: N802
+    """Cost rule of ops without parameters or multiply-accumulates."""
+    return (0, 0)
+
 # ----------------------------------------------------------------------------- attribute kinds
 
 
@@ -118,7 +123,7 @@ class OpSpec:
     max_inputs: int | None = 1
     ordered: bool = False  # whether the order of inputs (edge ports) matters
     infer: Callable[[Attrs, list[Shape], str], Shape] = lambda a, s, n: s[0]
-    cost: Callable[[Attrs, list[Shape], Shape], tuple[int, int]] = lambda a, s, o: (0, 0)
+    cost: Callable[[Attrs, list[Shape], Shape], tuple[int, int]] = _NO_COST
     module: Callable[[Attrs, list[Shape], Shape], Any] | None = None
     int_attrs: frozenset[str] = field(default_factory=frozenset)
 
@@ -128,18 +133,14 @@ class OpSpec:
         Results are memoised on the attribute values (architectures repeat the same few layers
         thousands of times), so treat the returned dict as read-only.
         """
-        try:
-            key = (self.name, *(_memo_key(k, v) for k, v in raw.items()))
-            hit = _NORMALISED.get(key)
-        except TypeError:  # unhashable values (dicts): no memo
-            key, hit = None, None
+        key = (self.name, repr(raw))  # repr tells 1, 1.0, True and [1] apart
+        hit = _NORMALISED.get(key)
         if hit is not None:
             return hit
         out = self._normalise(raw, node)
-        if key is not None:
-            if len(_NORMALISED) > 200_000:
-                _NORMALISED.clear()
-            _NORMALISED[key] = out
+        if len(_NORMALISED) > 200_000:
+            _NORMALISED.clear()
+        _NORMALISED[key] = out
         return out
 
     def _normalise(self, raw: Attrs, node: str) -> Attrs:
@@ -168,13 +169,6 @@ class OpSpec:
 
 OPS: dict[str, OpSpec] = {}
 _NORMALISED: dict[tuple[Any, ...], Attrs] = {}
-
-
-def _memo_key(key: str, value: Any) -> tuple[Any, ...]:
-    """A hashable key that tells 1, 1.0 and True (and lists of them) apart."""
-    if isinstance(value, (list, tuple)):
-        return (key, list, tuple((type(v), v) for v in value))
-    return (key, type(value), value)
 
 
 def register(spec: OpSpec) -> OpSpec:

@@ -177,36 +177,38 @@ def bench_speedup(space_name: str, trials: int, work: Path) -> dict[str, Any]:
 # ------------------------------------------------------------------ 4. GPU packing
 
 
-def _gpu_job(args: tuple[str, int, float, int]) -> dict[str, Any]:
+def _gpu_job(args: tuple[str, int, float, int, str]) -> dict[str, Any]:
     """Train one candidate on the GPU (runs in a worker process)."""
-    arch_json, seed, epochs, batch_size = args
+    arch_json, seed, epochs, batch_size, device = args
     from nas.data import load
     from nas.evaluate import evaluate
 
     data = _GPU_DATA.get("data") or load("fashion-mnist-embedded", seed=0)
     _GPU_DATA["data"] = data
-    row = evaluate(arch_json, data, epochs=epochs, seed=seed, device="cuda", batch_size=batch_size)
+    row = evaluate(arch_json, data, epochs=epochs, seed=seed, device=device, batch_size=batch_size)
     return {k: row.get(k) for k in ("status", "error", "val_acc", "seconds", "images_per_s", "epochs")}
 
 
 _GPU_DATA: dict[str, Any] = {}
 
 
-def _gpu_warm(_: int) -> int:
+def _gpu_warm(device: str) -> int:
     import torch
 
-    torch.ones(1, device="cuda").sum().item()
+    torch.set_num_threads(1)
+    torch.ones(1, device=device).sum().item()
     from nas.data import load
 
     _GPU_DATA["data"] = load("fashion-mnist-embedded", seed=0)
     return os.getpid()
 
 
-def bench_gpu(space_name: str, k: int, epochs: float, batch_size: int, backend: str, work: Path) -> dict[str, Any]:
+def bench_gpu(space_name: str, k: int, epochs: float, batch_size: int, backend: str, work: Path,
+              device: str = "cuda") -> dict[str, Any]:
     """Aggregate images/s of k candidates packed on one GPU against one at a time."""
     import torch
 
-    if not torch.cuda.is_available():
+    if device == "cuda" and not torch.cuda.is_available():
         print("  no CUDA GPU here: skipped", flush=True)
         return {"skipped": "no CUDA GPU"}
     from nas import searchers
@@ -215,7 +217,7 @@ def bench_gpu(space_name: str, k: int, epochs: float, batch_size: int, backend: 
     space = _space(space_name, small=True, max_macs=5_000_000)
     s = searchers.get("random", space, seed=0)
     candidates = [s.ask() for _ in range(k)]
-    jobs = [(c.arch_json, 0, epochs, batch_size) for c in candidates]
+    jobs = [(c.arch_json, 0, epochs, batch_size, device) for c in candidates]
     n_train = len(load("fashion-mnist-embedded", seed=0).y_train)
     images = sum(int(epochs * (n_train // batch_size)) * batch_size for _ in jobs)
     if backend == "auto":
@@ -226,20 +228,20 @@ def bench_gpu(space_name: str, k: int, epochs: float, batch_size: int, backend: 
         except ImportError:
             backend = "process"
     out: dict[str, Any] = {"k": k, "epochs": epochs, "batch_size": batch_size, "backend": backend,
-                           "device": torch.cuda.get_device_name(0)}
+                           "device": torch.cuda.get_device_name(0) if device == "cuda" else device}
 
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
     with ctx.Pool(1) as pool:  # one at a time, in one warm process
-        pool.map(_gpu_warm, [0])
+        pool.map(_gpu_warm, [device])
         pool.map(_gpu_job, jobs[:1])  # warm kernels
         t0 = time.perf_counter()
         seq = pool.map(_gpu_job, jobs, chunksize=1)
         seq_wall = time.perf_counter() - t0
     if backend == "process":
         with ctx.Pool(k) as pool:  # k processes share the GPU
-            pool.map(_gpu_warm, range(k), chunksize=1)
+            pool.map(_gpu_warm, [device] * k, chunksize=1)
             pool.map(_gpu_job, jobs, chunksize=1)  # warm kernels in every process
             t0 = time.perf_counter()
             packed = pool.map(_gpu_job, jobs, chunksize=1)
@@ -277,10 +279,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--asktell-seconds", type=float, default=5.0, help="time per searcher for ask/tell")
     p.add_argument("--overhead-trials", type=int, default=10)
     p.add_argument("--speedup-trials", type=int, default=12)
-    p.add_argument("--gpu-k", type=int, default=8, help="candidates packed on one GPU")
+    p.add_argument("--gpu-k", type=int, action="append", default=None,
+                   help="candidates packed on one GPU (repeatable; default 8)")
     p.add_argument("--gpu-epochs", type=float, default=3.0)
     p.add_argument("--gpu-batch-size", type=int, default=128)
     p.add_argument("--gpu-backend", choices=("auto", "ray", "process"), default="auto")
+    p.add_argument("--gpu-device", default="cuda", help=argparse.SUPPRESS)  # "cpu" dry-runs the packing code
     p.add_argument("--json", default=None, help="write the numbers here")
     args = p.parse_args(argv)
     parts = args.only or ["asktell", "overhead", "speedup", "gpu"]
@@ -300,8 +304,8 @@ def main(argv: list[str] | None = None) -> int:
             report["speedup"] = bench_speedup(args.space, args.speedup_trials, work)
         if "gpu" in parts:
             print("GPU packing:", flush=True)
-            report["gpu"] = bench_gpu(args.space, args.gpu_k, args.gpu_epochs, args.gpu_batch_size,
-                                      args.gpu_backend, work)
+            report["gpu"] = [bench_gpu(args.space, k, args.gpu_epochs, args.gpu_batch_size, args.gpu_backend,
+                                       work, args.gpu_device) for k in (args.gpu_k or [8])]
     finally:
         shutil.rmtree(work, ignore_errors=True)
         report["machine"]["load_avg_end"] = os.getloadavg()

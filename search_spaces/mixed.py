@@ -23,7 +23,12 @@ from nas.graph import Architecture, GraphBuilder
 from nas.spaces import Mutation, SearchSpace, SpaceError, choose, one_hot
 from nas.spaces import register as register_space
 from search_spaces.densenet import dense_block, transition
-from search_spaces.inception import InceptionWriter, inception_v1_branches, inception_v3_figure5_branches
+from search_spaces.inception import (
+    InceptionWriter,
+    inception_v1_branches,
+    inception_v3_figure5_branches,
+    inception_v3_figure6_branches,
+)
 from search_spaces.mobilenet import inverted_residual, separable_block
 from search_spaces.resnet import residual_block
 
@@ -39,14 +44,21 @@ DEFAULT_WIDTHS = (16, 24, 32, 48, 64, 96, 128, 192, 256)
 KERNELS = (3, 5)
 
 
-def _inception_branches(variant: str, width: int) -> list[dict[str, Any]]:
-    """GoogLeNet 3a's proportions (64:128:32:32 of 256 outputs) scaled to ``width`` outputs."""
+def _inception_branches(variant: str, width: int, k: int) -> list[dict[str, Any]]:
+    """GoogLeNet 3a's proportions (64:128:32:32 of 256 outputs) scaled to ``width`` outputs.
+
+    ``v1``: the widest branch is a k x k conv. ``factorised``: k=5 becomes two 3x3 convs (v3
+    Figure 5), k=3 becomes 1x3 then 3x1 convs (v3 Figure 6 with n=3).
+    """
     c1, c3, c5 = width // 4, width // 2, max(1, width // 8)
     pool = width - c1 - c3 - c5
     c3r, c5r = max(1, width * 3 // 8), max(1, width // 16)
     if variant == "v1":
-        return inception_v1_branches(c1, c3r, c3, c5r, c5, pool)
-    return inception_v3_figure5_branches(c1, c3r, c3, c5r, c5, pool)
+        return inception_v1_branches(c1, c3r, c3, c5r, c5, pool, five="5x5" if k == 5 else "3x3")
+    if k == 5:
+        return inception_v3_figure5_branches(c1, c3r, c3, c5r, c5, pool)
+    pool, mid = width // 4, (width - width // 4) // 3
+    return inception_v3_figure6_branches(width - pool - 2 * mid, c3r, mid, pool, n=3)
 
 
 def _stage(b: GraphBuilder, x: str, channels: int, size: int, stage: dict[str, Any]) -> tuple[str, int, int]:
@@ -62,7 +74,7 @@ def _stage(b: GraphBuilder, x: str, channels: int, size: int, stage: dict[str, A
             if family == "vgg":
                 x = b.conv_bn_act(x, width, k, name="conv")
             elif family == "inception":
-                x = InceptionWriter(b, "bn").module(x, _inception_branches(variant, width), "module")
+                x = InceptionWriter(b, "bn").module(x, _inception_branches(variant, width, k), "module")
             elif family == "resnet":
                 block = "bottleneck" if variant == "bottleneck" else "basic"
                 planes = width // 4 if block == "bottleneck" else width

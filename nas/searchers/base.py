@@ -199,6 +199,8 @@ class Searcher(ABC):
 
     name: ClassVar[str] = ""
     default_objective: ClassVar[str] = "accuracy"
+    #: options that may differ in a restored searcher (e.g. a file path, after a run folder moved)
+    relocatable_options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, space: SearchSpace, seed: int = 0, objective: str | None = None) -> None:
         if not isinstance(space, SearchSpace):
@@ -285,8 +287,9 @@ class Searcher(ABC):
             raise SearcherError(
                 f"state was saved with seed={state.get('seed')} objective={state.get('objective')!r}; "
                 f"this searcher has seed={self.seed} objective={self.objective!r}")
-        saved = json.loads(json.dumps(state.get("options", {})))
-        mine = json.loads(json.dumps(self.options()))
+        saved = {k: v for k, v in json.loads(json.dumps(state.get("options", {}))).items()
+                 if k not in self.relocatable_options}
+        mine = {k: v for k, v in json.loads(json.dumps(self.options())).items() if k not in self.relocatable_options}
         if saved != mine:
             raise SearcherError(f"state was saved with options {saved}; this searcher has {mine}")
         self._next_id = int(state["next_id"])

@@ -51,6 +51,7 @@ class OptunaSearcher(Searcher):
     """
 
     name = "optuna"
+    relocatable_options = ("storage",)
 
     def __init__(
         self,

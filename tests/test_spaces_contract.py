@@ -1,0 +1,156 @@
+"""The contract every registered search space keeps (issue: search spaces, item 5).
+
+For each space at 3x32x32 with 10 classes and cost limits: 1,000 samples and 1,000 chained
+mutations are valid networks within the limits, every mutation kind occurs, a seed fixes the
+sequence, ``encode`` is fixed-length and separates distinct architectures, ``suggest``
+round-trips through ``from_params``, and samples, mutants and neighbours are points of the
+space. Compiling and running a forward pass is checked on an evenly spaced tenth of the
+samples and mutants (a real forward of all 16,000 would take about ten minutes on 2 cores);
+``nas.validate`` guarantees compilation for the rest (see tests/test_graph_property.py).
+"""
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pytest
+import torch
+
+import nas
+from nas.spaces import SearchSpace
+
+SPACES = nas.spaces.names()
+SHAPE = (3, 32, 32)
+CLASSES = 10
+N = 1000
+FORWARD_EVERY = 10
+
+
+def limited_space(name: str) -> SearchSpace:
+    """The space with max_macs / max_params at the 70th percentile of 40 unconstrained samples."""
+    free = nas.spaces.get(name, input_shape=SHAPE, num_classes=CLASSES)
+    rng = np.random.default_rng(123)
+    costs = [nas.count(free.sample(rng)) for _ in range(40)]
+    max_macs = int(np.percentile([c.macs for c in costs], 70))
+    max_params = int(np.percentile([c.params for c in costs], 70))
+    return nas.spaces.get(name, input_shape=SHAPE, num_classes=CLASSES, max_macs=max_macs, max_params=max_params)
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> object:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield None
+    torch.set_num_threads(previous)
+
+
+def check_forward(arch: nas.Architecture) -> None:
+    model = nas.compile(arch, seed=0).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, *SHAPE, generator=torch.Generator().manual_seed(0)))
+    assert out.shape == (2, CLASSES)
+    assert torch.isfinite(out).all(), f"non-finite output for {arch!r}"
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_samples_and_chained_mutations_are_valid_within_limits(name: str, one_thread: object) -> None:
+    space = limited_space(name)
+    rng = np.random.default_rng(0)
+    archs = [space.sample(rng) for _ in range(N)]
+    kinds: dict[str, int] = {}
+    current = archs[0]
+    for _ in range(N):
+        current, mutation = space.mutate(current, rng)
+        assert isinstance(mutation, nas.spaces.Mutation)
+        assert mutation.kind in space.mutation_kinds, mutation
+        kinds[mutation.kind] = kinds.get(mutation.kind, 0) + 1
+        archs.append(current)
+    assert set(kinds) == set(space.mutation_kinds), f"kinds seen {kinds}, declared {space.mutation_kinds}"
+    # The benchmark cell spaces have a fixed width unless built with search_width=True.
+    fixed_width = {"change_width"} if name in ("nb201", "darts") else set()
+    assert {"change_op", "change_kernel", "add_layer", "remove_layer", "rewire", "change_width"} <= set(
+        space.mutation_kinds) | fixed_width
+    for i, arch in enumerate(archs):
+        cost = nas.count(arch)  # validates
+        assert cost.macs <= space.max_macs and cost.params <= space.max_params
+        assert space.contains(arch) if i % 50 == 0 else True
+        if i % FORWARD_EVERY == 0:
+            check_forward(arch)
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_same_seed_same_sequence(name: str) -> None:
+    space = nas.spaces.get(name, input_shape=SHAPE, num_classes=CLASSES)
+
+    def run(seed: int) -> list[str]:
+        rng = np.random.default_rng(seed)
+        arch = space.sample(rng)
+        out = [nas.arch_hash(arch)]
+        for _ in range(15):
+            arch, mutation = space.mutate(arch, rng)
+            out.append(nas.arch_hash(arch) + mutation.kind)
+        out += [nas.arch_hash(space.sample(rng)) for _ in range(15)]
+        return out
+
+    first = run(7)
+    assert first == run(7)
+    assert first != run(8)
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_encode_is_fixed_length_and_separates_architectures(name: str) -> None:
+    space = nas.spaces.get(name, input_shape=SHAPE, num_classes=CLASSES)
+    rng = np.random.default_rng(1)
+    seen: dict[bytes, str] = {}
+    lengths = set()
+    for _ in range(150):
+        arch = space.sample(rng)
+        vec = space.encode(arch)
+        assert vec.dtype == np.float64 and np.isfinite(vec).all()
+        lengths.add(vec.shape)
+        h = nas.arch_hash(arch)
+        key = vec.tobytes()
+        assert seen.setdefault(key, h) == h, "two different architectures share an encoding"
+    assert len(lengths) == 1
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_suggest_round_trips_through_trial_params(name: str) -> None:
+    space = nas.spaces.get(name, input_shape=SHAPE, num_classes=CLASSES)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    hashes = set()
+    for _ in range(15):
+        trial = study.ask()
+        arch = space.suggest(trial)
+        again = space.from_params(trial.params)
+        assert nas.arch_hash(arch) == nas.arch_hash(again)
+        assert space.contains(arch)
+        hashes.add(nas.arch_hash(arch))
+        study.tell(trial, 0.0)
+    assert len(hashes) > 1
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_neighbours_are_valid_distinct_points_of_the_space(name: str) -> None:
+    space = nas.spaces.get(name, input_shape=SHAPE, num_classes=CLASSES)
+    arch = space.sample(np.random.default_rng(2))
+    parent = nas.arch_hash(arch)
+    neighbours = list(space.neighbours(arch))
+    assert neighbours
+    for child, mutation in neighbours[:60]:
+        assert mutation.kind in space.mutation_kinds
+        assert space.contains(child)
+        assert nas.arch_hash(child) != parent
+
+
+def test_impossible_budget_is_a_clear_error() -> None:
+    space = nas.spaces.get("vgg", input_shape=SHAPE, num_classes=CLASSES, max_macs=10)
+    with pytest.raises(nas.spaces.SpaceError, match="max_macs"):
+        space.sample(np.random.default_rng(0))
+
+
+def test_unknown_space_and_bad_option_are_clear_errors() -> None:
+    with pytest.raises(nas.spaces.SpaceError, match="unknown search space"):
+        nas.spaces.get("no-such-space")
+    with pytest.raises(nas.spaces.SpaceError):
+        nas.spaces.get("vgg", not_an_option=1)
