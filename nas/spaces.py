@@ -242,6 +242,13 @@ def names() -> list[str]:
     return list(_SPACES)
 
 
+def space_class(name: str) -> type[SearchSpace]:
+    """The class registered under ``name``."""
+    if name not in names():
+        raise SpaceError(f"unknown search space {name!r}; known: {', '.join(sorted(_SPACES))}")
+    return _SPACES[name]  # type: ignore[return-value]
+
+
 def get(name: str, input_shape: Sequence[int] = (3, 32, 32), num_classes: int = 10, **options: Any) -> SearchSpace:
     """The named space for inputs of ``input_shape`` and ``num_classes`` outputs."""
     if name not in names():

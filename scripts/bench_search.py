@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--space", default="mixed")
     p.add_argument("--asktell-seconds", type=float, default=5.0, help="time per searcher for ask/tell")
     p.add_argument("--overhead-trials", type=int, default=10)
-    p.add_argument("--speedup-trials", type=int, default=12)
+    p.add_argument("--speedup-trials", type=int, default=16)
     p.add_argument("--gpu-k", type=int, action="append", default=None,
                    help="candidates packed on one GPU (repeatable; default 8)")
     p.add_argument("--gpu-epochs", type=float, default=3.0)
