@@ -74,13 +74,26 @@ class SearchSpace(ABC):
     def _sample_genotype(self, rng: np.random.Generator) -> Genotype:
         """A random genotype of the space (ignoring cost limits)."""
 
-    @abstractmethod
-    def _mutate_genotype(self, genotype: Genotype, rng: np.random.Generator) -> tuple[Genotype, Mutation]:
-        """One random mutation of ``genotype`` (a new object; the input must not be changed)."""
+    def _edits(self, genotype: Genotype) -> dict[str, list[tuple[Genotype, Mutation]]]:
+        """Every one-step edit of ``genotype`` (new objects), grouped by mutation kind.
 
-    @abstractmethod
+        Families implement this, or override both ``_mutate_genotype`` and ``_neighbour_genotypes``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement _edits or the mutation hooks")
+
+    def _mutate_genotype(self, genotype: Genotype, rng: np.random.Generator) -> tuple[Genotype, Mutation]:
+        """One random mutation of ``genotype`` (a new object; the input must not be changed).
+
+        Default: a kind drawn uniformly among those with an edit, then one of its edits.
+        """
+        edits = self._edits(genotype)
+        kind = choose(rng, [k for k in self.mutation_kinds if edits.get(k)])
+        return choose(rng, edits[kind])  # type: ignore[no-any-return]
+
     def _neighbour_genotypes(self, genotype: Genotype) -> list[tuple[Genotype, Mutation]]:
-        """Every genotype one mutation away, in a deterministic order."""
+        """Every genotype one mutation away, in a deterministic order (default: from ``_edits``)."""
+        edits = self._edits(genotype)
+        return [e for k in self.mutation_kinds for e in edits.get(k, [])]
 
     @abstractmethod
     def _suggest_genotype(self, trial: Any) -> Genotype:

@@ -1199,3 +1199,19 @@ def relabel(arch: Architecture, rng: np.random.Generator) -> Architecture:
         g = arch.cells[old]
         cells[renamed[old]] = _reinserted(g, shuffle_names(g), rng)
     return arch.copy(graph=graph, cells=cells)
+
+
+def torch_counts(arch: Architecture, input_shape: Sequence[int] | None = None, batch: int = 1) -> tuple[int, int]:
+    """(MACs, params) of the compiled model as torch counts them: ``FlopCounterMode`` forward
+    FLOPs / 2 per image and the parameters' numel, on the meta device (eval mode)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from nas.compiler import compile as compile_arch
+
+    shape = tuple(input_shape) if input_shape is not None else tuple(arch.input_shape)
+    with torch.device("meta"):
+        model = compile_arch(arch, input_shape=shape).eval()
+        with FlopCounterMode(display=False) as counter:
+            model(torch.empty(batch, *shape))
+    return counter.get_total_flops() // (2 * batch), sum(p.numel() for p in model.parameters())

@@ -267,14 +267,6 @@ class MobileNetSpace(SearchSpace):
                                              Mutation("change_head", {"dropout": p, "was": head["dropout"]})))
         return edits
 
-    def _mutate_genotype(self, genotype: dict[str, Any], rng: np.random.Generator) -> tuple[dict[str, Any], Mutation]:
-        edits = self._edits(genotype)
-        kind = choose(rng, [k for k in self.mutation_kinds if edits[k]])
-        return choose(rng, edits[kind])
-
-    def _neighbour_genotypes(self, genotype: dict[str, Any]) -> list[tuple[dict[str, Any], Mutation]]:
-        return [e for k in self.mutation_kinds for e in self._edits(genotype)[k]]
-
     def _suggest_genotype(self, trial: Any) -> dict[str, Any]:
         stages = []
         for i in range(self.stages):

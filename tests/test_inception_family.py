@@ -6,9 +6,9 @@ import networkx as nx
 import numpy as np
 import pytest
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 import nas
+from nas.testing import torch_counts
 from search_spaces import inception as inc
 
 # GoogLeNet Table 1 (Szegedy et al. 2014; /work/shared/reference/lecture-nets.md): per-module widths
@@ -27,11 +27,7 @@ TABLE = {
 
 
 def _flops(arch: nas.Architecture) -> int:
-    with torch.device("meta"):
-        model = nas.compile(arch)
-        with FlopCounterMode(display=False) as fc:
-            model(torch.empty(1, *arch.input_shape))
-    return fc.get_total_flops()
+    return 2 * torch_counts(arch)[0]
 
 
 def _macs_by_prefix(arch: nas.Architecture) -> dict[str, int]:
@@ -231,22 +227,6 @@ def test_every_mutation_kind_occurs_and_stays_in_the_space() -> None:
     space224 = nas.spaces.get("inception", input_shape=(3, 224, 224), num_classes=1000)
     child, _ = space224.mutate(nas.baselines.build("googlenet"), rng)
     assert space224.contains(child) and space224.genotype(child)["norm"] == "none"
-
-
-def test_sampling_and_mutation_are_deterministic() -> None:
-    space = nas.spaces.get("inception", input_shape=(1, 28, 28), num_classes=10)
-
-    def run(seed: int) -> list[str]:
-        rng = np.random.default_rng(seed)
-        arch = space.sample(rng)
-        hashes = [nas.arch_hash(arch)]
-        for _ in range(20):
-            arch, mutation = space.mutate(arch, rng)
-            hashes.append(nas.arch_hash(arch) + str(mutation.to_dict()))
-        return hashes
-
-    assert run(7) == run(7)
-    assert run(7) != run(8)
 
 
 def test_space_options_are_checked() -> None:

@@ -7,6 +7,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import nas
+from nas.testing import torch_counts
 from nas.spaces import SpaceError
 from search_spaces import resnet as R
 
@@ -51,11 +52,7 @@ def cifar_name(placement: str, depth: int = 110) -> str:
 
 
 def meta_flops(arch: nas.Architecture) -> int:
-    with torch.device("meta"):
-        model = nas.compile(arch)
-        with FlopCounterMode(display=False) as counter:
-            model(torch.empty(1, *arch.input_shape))
-    return counter.get_total_flops()
+    return 2 * torch_counts(arch)[0]
 
 
 def ops_in_scope(arch: nas.Architecture, scope: str) -> list[str]:
@@ -310,21 +307,6 @@ def test_mutations_cover_every_kind_and_stay_in_the_space() -> None:
     assert rewired == {"shortcut", "placement", "highway"}
     assert space.contains(arch)
     nas.validate(arch)
-
-
-def test_sampling_and_mutation_are_deterministic_for_a_seed() -> None:
-    space = nas.spaces.get("resnet", input_shape=(1, 28, 28), num_classes=10)
-
-    def run(seed: int) -> list[str]:
-        rng = np.random.default_rng(seed)
-        arch = space.sample(rng)
-        out = [nas.arch_hash(arch)]
-        for _ in range(5):
-            arch, _ = space.mutate(arch, rng)
-            out.append(nas.arch_hash(arch))
-        return out
-
-    assert run(3) == run(3) and run(3) != run(4)
 
 
 def test_valid_padding_space_samples_and_mutates_within_the_input() -> None:
