@@ -8,6 +8,7 @@ from typing import Sequence
 from torch import fx, nn
 
 from nas.analysis import FlatGraph, analyse
+from nas.errors import GraphError
 from nas.graph import Architecture
 from nas.modules import seeded_init
 from nas.ops import OPS
@@ -76,7 +77,10 @@ def compile_flat(flat: FlatGraph, class_name: str = "Net") -> fx.GraphModule:
             graph.output(args[0])
             continue
         spec = OPS[op]
-        module = spec.module(a, [flat.shapes[s] for s in flat.inputs[n]], flat.shapes[n])
+        try:
+            module = spec.module(a, [flat.shapes[s] for s in flat.inputs[n]], flat.shapes[n])
+        except (RuntimeError, MemoryError, ValueError) as exc:  # e.g. weights too large to allocate
+            raise GraphError(f"cannot build the {op!r} module: {str(exc).splitlines()[0]}", n) from None
         _set_module(root, paths[n], module)
         values[n] = graph.call_module(paths[n], args)
     name = _IDENT.sub("_", class_name) or "Net"

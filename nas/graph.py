@@ -95,6 +95,9 @@ class GraphBuilder:
         for src in inputs:
             if src not in nodes:
                 raise GraphError(f"input {src!r} does not exist", name)
+        if len(set(inputs)) != len(inputs):
+            raise GraphError(f"inputs {list(inputs)} repeat a node; a graph holds one edge per pair of nodes, "
+                             f"so feed the repeat through an identity node", name)
         nodes[name] = attrs
         succ[name] = {}
         here = pred[name] = {}

@@ -16,6 +16,7 @@ Shape = tuple[int, ...]
 Attrs = dict[str, Any]
 
 REQUIRED = object()
+MAX_INT = 1 << 20  # bound of integer attributes (channels, kernels, strides...): larger is a mistake
 
 
 def _NO_COST(attrs: Attrs, in_shapes: list[Shape], out: Shape) -> tuple[int, int]:  # noqa: N802
@@ -33,7 +34,7 @@ def _pair(v: Any, minimum: int) -> tuple[int, int] | None:
     if _is_int(v):
         v = (v, v)
     if isinstance(v, (list, tuple)) and len(v) == 2 and all(_is_int(x) for x in v):
-        if v[0] >= minimum and v[1] >= minimum:
+        if minimum <= v[0] <= MAX_INT and minimum <= v[1] <= MAX_INT:
             return (int(v[0]), int(v[1]))
     return None
 
@@ -43,14 +44,14 @@ def _check(kind: str, value: Any) -> Any:
     if kind == "pos_int":
         if not _is_int(value):
             raise TypeError("must be an integer")
-        if value < 1:
-            raise ValueError("must be >= 1")
+        if not 1 <= value <= MAX_INT:
+            raise ValueError(f"must be between 1 and {MAX_INT}")
         return value
     if kind == "nonneg_int":
         if not _is_int(value):
             raise TypeError("must be an integer")
-        if value < 0:
-            raise ValueError("must be >= 0")
+        if not 0 <= value <= MAX_INT:
+            raise ValueError(f"must be between 0 and {MAX_INT}")
         return value
     if kind in ("pos_pair", "nonneg_pair"):
         minimum = 1 if kind == "pos_pair" else 0
@@ -58,7 +59,7 @@ def _check(kind: str, value: Any) -> Any:
             raise TypeError("must be an integer or a pair [h, w] of integers")
         pair = _pair(value, minimum)
         if pair is None:
-            raise ValueError(f"must be an integer >= {minimum} or a pair of them")
+            raise ValueError(f"must be an integer in [{minimum}, {MAX_INT}] or a pair of them")
         return pair
     if kind == "bool":
         if not isinstance(value, bool):

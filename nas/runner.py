@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
+import numpy as np
+
 from nas import results as results_mod
 from nas.results import CONFIG, STATE, TrialLog, read_json, write_json_atomic
 from nas.searchers import Candidate, Result, Searcher, SearcherError
@@ -58,6 +60,10 @@ _OPTUNA = ("tpe", "gp", "nsga2")
 
 class ConfigError(ValueError):
     """A search configuration value is out of range or inconsistent; the message names it."""
+
+
+class SearchStopped(RuntimeError):
+    """The searcher failed mid-search; everything recorded so far is in the run folder."""
 
 
 def parse_count(text: str | int | float | None) -> int | None:
@@ -352,7 +358,7 @@ class _Driver:
 
     def finish(self) -> None:
         for trial_id in list(self.errored):
-            self.trial_error(trial_id, "worker lost", self.retries.get(trial_id, 0))
+            self.trial_error(trial_id, "worker lost", self.retries.get(trial_id, 0) + 1)
         for candidate, _ in self.live.values():
             self.searcher.release(candidate)
         self.live.clear()
@@ -551,6 +557,8 @@ def run_search(
         if not (run_dir / CONFIG).exists():
             raise ConfigError(f"--resume {run_dir}: no {CONFIG} there (not a run folder)")
         saved = read_json(run_dir / CONFIG)
+        if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
+            raise ConfigError(f"--resume {run_dir}: {CONFIG} has no 'config' object (damaged or not a run folder)")
         cfg = SearchConfig.from_dict(saved["config"])
         for key, value in (overrides or {}).items():
             if getattr(cfg, key, object()) == value:
@@ -584,6 +592,10 @@ def run_search(
                                max_macs=cfg.max_macs, max_params=cfg.max_params, **cfg.space_options)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    try:  # an impossible budget or a broken space option must fail here, not inside Tune
+        space.sample(np.random.default_rng(cfg.seed))
+    except (ValueError, TypeError, IndexError, KeyError) as exc:
+        raise ConfigError(f"space {cfg.space!r}: {exc}") from None
     options = dict(cfg.searcher_options)
     if cfg.searcher in _OPTUNA:
         options.setdefault("storage", str(run_dir / "optuna.db"))  # opened on first use
@@ -634,7 +646,8 @@ def run_search(
             driver.save_state()
             trial_log.close()
         if driver.fatal is not None:
-            raise RuntimeError(f"the search stopped: {driver.fatal}") from driver.fatal
+            raise SearchStopped(f"the search stopped: {driver.fatal}; the run folder is intact: fix the cause "
+                                f"and continue with --resume {run_dir}") from driver.fatal
         df = results_mod.load(run_dir, warn=False)
         return SearchOutcome(run_dir=run_dir, trials=df, seconds=time.perf_counter() - started,
                              completed=completed and len(df) >= cfg.trials, config=cfg)

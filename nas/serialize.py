@@ -63,6 +63,9 @@ def _graph_from(data: Any, where: str) -> nx.DiGraph:
         extra = {k: v for k, v in item.items() if k not in ("source", "target")}
         if set(extra) - {"port"} or not all(isinstance(v, int) and not isinstance(v, bool) for v in extra.values()):
             raise SerializationError(f"{where}: edge {item['source']!r}->{item['target']!r} may only carry an integer 'port'")
+        if g.has_edge(item["source"], item["target"]):
+            raise SerializationError(f"{where}: edge {item['source']!r}->{item['target']!r} appears twice; "
+                                     f"feed a repeated input through an identity node")
         g.add_edge(item["source"], item["target"], **extra)
     return g
 

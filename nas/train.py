@@ -124,13 +124,8 @@ def train(
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {dev} requested but CUDA is not available")
     cuda = dev.type == "cuda"
-    use_amp = cuda if cfg.amp is None else cfg.amp
-    channels_last = cfg.channels_last
-    flip = data.hflip if cfg.hflip is None else cfg.hflip
     n_train = len(data.y_train)
     batch_size = min(cfg.batch_size or default_batch_size(n_train, cuda), n_train)
-    steps_per_epoch = n_train // batch_size  # the last partial batch is dropped: fixed shapes
-    total_steps = max(1, round(epochs * steps_per_epoch))
     peak_lr = cfg.lr if cfg.lr is not None else cfg.base_lr * batch_size / 256
 
     result: dict[str, Any] = {
@@ -140,6 +135,26 @@ def train(
         "device": str(dev), "batch_size": batch_size, "lr": peak_lr, "stopped_early": False,
         "peak_memory_mb": None, "seed": seed,
     }
+    # Ops that draw from torch's global generator (dropout) get one forked and seeded for this
+    # run, so the same seed repeats the run whatever ran before; the caller's state is restored.
+    with torch.random.fork_rng(devices=[dev] if cuda else [], device_type=dev.type):
+        torch.manual_seed(seed)
+        return _train_loop(model, data, epochs, seed, dev, cfg, on_epoch, test, init_seed, reinit, result)
+
+
+def _train_loop(model: nn.Module, data: DataSplits, epochs: float, seed: int, dev: torch.device, cfg: TrainConfig,
+                on_epoch: EpochCallback | None, test: bool, init_seed: int | None, reinit: bool,
+                result: dict[str, Any]) -> dict[str, Any]:
+    """The body of :func:`train`, after its arguments were checked."""
+    cuda = dev.type == "cuda"
+    use_amp = cuda if cfg.amp is None else cfg.amp
+    channels_last = cfg.channels_last
+    flip = data.hflip if cfg.hflip is None else cfg.hflip
+    n_train = len(data.y_train)
+    batch_size = result["batch_size"]
+    steps_per_epoch = n_train // batch_size  # the last partial batch is dropped: fixed shapes
+    total_steps = max(1, round(epochs * steps_per_epoch))
+    peak_lr = result["lr"]
     t_start = time.perf_counter()
     if reinit:
         seeded_init(model, seed if init_seed is None else init_seed)

@@ -232,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from nas.results import read_json
-    from nas.runner import ConfigError, SearchConfig, run_search
+    from nas.runner import ConfigError, SearchConfig, SearchStopped, run_search
     from nas.searchers import SearcherError
     from nas.spaces import SpaceError
 
@@ -250,7 +250,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             base = None
             if args.config:
                 base = read_json(args.config)
-                base = base.get("config", base)
+                base = base.get("config", base) if isinstance(base, dict) else base
+                if not isinstance(base, dict):
+                    raise ConfigError(f"--config {args.config}: expected a JSON object (a run's config.json)")
                 base.pop("run_id", None)
             fields = config_from_args(args, base)
             if not fields.get("space"):
@@ -258,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             config = SearchConfig.from_dict(fields)
             outcome = run_search(config, out=args.out, progress=not args.no_progress, verbose=args.verbose,
                                  argv=argv_list)
-    except (ConfigError, SearcherError, SpaceError, FileNotFoundError, ValueError) as exc:
+    except (ConfigError, SearcherError, SpaceError, SearchStopped, FileNotFoundError, ValueError) as exc:
         if args.verbose:
             raise
         print(f"search.py: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)

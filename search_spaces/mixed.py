@@ -150,6 +150,8 @@ class MixedSpace(SearchSpace):
         unknown = set(families) - set(FAMILIES)
         if unknown or not families:
             raise SpaceError(f"families must be a non-empty subset of {FAMILIES}, got {list(families)}")
+        if not widths or not stem_widths:
+            raise SpaceError("widths and stem_widths must be non-empty lists of channel counts")
         self.max_depth = int(max_depth)
         self.widths = tuple(sorted(int(w) for w in widths))
         if self.widths[0] < 8:

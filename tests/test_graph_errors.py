@@ -516,3 +516,28 @@ def test_json_validation_errors_keep_their_class() -> None:
     with pytest.raises(StructureError, match="cycle"):
         nas.from_json(json.dumps(d))
     assert nas.from_json(json.dumps(d), check=False).graph.has_edge("act", "stem")
+
+
+def test_repeated_input_is_refused_by_the_builder() -> None:
+    b = nas.GraphBuilder()
+    x = b.conv(b.input, 8, 3)
+    with pytest.raises(nas.GraphError, match="identity node"):
+        b.concat([x, x])
+
+
+def test_repeated_edge_in_json_is_a_serialization_error() -> None:
+    b = nas.GraphBuilder()
+    x = b.conv(b.input, 8, 3)
+    y = b.concat([x, b.node("identity", x)])
+    b.output(b.linear(b.gap(y), 10))
+    doc = json.loads(nas.to_json(b.build((3, 8, 8), 10)))
+    doc["graph"]["edges"].append(dict(doc["graph"]["edges"][-1]))
+    with pytest.raises(nas.SerializationError, match="appears twice"):
+        nas.from_json(json.dumps(doc))
+
+
+def test_absurd_widths_are_refused_before_allocation() -> None:
+    b = nas.GraphBuilder()
+    b.output(b.linear(b.gap(b.conv(b.input, 2**40, 3)), 10))
+    with pytest.raises(nas.OpError, match="between 1 and"):
+        nas.validate(b.build((3, 8, 8), 10))

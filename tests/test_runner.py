@@ -210,6 +210,8 @@ def test_kill_9_then_resume_equals_the_uninterrupted_run(ray_session, tmp_path: 
     (["--space", "tiny", "--gpus-per-trial", "-1"], "--gpus-per-trial"),
     (["--resume", "/nonexistent/run"], "not a run folder"),
     (["--trials", "3"], "--space is required"),
+    (["--space", "vgg", "--max-macs", "10"], "no sample of space 'vgg' met max_macs=10"),
+    (["--space", "mixed", "--space-option", "widths=[]"], "widths"),
 ])
 def test_cli_bad_values_give_one_line_and_exit_2(args: list[str], message: str, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT)])}

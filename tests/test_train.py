@@ -152,3 +152,16 @@ def test_cuda_run(fmnist: DataSplits) -> None:
     assert r["val_acc"] > 0.6 and r["peak_memory_mb"] > 0 and r["device"].startswith("cuda")
     bad = train(NaNOut(), data, epochs=1, seed=0, device="cuda")
     assert bad["status"] == "failed" and "non-finite" in bad["error"]
+
+
+def test_dropout_runs_repeat_whatever_ran_before(small: DataSplits) -> None:
+    """Dropout draws from torch's global generator: train() seeds a forked one per run."""
+
+    def net() -> nn.Module:
+        return nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, 10))
+
+    first = train(net(), small, epochs=0.5, seed=3, batch_size=64)
+    torch.rand(17)  # move the global generator on, as a previous trial in the same worker would
+    second = train(net(), small, epochs=0.5, seed=3, batch_size=64)
+    assert first["status"] == second["status"] == "ok"
+    assert first["train_loss"] == second["train_loss"] and first["val_acc"] == second["val_acc"]

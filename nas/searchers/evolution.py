@@ -163,16 +163,18 @@ class Evolution(Searcher):
 
     def _propose(self, candidate_id: int) -> Candidate:
         for _ in range(self.max_redraws + 1):
-            candidate = self._propose_once(candidate_id)
+            candidate = self._propose_once(candidate_id, self._round)
             if not self.skip_duplicates or candidate.arch_hash not in self._seen:
                 break
         else:
             candidate.info["duplicate"] = True
         if self.skip_duplicates:
             self._seen.add(candidate.arch_hash)
+        if candidate.origin == "mutation":  # round i of Algorithm 1 counts children, not redraws
+            self._round += 1
         return candidate
 
-    def _propose_once(self, candidate_id: int) -> Candidate:
+    def _propose_once(self, candidate_id: int, round_i: int) -> Candidate:
         if self._n_initial < self.population:
             self._n_initial += 1
             return Candidate(candidate_id, self.space.sample(self._rng), origin="sample")
@@ -180,8 +182,7 @@ class Evolution(Searcher):
         if parent is None:  # nothing told yet, or only failures: keep exploring
             return Candidate(candidate_id, self.space.sample(self._rng), origin="sample",
                              info={"reason": "no usable parent in the tournament"})
-        n_mutations = self.mutations_for_round(self._round)
-        self._round += 1
+        n_mutations = self.mutations_for_round(round_i)
         child, applied = parent.arch, []
         for _ in range(n_mutations):
             try:
@@ -193,7 +194,7 @@ class Evolution(Searcher):
                 break
             applied.append(mutation.to_dict())
         return Candidate(candidate_id, child, parent=parent, mutations=applied,
-                         origin="mutation", info={"parent_id": parent.id, "round": self._round - 1})
+                         origin="mutation", info={"parent_id": parent.id, "round": round_i})
 
     def _tournament(self) -> _Member | None:
         """The fittest usable member of a random sample of the population (None if none is usable)."""
