@@ -31,6 +31,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(skip)
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """One torch CPU thread for a module of tiny forward passes (extra threads only wait on each
+    other for such small ops, badly so on a busy machine); the previous count is restored."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def ray_tmpdir() -> pathlib.Path:
     """A short folder for Ray's session files: ``<repo>/.tmp/ray``, or ``/tmp/nas-ray-<uid>`` when
     the repository path is too long for Ray's socket paths."""

@@ -1,7 +1,6 @@
 """DenseNet family: torchvision-exact baselines, the small-input form and the "densenet" space."""
 from __future__ import annotations
 
-from typing import Iterator
 
 import numpy as np
 import pytest
@@ -28,13 +27,7 @@ def flop_counter_macs(arch: nas.Architecture, shape: tuple[int, ...]) -> tuple[i
     return torch_counts(arch, shape)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """Small CPU forwards: one thread avoids oversubscription when test processes share the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny CPU forwards (conftest.py)
 
 
 @pytest.fixture(scope="module")

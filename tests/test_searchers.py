@@ -406,13 +406,10 @@ def fmnist_small():
 
 
 @pytest.mark.parametrize("name", SEARCHERS)
-def test_small_real_search_improves_on_its_start(name: str, fmnist_small) -> None:
+def test_small_real_search_improves_on_its_start(name: str, fmnist_small, one_torch_thread: None) -> None:
     """Each searcher trains 10 candidates (one short epoch each) and its best beats its first."""
-    import torch
-
     from nas.evaluate import evaluate
 
-    torch.set_num_threads(1)
     s = make(name, seed=0)
 
     def train(c: Candidate) -> Result:

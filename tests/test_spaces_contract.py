@@ -36,14 +36,6 @@ def limited_space(name: str) -> SearchSpace:
     return nas.spaces.get(name, input_shape=SHAPE, num_classes=CLASSES, max_macs=max_macs, max_params=max_params)
 
 
-@pytest.fixture(scope="module")
-def one_thread() -> object:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield None
-    torch.set_num_threads(previous)
-
-
 def check_forward(arch: nas.Architecture) -> None:
     model = nas.compile(arch, seed=0).eval()
     with torch.no_grad():
@@ -53,7 +45,7 @@ def check_forward(arch: nas.Architecture) -> None:
 
 
 @pytest.mark.parametrize("name", SPACES)
-def test_samples_and_chained_mutations_are_valid_within_limits(name: str, one_thread: object) -> None:
+def test_samples_and_chained_mutations_are_valid_within_limits(name: str, one_torch_thread: None) -> None:
     space = limited_space(name)
     rng = np.random.default_rng(0)
     archs = [space.sample(rng) for _ in range(N)]
