@@ -153,12 +153,14 @@ def test_compile_and_forward_a_seeded_subset() -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny forwards: extra threads only wait on each other on a busy machine
     try:
-        _forward_all(space, indices, x)
+        assert _forward_all(space, indices, x) == len(indices)
     finally:
         torch.set_num_threads(threads)
 
 
-def _forward_all(space: NB201Space, indices: list[int], x: torch.Tensor) -> None:
+def _forward_all(space: NB201Space, indices: list[int], x: torch.Tensor) -> int:
+    """Compile and run each cell's network, checking params and a finite output; returns how many ran."""
+    ran = 0
     with torch.no_grad():
         for i in indices:
             arch = space.build(nb201_ops(i))
@@ -166,6 +168,8 @@ def _forward_all(space: NB201Space, indices: list[int], x: torch.Tensor) -> None
             assert sum(p.numel() for p in model.parameters()) == nas.count(arch).params
             y = model(x)
             assert y.shape == (2, 10) and torch.isfinite(y).all()
+            ran += 1
+    return ran
 
 
 # ----------------------------------------------------------------------------- isomorphism
