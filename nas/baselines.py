@@ -1,10 +1,10 @@
 """Registry of the lectures' hand-designed networks, built as Architectures (timm-style names)."""
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from nas import plugins
 from nas.graph import Architecture
 
 BuildFn = Callable[..., Architecture]
@@ -22,7 +22,6 @@ class BaselineEntry:
 
 
 _REGISTRY: dict[str, BaselineEntry] = {}
-_FAMILIES_LOADED = False
 
 
 def register(name: str, family: str, default_input_size: int = 224, description: str = "") -> Callable[[BuildFn], BuildFn]:
@@ -37,22 +36,15 @@ def register(name: str, family: str, default_input_size: int = 224, description:
     return wrap
 
 
-def _load_families() -> None:
-    global _FAMILIES_LOADED
-    if not _FAMILIES_LOADED:
-        _FAMILIES_LOADED = True
-        importlib.import_module("search_spaces")
-
-
 def names(family: str | None = None) -> list[str]:
     """Every registered baseline name (optionally of one family), in registration order."""
-    _load_families()
+    plugins.load()
     return [n for n, e in _REGISTRY.items() if family is None or e.family == family]
 
 
 def entry(name: str) -> BaselineEntry:
     """The registry entry for ``name``; KeyError lists close names."""
-    _load_families()
+    plugins.load()
     if name not in _REGISTRY:
         import difflib
 

@@ -1,17 +1,25 @@
-"""Analytic cost model: parameters, multiply-accumulates and activations from shapes alone."""
+"""Analytic cost model: parameters, multiply-accumulates and activations from shapes alone.
+
+:func:`count` is the one cost path of the project: spaces, the optuna adapter, the evaluator and
+the runner all call it. It walks the macro graph once and counts each distinct *cell instance*
+(cell graph, parameters, input shapes) once per process, so networks that repeat a cell (every
+cell space) or that differ from an earlier network in a few choices cost little to count. The
+per-op table (:attr:`Cost.table`) is built on first use from the full analysis.
+"""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any, Sequence
 
-from nas.analysis import FlatGraph, analyse
+from nas.analysis import FlatGraph, _check_structure, _Checked, _resolve, analyse
+from nas.errors import GraphError, OpError, ShapeError, StructureError
 from nas.graph import Architecture
-from nas.ops import OPS, _NO_COST
+from nas.ops import OPS, _NO_COST, Shape
 
 WEIGHT_OPS = frozenset({"conv", "convt", "linear"})
 COSTED_OPS = frozenset(name for name, spec in OPS.items() if spec.cost is not _NO_COST)
+_CACHE_LIMIT = 50_000
 
 
 @dataclass(frozen=True)
@@ -22,13 +30,22 @@ class Cost:
     macs: int
     activations: int  # values produced by all ops (inputs and outputs excluded), per image
     depth: int  # weight layers (conv, linear) on the longest path
-    rows: list[tuple[str, str, tuple[int, ...], int, int]] = field(repr=False, default_factory=list)
+    _rows: list[tuple[str, str, tuple[int, ...], int, int]] | None = field(repr=False, compare=False, default=None)
+    _source: tuple[Architecture, tuple[int, ...] | None] | None = field(repr=False, compare=False, default=None)
 
     @property
     def flops(self) -> int:
         return 2 * self.macs
 
-    @cached_property
+    @property
+    def rows(self) -> list[tuple[str, str, tuple[int, ...], int, int]]:
+        """One (name, op, output shape, params, macs) per op of the inlined network."""
+        if self._rows is None:
+            rows = count_flat(analyse(*self._source))._rows if self._source is not None else []
+            object.__setattr__(self, "_rows", rows)
+        return self._rows  # type: ignore[return-value]
+
+    @property
     def table(self) -> Any:
         """One row per op: name, op, output shape, params, macs (a pandas DataFrame)."""
         import pandas as pd
@@ -70,5 +87,197 @@ def count_flat(flat: FlatGraph) -> Cost:
 
 
 def count(arch: Architecture, input_shape: Sequence[int] | None = None) -> Cost:
-    """Params, MACs, activations and depth of ``arch`` (for ``input_shape`` if given); no torch involved."""
-    return count_flat(analyse(arch, input_shape))
+    """Params, MACs, activations and depth of ``arch`` (for ``input_shape`` if given); no torch involved.
+
+    Raises GraphError naming the node for an invalid network, as :func:`nas.validate` does."""
+    try:
+        return _count_fast(arch, input_shape)
+    except GraphError:
+        return count_flat(analyse(arch, input_shape))  # the full analysis names the problem exactly
+
+
+# ----------------------------------------------------------------------------- the fast path
+# Structure checks are cached per graph (keyed by its node and edge dicts), op results per
+# (op attributes, input shapes), and whole cell instances per (cell graph, params, input shapes).
+
+_STRUCTURES: dict[tuple[str, str, bool], _Checked] = {}
+_OP_RESULTS: dict[tuple[Any, ...], tuple[Shape, int, int, bool]] = {}
+_CELL_RESULTS: dict[tuple[Any, ...], tuple[Shape, int, int, int, tuple[float, ...]]] = {}
+_NEG = -math.inf
+
+
+def _fingerprint(g: Any) -> tuple[str, str]:
+    return repr(g._node), repr(g._pred)
+
+
+def _structure(g: Any, key: tuple[str, str], where: str, is_cell: bool) -> _Checked:
+    full = (*key, is_cell)
+    hit = _STRUCTURES.get(full)
+    if hit is None:
+        hit = _check_structure(g, where, is_cell)
+        if len(_STRUCTURES) > _CACHE_LIMIT:
+            _STRUCTURES.clear()
+        _STRUCTURES[full] = hit
+    return hit
+
+
+def _op_result(raw: dict[str, Any], in_shapes: tuple[Shape, ...], node: str) -> tuple[Shape, int, int, bool]:
+    """(output shape, params, MACs, is a weight layer) of one op (attributes already resolved)."""
+    key = (repr(raw), in_shapes)
+    hit = _OP_RESULTS.get(key)
+    if hit is None:
+        spec = OPS[raw["op"]]
+        attrs = spec.normalise(raw, node)
+        out = spec.infer(attrs, list(in_shapes), node)
+        p, m = spec.cost(attrs, list(in_shapes), out) if spec.name in COSTED_OPS else (0, 0)
+        hit = (out, p, m, spec.name in WEIGHT_OPS)
+        if len(_OP_RESULTS) > _CACHE_LIMIT:
+            _OP_RESULTS.clear()
+        _OP_RESULTS[key] = hit
+    return hit
+
+
+def _cell_result(cell: Any, key: tuple[str, str], cell_name: str, params: dict[str, int],
+                 in_shapes: tuple[Shape, ...], use: str) -> tuple[Shape, int, int, int, tuple[float, ...]]:
+    """(output shape, params, MACs, activations, weight layers from each input to the output) of
+    one use of a cell."""
+    full = (key, tuple(sorted(params.items())), in_shapes)
+    hit = _CELL_RESULTS.get(full)
+    if hit is not None:
+        return hit
+    chk = _structure(cell, key, cell_name, True)
+    if len(in_shapes) != len(chk.input_nodes):
+        raise StructureError(f"cell {cell_name!r} takes {len(chk.input_nodes)} input(s), the node has "
+                             f"{len(in_shapes)}", use)
+    n_in = len(in_shapes)
+    nodes = cell._node
+    shapes: dict[str, Shape] = {}
+    depth: dict[str, list[float]] = {}
+    for i, inp in enumerate(chk.input_nodes):
+        shapes[inp] = in_shapes[i]
+        depth[inp] = [0.0 if j == i else _NEG for j in range(n_in)]
+    total_p = total_m = acts = 0
+    out_shape: Shape = ()
+    out_depth: list[float] = [_NEG] * n_in
+    for inner in chk.order:
+        raw = nodes[inner]
+        op = raw["op"]
+        if op == "input":
+            continue
+        srcs = chk.inputs[inner]
+        if op == "output":
+            out_shape, out_depth = shapes[srcs[0]], depth[srcs[0]]
+            continue
+        spec = OPS[op]
+        name = f"{use}/{inner}"
+        resolved = {k: (_resolve(v, params, k, name) if k in spec.int_attrs else v) for k, v in raw.items()}
+        shape, p, m, weight = _op_result(resolved, tuple(shapes[s] for s in srcs), name)
+        shapes[inner] = shape
+        total_p += p
+        total_m += m
+        acts += math.prod(shape)
+        d = [max(depth[s][j] for s in srcs) for j in range(n_in)]
+        depth[inner] = [v + 1 for v in d] if weight else d
+    hit = (out_shape, total_p, total_m, acts, tuple(out_depth))
+    if len(_CELL_RESULTS) > _CACHE_LIMIT:
+        _CELL_RESULTS.clear()
+    _CELL_RESULTS[full] = hit
+    return hit
+
+
+def _count_fast(arch: Architecture, input_shape: Sequence[int] | None) -> Cost:
+    if not isinstance(arch, Architecture):
+        raise GraphError(f"expected a nas.Architecture, got {type(arch).__name__}")
+    shape_in = tuple(input_shape) if input_shape is not None else tuple(arch.input_shape)
+    if len(shape_in) not in (1, 3) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
+                                               for v in shape_in):
+        raise ShapeError(f"input shape must be (C, H, W) or (features,) of positive integers, got {shape_in}")
+    if not isinstance(arch.num_classes, int) or isinstance(arch.num_classes, bool) or arch.num_classes < 1:
+        raise GraphError(f"num_classes must be a positive integer, got {arch.num_classes!r}")
+    g = arch.graph
+    macro = _structure(g, _fingerprint(g), "", False)
+    nodes = g._node
+    cell_keys: dict[str, tuple[str, str]] = {}
+    shapes: dict[str, Shape] = {}
+    depth: dict[str, float] = {}
+    params = macs = acts = 0
+    for n in macro.order:
+        raw = nodes[n]
+        op = raw["op"]
+        srcs = macro.inputs[n]
+        if op == "input" or op == "output":
+            OPS[op].normalise(raw, n)
+            shapes[n], depth[n] = (shape_in, 0.0) if op == "input" else (shapes[srcs[0]], depth[srcs[0]])
+            continue
+        in_shapes = tuple(shapes[s] for s in srcs)
+        if op == "cell":
+            ref = OPS["cell"].normalise(raw, n)
+            cell_name = ref["cell"]
+            cell = arch.cells.get(cell_name)
+            if cell is None:
+                raise OpError(f"refers to cell {cell_name!r}, which is not defined (cells: {sorted(arch.cells)})", n)
+            key = cell_keys.get(cell_name)
+            if key is None:
+                key = cell_keys[cell_name] = _fingerprint(cell)
+            shape, p, m, a, through = _cell_result(cell, key, cell_name, ref["params"], in_shapes, n)
+            d = max(depth[s] + t for s, t in zip(srcs, through))
+        else:
+            shape, p, m, weight = _op_result(raw, in_shapes, n)
+            a = math.prod(shape)
+            d = max(depth[s] for s in srcs) + (1 if weight else 0)
+        shapes[n], depth[n] = shape, d
+        params += p
+        macs += m
+        acts += a
+    out = macro.output_node
+    if shapes[out] != (arch.num_classes,):
+        raise ShapeError(f"the network outputs shape {shapes[out]}, but must output a vector of num_classes="
+                         f"{arch.num_classes} values (end with gap or flatten and a linear layer)", out)
+    best = depth[out]
+    return Cost(params, macs, acts, int(best) if best > 0 else 0, _source=(arch, tuple(input_shape) if input_shape
+                                                                        is not None else None))
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Cost limits (``max_macs``, ``max_params``; None: no limit): the one budget check.
+
+    Spaces sample and mutate within it, the optuna adapter closes suggestions over it as
+    infeasible, and the evaluator rejects candidates over it before training.
+    """
+
+    max_macs: int | None = None
+    max_params: int | None = None
+
+    def __post_init__(self) -> None:
+        for label, limit in (("max_macs", self.max_macs), ("max_params", self.max_params)):
+            if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
+                raise ValueError(f"{label} must be a positive integer or None, got {limit!r}")
+
+    def __bool__(self) -> bool:
+        return self.max_macs is not None or self.max_params is not None
+
+    def violation(self, params: int, macs: int) -> float:
+        """How far over the limits (relative: 0.5 = 50% over); <= 0 when within them."""
+        over = [macs / self.max_macs - 1.0] if self.max_macs is not None else []
+        over += [params / self.max_params - 1.0] if self.max_params is not None else []
+        return max(over) if over else -1.0
+
+    def allows(self, params: int, macs: int) -> bool:
+        """Whether a network with these costs is within the limits."""
+        return (self.max_macs is None or macs <= self.max_macs) and (
+            self.max_params is None or params <= self.max_params)
+
+    def reason(self, params: int, macs: int) -> str | None:
+        """Why a network with these costs is over the limits, or None when it is within them."""
+        reasons = []
+        if self.max_macs is not None and macs > self.max_macs:
+            reasons.append(f"{macs:,} MACs > max_macs {self.max_macs:,}")
+        if self.max_params is not None and params > self.max_params:
+            reasons.append(f"{params:,} params > max_params {self.max_params:,}")
+        return "; ".join(reasons) or None
+
+    def __str__(self) -> str:
+        parts = [f"max_macs={self.max_macs:,}" if self.max_macs is not None else "",
+                 f"max_params={self.max_params:,}" if self.max_params is not None else ""]
+        return ", ".join(p for p in parts if p) or "no cost limits"

@@ -45,17 +45,13 @@ edges (ops in the order above, first edge most significant) shuffled by Python's
 """
 from __future__ import annotations
 
-import itertools
 import random
 from functools import lru_cache
 from typing import Any, Iterator, Sequence
 
-import networkx as nx
-import numpy as np
-
-from nas.cost import Cost, count
-from nas.graph import Architecture, GraphBuilder
-from nas.spaces import Genotype, Mutation, SearchSpace, SpaceError, choose, one_hot, other, register
+from nas.choices import Choice, Trial
+from nas.graph import Architecture, GraphBuilder, copy_graph
+from nas.spaces import SearchSpace, SpaceError, check_int, check_values, register
 
 NB201_OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 """The five ops, in the benchmark's order (the digit order of the product enumeration)."""
@@ -67,7 +63,6 @@ NUM_ARCHS = len(NB201_OPS) ** len(EDGES)  # 15,625
 BENCHMARK_SHUFFLE_SEED = 88  # seed of random.shuffle in the benchmark's generator (NAS-Bench-201 code)
 CONV_KERNELS = {"nor_conv_1x1": 1, "nor_conv_3x3": 3}
 DEFAULT_WIDTHS: tuple[int, ...] = (8, 12, 16, 24, 32, 48, 64)
-IDENTITY_CELL: tuple[str, ...] = ("none", "none", "none", "skip_connect", "none", "none")
 
 # ----------------------------------------------------------------------------- strings and indices
 
@@ -137,17 +132,23 @@ def _official_order() -> tuple[tuple[int, ...], tuple[int, ...]]:
     return tuple(ranks), tuple(inverse)
 
 
+EDGE_NAMES: tuple[str, ...] = tuple(f"{j}->{k}" for j, k in EDGES)
+"""The six choices of the space: ``"0->1"`` is the op on the edge from node 0 to node 1."""
+
+
 def _ops_of(arch_or_ops: Any) -> list[str]:
-    """The six ops of an Architecture, a genotype dict, a list of ops or an official string."""
+    """The six ops of an Architecture, a choices mapping, a list of ops or an official string."""
     if isinstance(arch_or_ops, Architecture):
-        genotype = arch_or_ops.meta.get("genotype")
-        if arch_or_ops.meta.get("space") not in (None, "nb201") or genotype is None:
+        choices = arch_or_ops.meta.get("choices")
+        if arch_or_ops.meta.get("space") not in (None, "nb201") or not isinstance(choices, dict):
             raise SpaceError(f"architecture {arch_or_ops.name!r} was not built by the nb201 space")
-        return _ops_of(genotype)
+        return _ops_of(choices)
     if isinstance(arch_or_ops, str):
         return parse_arch_str(arch_or_ops)
     if isinstance(arch_or_ops, dict):
-        return _ops_of(arch_or_ops.get("ops"))
+        if any(e not in arch_or_ops for e in EDGE_NAMES):
+            raise SpaceError(f"nb201 choices need the six edges {list(EDGE_NAMES)}, got {sorted(arch_or_ops)}")
+        return _ops_of([arch_or_ops[e] for e in EDGE_NAMES])
     _check_ops(arch_or_ops)
     return list(arch_or_ops)
 
@@ -155,7 +156,7 @@ def _ops_of(arch_or_ops: Any) -> list[str]:
 def nb201_index(arch_or_string: Any) -> int:
     """The official NAS-Bench-201 / NATS-Bench (topology) index of a cell.
 
-    Accepts an nb201 Architecture, a genotype, a list of six ops or the official string.
+    Accepts an nb201 Architecture, its choices, a list of six ops or the official string.
     """
     return _official_order()[1][product_rank(_ops_of(arch_or_string))]
 
@@ -244,23 +245,19 @@ def _basic_block(b: GraphBuilder, x: str, out: int, name: str) -> str:
 class NB201Space(SearchSpace):
     """The NAS-Bench-201 cell space in the benchmark's macro skeleton (15,625 cells).
 
-    Genotype: ``{"ops": [six op names in edge order], "C": stem width}``; ``build`` also accepts
-    a plain list of six ops or the official string (``C`` then is the space's ``C``). The default
-    space is the benchmark's exact one (C=16, N=5, width fixed). ``search_width=True`` adds
-    ``C`` as a choice from ``widths`` (and the ``change_width`` mutation); that network is no
-    longer one of the benchmark's.
+    Choices: the op of each of the six edges (``"0->1"``, ``"0->2"``, ``"1->2"``, ``"0->3"``,
+    ``"1->3"``, ``"2->3"``; one of :data:`NB201_OPS`), and with ``search_width=True`` the stem width
+    ``C`` (ordered) from ``widths``; that network is then no longer one of the benchmark's. The
+    default space is the benchmark's exact one (C=16, N=5, width fixed).
 
     Options: ``C`` stem width (16), ``N`` cells per stage (5), ``search_width`` (False),
     ``widths`` (choices of C when searching width). Height and width must be multiples of 4.
 
-    Mutations: ``change_op`` (one edge's op), ``change_kernel`` (nor_conv_1x1 <-> nor_conv_3x3),
-    ``add_layer`` (a ``none`` edge gets an op), ``remove_layer`` (an edge becomes ``none``),
-    ``rewire`` (two edges exchange their ops: an op moves onto a ``none`` edge, or two ops swap
-    places), ``change_width`` (only with ``search_width``). ``neighbours``: the 24 single-edge op
-    changes (plus the other widths). ``encode``: six one-hots of the five ops (30 values).
+    A change of an edge's op is an ``add_layer`` (``none`` -> an op), a ``remove_layer`` (an op ->
+    ``none``), a ``change_kernel`` (nor_conv_1x1 <-> nor_conv_3x3) or a ``change_op``; ``neighbours``
+    are the 24 single-edge changes (and the adjacent widths). ``encode``: six one-hots of the five
+    ops (30 values), plus the width.
     """
-
-    mutation_kinds = ("change_op", "change_kernel", "add_layer", "remove_layer", "rewire", "change_width")
 
     def __init__(
         self,
@@ -274,81 +271,81 @@ class NB201Space(SearchSpace):
         widths: Sequence[int] = DEFAULT_WIDTHS,
     ) -> None:
         super().__init__(input_shape, num_classes, max_macs, max_params)
-        if not isinstance(C, int) or C < 1:
-            raise SpaceError(f"nb201: C (stem width) must be a positive integer, got {C!r}")
-        if not isinstance(N, int) or N < 1:
-            raise SpaceError(f"nb201: N (cells per stage) must be a positive integer, got {N!r}")
+        self.C = check_int("nb201", "C (stem width)", C)
+        self.N = check_int("nb201", "N (cells per stage)", N)
         if any(v % 4 for v in self.input_shape[1:]):
             raise SpaceError(
                 f"nb201: height and width must be multiples of 4 (each ResNet reduction block halves an even "
                 f"size; its two branches disagree on odd sizes), got {self.input_shape}; use e.g. 32 or 28"
             )
-        self.C, self.N, self.search_width = C, N, bool(search_width)
-        self.widths: tuple[int, ...] = tuple(sorted({int(w) for w in widths} | {C})) if search_width else (C,)
-        if any(w < 1 for w in self.widths):
-            raise SpaceError(f"nb201: widths must be positive integers, got {list(widths)}")
-        self._costs: dict[tuple[Any, ...], Any] = {}
+        self.search_width = bool(search_width)
+        self.widths: tuple[int, ...] = (tuple(sorted(set(check_values("nb201", "widths", widths, kind=int,
+                                                                       positive=True)) | {C}))
+                                        if search_width else (C,))
         self._macros: dict[int, Any] = {}
-        self.mutation_kinds = tuple(k for k in type(self).mutation_kinds if k != "change_width" or self.search_width)
 
     def options(self) -> dict[str, Any]:
         return {"C": self.C, "N": self.N, "search_width": self.search_width, "widths": list(self.widths)}
 
-    # ------------------------------------------------------------------ genotype helpers
+    def define(self, trial: Trial, b: GraphBuilder) -> Architecture:
+        ops = [trial.suggest_categorical(name, NB201_OPS) for name in EDGE_NAMES]
+        width = self.C
+        if self.search_width:
+            width = trial.suggest_categorical("C", self.widths, ordered=True, mutation="change_width",
+                                              default=self.C)
+        name = f"nb201_{nb201_index(ops)}" + (f"_C{width}" if width != 16 else "")
+        # the skeleton is the same for every cell: written once per width, copied
+        return Architecture(copy_graph(self._macro(width)), self.input_shape, self.num_classes,
+                            {"cell": cell_graph(ops)}, name)
 
-    def canonical(self, genotype: Any) -> dict[str, Any]:
-        """The genotype dict for a genotype, a list of six ops or an official string."""
-        if isinstance(genotype, dict):
-            ops = genotype.get("ops")
-            _check_ops(ops)
-            width = genotype.get("C", self.C)
-            return {"ops": list(ops), "C": width}
-        return {"ops": _ops_of(genotype), "C": self.C}
+    def mutation_kind(self, choice: Choice, old: Any, new: Any) -> str:
+        return _kind_of_change(old, new) if choice.name in EDGE_NAMES else super().mutation_kind(choice, old, new)
 
-    def build(self, genotype: Any) -> Architecture:
-        """The network of ``genotype`` (a genotype dict, a list of six ops or an official string)."""
-        return super().build(self.canonical(genotype))
+    def summary(self, arch: Architecture) -> str:
+        width = self.choices(arch).get("C", self.C)
+        return f"{self.to_string(arch)}" + (f" C={width}" if width != 16 else "")
+
+    # ------------------------------------------------------------------ the benchmark's forms
+
+    def choices_of(self, cell: Any, C: int | None = None) -> dict[str, Any]:
+        """The choices of a cell given as six ops, an official string, or a choices mapping."""
+        choices: dict[str, Any] = dict(zip(EDGE_NAMES, _ops_of(cell)))
+        if self.search_width:
+            choices["C"] = C if C is not None else (cell.get("C", self.C) if isinstance(cell, dict) else self.C)
+        return choices
 
     def from_string(self, text: str) -> Architecture:
         """The network of an official string ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``."""
-        return self.build(parse_arch_str(text))
+        return self.build(self.choices_of(parse_arch_str(text)))
+
+    def from_ops(self, ops: Sequence[str], C: int | None = None) -> Architecture:
+        """The network of six edge ops (in :data:`EDGES` order)."""
+        return self.build(self.choices_of(list(ops), C))
 
     def to_string(self, arch: Architecture) -> str:
         """The official string of an nb201 architecture."""
-        return to_arch_str(_ops_of(self.genotype(arch)))
+        return to_arch_str(_ops_of(self.choices(arch)))
 
     def index(self, arch: Architecture) -> int:
         """The official benchmark index of an nb201 architecture."""
-        return nb201_index(self.genotype(arch))
+        return nb201_index(self.choices(arch))
 
-    def enumerate_genotypes(self) -> Iterator[dict[str, Any]]:
-        """All 15,625 cells (at this space's C) in the official index order."""
+    def enumerate_choices(self) -> Iterator[dict[str, Any]]:
+        """The choices of all 15,625 cells (at this space's C) in the official index order."""
         for rank in _official_order()[0]:
-            yield {"ops": ops_of_rank(rank), "C": self.C}
+            yield self.choices_of(ops_of_rank(rank), self.C)
 
     def enumerate(self) -> Iterator[Architecture]:
         """All 15,625 architectures (at this space's C) in the official index order, built lazily."""
-        for genotype in self.enumerate_genotypes():
-            yield self.build(genotype)
+        for choices in self.enumerate_choices():
+            yield self.build(choices)
 
     def cell(self, ops: Sequence[str]) -> Any:
         """The cell graph of six ops (a new graph each call)."""
         return cell_graph(tuple(ops))
 
-    # ------------------------------------------------------------------ hooks
-
-    def build_genotype(self, genotype: Genotype) -> Architecture:
-        g = self.canonical(genotype)
-        C = g["C"]
-        if not isinstance(C, int) or isinstance(C, bool) or C < 1:
-            raise SpaceError(f"nb201: genotype width C must be a positive integer, got {C!r}")
-        name = f"nb201_{nb201_index(g['ops'])}" + (f"_C{C}" if C != 16 else "")
-        return Architecture(self._macro(C).copy(), self.input_shape, self.num_classes,
-                            {"cell": cell_graph(g["ops"])}, name)
-
     def _macro(self, C: int) -> Any:
-        """The macro graph (stem, 3N uses of the cell, reduction blocks, head) for stem width C;
-        the same for every genotype, so it is written once and copied."""
+        """The macro graph (stem, 3N uses of the cell, reduction blocks, head) for stem width C."""
         graph = self._macros.get(C)
         if graph is not None:
             return graph
@@ -369,182 +366,6 @@ class NB201Space(SearchSpace):
         b.output(x)
         self._macros[C] = b.graph
         return b.graph
-
-    def _genotype_in_space(self, genotype: Genotype) -> bool:
-        try:
-            g = self.canonical(genotype)
-        except SpaceError:
-            return False
-        return g["C"] in self.widths
-
-    def _sample_genotype(self, rng: np.random.Generator) -> Genotype:
-        ops = [NB201_OPS[int(i)] for i in rng.integers(len(NB201_OPS), size=len(EDGES))]
-        return {"ops": ops, "C": choose(rng, self.widths) if self.search_width else self.C}
-
-    def _mutate_genotype(self, genotype: Genotype, rng: np.random.Generator) -> tuple[Genotype, Mutation]:
-        g = self.canonical(genotype)
-        ops = g["ops"]
-        edges_with = lambda wanted: [i for i, o in enumerate(ops) if wanted(o)]  # noqa: E731
-        convs = edges_with(lambda o: o in CONV_KERNELS)
-        nones = edges_with(lambda o: o == "none")
-        kinds = ["change_op", "rewire"]
-        if convs:
-            kinds.append("change_kernel")
-        if nones:
-            kinds.append("add_layer")
-        if len(nones) < len(ops):
-            kinds.append("remove_layer")
-        if self.search_width and len(self.widths) > 1:
-            kinds.append("change_width")
-        kind = choose(rng, kinds)
-        new = list(ops)
-        width = g["C"]
-        if kind == "change_width":
-            width = other(rng, self.widths, width)
-            return {"ops": new, "C": width}, Mutation(kind, {"from": g["C"], "to": width})
-        if kind == "change_op":
-            e = int(rng.integers(len(ops)))
-            new[e] = other(rng, NB201_OPS, ops[e])
-        elif kind == "change_kernel":
-            e = choose(rng, convs)
-            new[e] = "nor_conv_3x3" if ops[e] == "nor_conv_1x1" else "nor_conv_1x1"
-        elif kind == "add_layer":
-            e = choose(rng, nones)
-            new[e] = choose(rng, NB201_OPS[1:])
-        elif kind == "remove_layer":
-            e = choose(rng, edges_with(lambda o: o != "none"))
-            new[e] = "none"
-        else:  # rewire: exchange the ops of two edges (moving an op onto a 'none' edge, or swapping)
-            pairs = [(a, c) for a, c in itertools.combinations(range(len(ops)), 2) if ops[a] != ops[c]]
-            if not pairs:  # all six ops equal: nothing to move, change one op instead
-                e = int(rng.integers(len(ops)))
-                new[e] = other(rng, NB201_OPS, ops[e])
-                return {"ops": new, "C": width}, Mutation("change_op", _edge_details(e, ops[e], new[e]))
-            a, c = choose(rng, pairs)
-            new[a], new[c] = ops[c], ops[a]
-            return {"ops": new, "C": width}, Mutation(kind, {"edges": [_edge_name(a), _edge_name(c)],
-                                                             "ops": [ops[a], ops[c]]})
-        return {"ops": new, "C": width}, Mutation(kind, _edge_details(e, ops[e], new[e]))
-
-    def _neighbour_genotypes(self, genotype: Genotype) -> list[tuple[Genotype, Mutation]]:
-        g = self.canonical(genotype)
-        ops = g["ops"]
-        out: list[tuple[Genotype, Mutation]] = []
-        for e, current in enumerate(ops):
-            for op in NB201_OPS:
-                if op == current:
-                    continue
-                new = list(ops)
-                new[e] = op
-                out.append(({"ops": new, "C": g["C"]}, Mutation(_kind_of_change(current, op),
-                                                                 _edge_details(e, current, op))))
-        if self.search_width:
-            for w in self.widths:
-                if w != g["C"]:
-                    out.append(({"ops": list(ops), "C": w}, Mutation("change_width", {"from": g["C"], "to": w})))
-        return out
-
-    def _suggest_genotype(self, trial: Any) -> Genotype:
-        ops = [trial.suggest_categorical(f"edge{j}_{k}_op", list(NB201_OPS)) for j, k in EDGES]
-        width = trial.suggest_categorical("C", list(self.widths)) if self.search_width else self.C
-        return {"ops": ops, "C": width}
-
-    def _encode_genotype(self, genotype: Genotype) -> list[float]:
-        g = self.canonical(genotype)
-        vec = [v for op in g["ops"] for v in one_hot(op, NB201_OPS)]
-        if self.search_width:
-            vec += one_hot(g["C"], self.widths)
-        return vec
-
-    # ------------------------------------------------------------------ cost
-
-    def cost(self, arch: Architecture) -> Cost:
-        """Params, MACs, activations and depth of ``arch``: the totals of :func:`nas.count`.
-
-        For an architecture of this space (its genotype recorded in ``meta``) the totals are
-        composed from the skeleton's cost and one cached count per distinct cell and stage, which
-        is much faster than counting the whole network; the per-op ``rows`` are then left empty
-        (use :func:`nas.count` for the table). Other architectures are counted in full.
-        """
-        genotype = arch.meta.get("genotype")
-        if (genotype is None or arch.meta.get("space") != self.name or tuple(arch.input_shape) != self.input_shape
-                or arch.num_classes != self.num_classes):
-            return count(arch)
-        return self.genotype_cost(genotype)
-
-    def genotype_cost(self, genotype: Any) -> Cost:
-        """The totals of :func:`nas.count` for the network of ``genotype`` (rows left empty)."""
-        g = self.canonical(genotype)
-        ops, width = tuple(g["ops"]), g["C"]
-        base = self._skeleton_cost(width)
-        params, macs, acts, depth = base.params, base.macs, base.activations, base.depth
-        _, h, w = self.input_shape
-        for stage in range(3):
-            if stage:
-                h, w = h // 2, w // 2
-            p, m, a, d = self._cell_cost(ops, width << stage, h, w)
-            params, macs, acts, depth = params + self.N * p, macs + self.N * m, acts + self.N * a, depth + self.N * d
-        return Cost(params, macs, acts, depth, [])
-
-    def _skeleton_cost(self, width: int) -> Cost:
-        """Cost of the network whose cells are identities (no cell contributes anything)."""
-        key = ("skeleton", width)
-        cached = self._costs.get(key)
-        if cached is None:
-            cached = self._costs[key] = count(self.build_genotype({"ops": list(IDENTITY_CELL), "C": width}))
-        return cached
-
-    def _cell_cost(self, ops: tuple[str, ...], width: int, h: int, w: int) -> tuple[int, int, int, int]:
-        """(params, MACs, activations, weight layers on the longest path) of one cell at (width, h, w).
-
-        Every node of a cell has shape (width, h, w): the cell costs its edge ops (each counted
-        once per shape and cached) plus one activation map per add / zero / identity node.
-        """
-        edge_ops, n_plain, depth = self._cell_summary(ops)
-        params = macs = 0
-        acts = n_plain * width * h * w
-        for op in edge_ops:
-            p, m, a = self._op_cost(op, width, h, w)
-            params, macs, acts = params + p, macs + m, acts + a
-        return params, macs, acts, depth
-
-    def _cell_summary(self, ops: tuple[str, ...]) -> tuple[tuple[str, ...], int, int]:
-        """(edge ops with nodes, number of add/zero/identity nodes, convs on the longest path)."""
-        key = ("summary", ops)
-        cached = self._costs.get(key)
-        if cached is None:
-            graph = self.cell(ops)
-            plain = sum(1 for _, d in graph.nodes(data=True) if d["op"] in ("add", "zero", "identity"))
-            convs: dict[str, int] = {}
-            for n in nx.topological_sort(graph):
-                before = max((convs[p] for p in graph.predecessors(n)), default=0)
-                convs[n] = before + (graph.nodes[n]["op"] == "conv")
-            out = next(n for n, d in graph.nodes(data=True) if d["op"] == "output")
-            edge_ops = tuple(op for op in ops if op not in ("none", "skip_connect"))
-            cached = self._costs[key] = (edge_ops, plain, convs[out])
-        return cached
-
-    def _op_cost(self, op: str, width: int, h: int, w: int) -> tuple[int, int, int]:
-        """(params, MACs, activations) of one edge op at (width, h, w), counted once and cached."""
-        key = (op, width, h, w)
-        cached = self._costs.get(key)
-        if cached is None:
-            cb = GraphBuilder(n_inputs=1, cell=True)
-            cb.output(_edge_op(cb, cb.input, op, "op"))
-            b = GraphBuilder()  # the op alone, then a global pool (no params, no MACs, C activations)
-            b.output(b.gap(b.cell("op", [b.input], name="op", C=width), name="gap"))
-            c = count(b.build((width, h, w), width, cells={"op": cb.graph}))
-            cached = self._costs[key] = (c.params, c.macs, c.activations - width)
-        return cached
-
-
-def _edge_name(e: int) -> str:
-    j, k = EDGES[e]
-    return f"{j}->{k}"
-
-
-def _edge_details(e: int, before: str, after: str) -> dict[str, Any]:
-    return {"edge": _edge_name(e), "from": before, "to": after}
 
 
 def _kind_of_change(before: str, after: str) -> str:
