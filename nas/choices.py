@@ -371,7 +371,8 @@ class RandomTrial(Trial):
 
     def _answer(self, choice: Choice, default: Any) -> Any:
         u = self._uniform()
-        if choice.type == "categorical" or (choice.type == "int" and not choice.log) or choice.step is not None:
+        if choice.type == "categorical" or (choice.type == "int" and not choice.log) or \
+                (choice.type == "float" and choice.step is not None):
             values = choice.values
             return values[min(int(u * len(values)), len(values) - 1)]
         if choice.type == "int":  # log-uniform on [low - 0.5, high + 0.5], rounded (optuna's rule)
