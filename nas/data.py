@@ -15,7 +15,15 @@ Sources:
 * a folder of MNIST-style idx files (``train-images-idx3-ubyte[.gz]`` and friends);
 * a CIFAR-10 (``data_batch_1..5``, ``test_batch``) or CIFAR-100 (``train``, ``test``) folder in
   the python-pickle batch format, or a folder holding ``cifar-10-batches-py`` / ``cifar-100-python``;
-* an ``.npz`` file with ``x`` (N, H, W[, C]) and ``y`` (N,), optionally ``x_test`` / ``y_test``.
+* an ``.npz`` file with ``x`` and ``y`` (N,), optionally ``x_test`` / ``y_test``: images as
+  (N, H, W), (N, H, W, C) or (N, C, H, W) (the layout is detected when unambiguous, else give
+  ``layout``), uint8 0..255, or floats of any range (mapped linearly from the training pool's
+  min..max onto 0..255; the mapping is kept in ``input_range``).
+
+The class count is inferred from the labels (the largest label + 1) for every source whose
+classes are not fixed by its format (CIFAR-10, CIFAR-100, Fashion-MNIST); ``num_classes``
+overrides it, and labels at or above it are refused. What was loaded, and from where, is in
+:meth:`DataSplits.describe` (the runner prints it and stores it with the run).
 """
 from __future__ import annotations
 
@@ -40,6 +48,7 @@ __all__ = [
     "DEBIAN_FASHION_MNIST",
     "EMBEDDED_FASHION_MNIST",
     "SOURCES",
+    "LAYOUTS",
 ]
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -77,6 +86,26 @@ class DataSplits:
     std: tuple[float, ...]
     hflip: bool
     source: str = ""
+    input_range: tuple[float, float] = (0.0, 255.0)  # raw input values stored as 0 and 255
+    note: str = ""  # how the source was resolved, when it is not what the name says
+
+    def describe(self) -> dict[str, Any]:
+        """What was loaded, as JSON-plain data: name, source, sizes, classes, shape, normalisation."""
+        out: dict[str, Any] = {"name": self.name, "source": self.source, **self.sizes(),
+                               "num_classes": self.num_classes, "input_shape": list(self.input_shape),
+                               "mean": list(self.mean), "std": list(self.std),
+                               "input_range": list(self.input_range), "hflip": self.hflip}
+        if self.note:
+            out["note"] = self.note
+        return out
+
+    def summary(self) -> str:
+        """One line saying what was loaded (printed at the start of a search)."""
+        s = self.sizes()
+        c, h, w = self.input_shape
+        text = (f"{self.name}: {s['train']:,} train / {s['val']:,} val / {s['test']:,} test images of "
+                f"{c}x{h}x{w}, {self.num_classes} classes, mean {_fmt(self.mean)} std {_fmt(self.std)}")
+        return f"{text} ({self.note})" if self.note else text
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -116,6 +145,7 @@ def load(
     test_fraction: float = 0.1,
     num_classes: int | None = None,
     hflip: bool | None = None,
+    layout: str | None = None,
 ) -> DataSplits:
     """Load ``source`` and split it into train / validation / test.
 
@@ -123,9 +153,10 @@ def load(
     per class with a generator seeded by ``seed``. ``max_train`` / ``max_test`` keep a seeded,
     class-stratified subset of that many examples (for quick runs). ``test_fraction`` is used only
     for an .npz without ``x_test``: that share is carved off as the test split first.
-    ``num_classes`` overrides the class count inferred for an .npz (labels must lie below it).
+    ``num_classes`` overrides the class count inferred from the labels (labels must lie below it).
     ``hflip`` overrides whether horizontal flips are allowed (default: yes for Fashion-MNIST and
-    CIFAR, no for other idx folders and .npz files).
+    CIFAR, no for other idx folders and .npz files). ``layout`` ("nchw" or "nhwc") says how an
+    .npz stores its images when the shape alone does not tell.
 
     Raises FileNotFoundError when a file or folder is missing and ValueError for malformed data,
     both naming the file at fault.
@@ -134,18 +165,24 @@ def load(
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
-    for arg, value in (("max_train", max_train), ("max_test", max_test)):
-        if value is not None and (not isinstance(value, int) or value < 1):
+    for arg, value in (("max_train", max_train), ("max_test", max_test), ("num_classes", num_classes)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ValueError(f"{arg} must be a positive int or None, got {value!r}")
+    if layout is not None and layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)} (or None: detect), got {layout!r}")
 
-    x_tr, y_tr, x_te, y_te, meta = _read_source(source, seed=seed, test_fraction=test_fraction)
+    x_tr, y_tr, x_te, y_te, meta = _read_source(source, seed=seed, test_fraction=test_fraction, layout=layout)
     name, default_flip, known_classes, origin = meta["name"], meta["hflip"], meta["num_classes"], meta["source"]
 
-    n_cls = num_classes if num_classes is not None else known_classes
-    if n_cls is None:
-        n_cls = int(max(y_tr.max(initial=0), y_te.max(initial=0))) + 1
-    _check_labels(y_tr, n_cls, origin)
-    _check_labels(y_te, n_cls, origin)
+    inferred = int(max(y_tr.max(initial=0), y_te.max(initial=0))) + 1
+    if num_classes is not None:
+        n_cls = num_classes
+        hint = f" (or leave the class count out to infer {inferred} from the labels)" if known_classes is None else ""
+    else:
+        n_cls = known_classes if known_classes is not None else inferred
+        hint = ""
+    _check_labels(y_tr, n_cls, origin, hint)
+    _check_labels(y_te, n_cls, origin, hint)
 
     rng = np.random.default_rng(seed)
     if max_train is not None and max_train < len(y_tr):
@@ -160,6 +197,11 @@ def load(
     if not train_mask.any():
         raise ValueError(f"{origin}: no training examples left after carving validation "
                          f"(val_fraction={val_fraction}, {len(y_tr)} examples)")
+    if val_fraction > 0 and len(val_idx) == 0:
+        need = int(np.ceil(1 / val_fraction)) * len(np.unique(y_tr))
+        raise ValueError(f"{origin}: a validation split of {val_fraction:g} x {len(y_tr)} training images is "
+                         f"empty, so no candidate could be scored; keep at least {need} training images "
+                         f"(e.g. a larger max_train) or raise val_fraction")
 
     x_train = torch.from_numpy(np.ascontiguousarray(x_tr[train_mask]))
     mean, std = _channel_stats(x_train)
@@ -176,6 +218,8 @@ def load(
         std=std,
         hflip=default_flip if hflip is None else bool(hflip),
         source=origin,
+        input_range=meta.get("input_range", (0.0, 255.0)),
+        note=meta.get("note", ""),
     )
 
 
@@ -184,19 +228,22 @@ def load(
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]
 
 
-def _read_source(source: str | Path, *, seed: int, test_fraction: float) -> Arrays:
+def _read_source(source: str | Path, *, seed: int, test_fraction: float, layout: str | None) -> Arrays:
     """Raw (x_train NCHW uint8, y_train, x_test, y_test, meta) for any supported source."""
     key = str(source).lower() if isinstance(source, str) else None
     if key in ("fashion-mnist", "fashion_mnist", "fmnist"):
         if _idx_folder_complete(DEBIAN_FASHION_MNIST):
-            return _read_idx_folder(DEBIAN_FASHION_MNIST, name="fashion-mnist", hflip=True)
-        return _read_embedded()
+            return _read_idx_folder(DEBIAN_FASHION_MNIST, name="fashion-mnist", hflip=True, classes=10)
+        *arrays, meta = _read_embedded()
+        meta["note"] = (f"the full set is not installed ({DEBIAN_FASHION_MNIST} missing: Debian package "
+                        f"dataset-fashion-mnist), so the embedded subset (6,000 training + 1,000 test images) is used")
+        return (*arrays, meta)  # type: ignore[return-value]
     if key in ("fashion-mnist-full",):
         if not _idx_folder_complete(DEBIAN_FASHION_MNIST):
             raise FileNotFoundError(
                 f"full Fashion-MNIST not found in {DEBIAN_FASHION_MNIST}: install Debian's "
                 f"dataset-fashion-mnist package or use 'fashion-mnist-embedded'")
-        return _read_idx_folder(DEBIAN_FASHION_MNIST, name="fashion-mnist", hflip=True)
+        return _read_idx_folder(DEBIAN_FASHION_MNIST, name="fashion-mnist", hflip=True, classes=10)
     if key in ("fashion-mnist-embedded", "fmnist-embedded"):
         return _read_embedded()
 
@@ -208,7 +255,7 @@ def _read_source(source: str | Path, *, seed: int, test_fraction: float) -> Arra
     if path.is_file():
         if path.suffix.lower() != ".npz":
             raise ValueError(f"{path}: unsupported file type; give an .npz with arrays x and y, or a folder")
-        return _read_npz(path, seed=seed, test_fraction=test_fraction)
+        return _read_npz(path, seed=seed, test_fraction=test_fraction, layout=layout)
     for sub in ("cifar-10-batches-py", "cifar-100-python"):
         if (path / sub).is_dir():
             path = path / sub
@@ -219,7 +266,7 @@ def _read_source(source: str | Path, *, seed: int, test_fraction: float) -> Arra
         return _read_cifar100(path)
     if any(_find_idx(path, k) is not None for k in _IDX_NAMES):
         hflip = "fashion" in path.resolve().as_posix().lower()
-        return _read_idx_folder(path, name=path.name or "idx", hflip=hflip)
+        return _read_idx_folder(path, name=path.name or "idx", hflip=hflip, classes=None)
     raise ValueError(
         f"{path}: folder holds neither MNIST idx files (train-images-idx3-ubyte[.gz], ...) nor CIFAR "
         f"batches (data_batch_1..5 + test_batch, or train + test)")
@@ -233,12 +280,12 @@ def _read_embedded() -> Arrays:
             f"scripts/make_embedded_fmnist.py")
     with _open_npz(path) as z:
         arrays = {k: _npz_array(z, k, path) for k in ("x_train", "y_train", "x_test", "y_test")}
-    x_tr = _as_nchw_uint8(arrays["x_train"], path, "x_train")
-    x_te = _as_nchw_uint8(arrays["x_test"], path, "x_test")
+    x_tr, x_te, value_range = _as_uint8_pair(_as_nchw(arrays["x_train"], path, "x_train", "nhwc"),
+                                             _as_nchw(arrays["x_test"], path, "x_test", "nhwc"), path, "x_train")
     y_tr = _as_labels(arrays["y_train"], len(x_tr), path, "y_train")
     y_te = _as_labels(arrays["y_test"], len(x_te), path, "y_test")
     return x_tr, y_tr, x_te, y_te, {"name": "fashion-mnist-embedded", "hflip": True,
-                                    "num_classes": 10, "source": str(path)}
+                                    "num_classes": 10, "source": str(path), "input_range": value_range}
 
 
 # --- idx
@@ -283,7 +330,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder('='))
 
 
-def _read_idx_folder(folder: Path, *, name: str, hflip: bool) -> Arrays:
+def _read_idx_folder(folder: Path, *, name: str, hflip: bool, classes: int | None) -> Arrays:
     paths = {}
     for key, stems in _IDX_NAMES.items():
         found = _find_idx(folder, key)
@@ -291,11 +338,13 @@ def _read_idx_folder(folder: Path, *, name: str, hflip: bool) -> Arrays:
             raise FileNotFoundError(f"{folder / stems[0]}[.gz] not found (an idx folder needs train/t10k "
                                     f"images and labels)")
         paths[key] = found
-    x_tr = _as_nchw_uint8(read_idx(paths["train_x"]), paths["train_x"], "images")
-    x_te = _as_nchw_uint8(read_idx(paths["test_x"]), paths["test_x"], "images")
+    x_tr, x_te, value_range = _as_uint8_pair(_as_nchw(read_idx(paths["train_x"]), paths["train_x"], "images", "nhwc"),
+                                             _as_nchw(read_idx(paths["test_x"]), paths["test_x"], "images", "nhwc"),
+                                             paths["train_x"], "images")
     y_tr = _as_labels(read_idx(paths["train_y"]), len(x_tr), paths["train_y"], "labels")
     y_te = _as_labels(read_idx(paths["test_y"]), len(x_te), paths["test_y"], "labels")
-    return x_tr, y_tr, x_te, y_te, {"name": name, "hflip": hflip, "num_classes": 10, "source": str(folder)}
+    return x_tr, y_tr, x_te, y_te, {"name": name, "hflip": hflip, "num_classes": classes, "source": str(folder),
+                                    "input_range": value_range}
 
 
 # --- CIFAR
@@ -374,13 +423,13 @@ def _npz_array(z: Any, key: str, path: Path) -> np.ndarray:
         raise ValueError(f"{path}: array {key!r} is corrupt ({exc})") from exc
 
 
-def _read_npz(path: Path, *, seed: int, test_fraction: float) -> Arrays:
+def _read_npz(path: Path, *, seed: int, test_fraction: float, layout: str | None) -> Arrays:
     with _open_npz(path) as z:
-        x = _as_nchw_uint8(_npz_array(z, "x", path), path, "x")
+        x = _as_nchw(_npz_array(z, "x", path), path, "x", layout)
         y = _as_labels(_npz_array(z, "y", path), len(x), path, "y")
         has_test = "x_test" in z.files or "y_test" in z.files
         if has_test:
-            x_te = _as_nchw_uint8(_npz_array(z, "x_test", path), path, "x_test")
+            x_te = _as_nchw(_npz_array(z, "x_test", path), path, "x_test", layout)
             y_te = _as_labels(_npz_array(z, "y_test", path), len(x_te), path, "y_test")
             if x_te.shape[1:] != x.shape[1:]:
                 raise ValueError(f"{path}: x_test images are {x_te.shape[1:]} but x images are {x.shape[1:]}")
@@ -389,36 +438,73 @@ def _read_npz(path: Path, *, seed: int, test_fraction: float) -> Arrays:
         mask = np.ones(len(y), dtype=bool)
         mask[test_idx] = False
         x, y, x_te, y_te = x[mask], y[mask], x[test_idx], y[test_idx]
-    return x, y, x_te, y_te, {"name": path.stem, "hflip": False, "num_classes": None, "source": str(path)}
+    x, x_te, value_range = _as_uint8_pair(x, x_te, path, "x")
+    return x, y, x_te, y_te, {"name": path.stem, "hflip": False, "num_classes": None, "source": str(path),
+                              "input_range": value_range}
 
 
 # ----------------------------------------------------------------------------- checks & helpers
 
-def _as_nchw_uint8(x: np.ndarray, path: Path, what: str) -> np.ndarray:
-    """(N, H, W) or (N, H, W, C) images as contiguous uint8 (N, C, H, W)."""
+LAYOUTS = ("nchw", "nhwc")
+_CHANNELS = (1, 2, 3, 4)
+
+
+def _as_nchw(x: np.ndarray, path: Path, what: str, layout: str | None) -> np.ndarray:
+    """(N, H, W), (N, H, W, C) or (N, C, H, W) images as (N, C, H, W), any dtype.
+
+    Without ``layout`` a 4-D array is read channels-last when only its last axis can be a
+    channel count (1 to 4) and channels-first when only its second can; when both can, the
+    reading that gives square images wins; otherwise the caller must say."""
     if x.ndim == 3:
         x = x[:, None, :, :]
     elif x.ndim == 4:
-        if x.shape[3] not in (1, 2, 3, 4) and x.shape[1] in (1, 3):
-            raise ValueError(f"{path}: {what} looks channels-first {x.shape}; store images as (N, H, W[, C])")
-        x = x.transpose(0, 3, 1, 2)
+        if layout is None:
+            first, last = x.shape[1] in _CHANNELS, x.shape[3] in _CHANNELS
+            if first and last and (x.shape[2] == x.shape[3]) != (x.shape[1] == x.shape[2]):
+                first = x.shape[2] == x.shape[3]  # both could be channels: the reading with square images
+                last = not first
+            if first == last:
+                raise ValueError(
+                    f"{path}: {what} has shape {x.shape}, which could be (N, C, H, W) or (N, H, W, C); "
+                    f"say which with layout='nchw' or layout='nhwc' (--data-option layout=nchw)")
+            layout = "nchw" if first else "nhwc"
+        if layout == "nhwc":
+            x = x.transpose(0, 3, 1, 2)
     else:
-        raise ValueError(f"{path}: {what} must be (N, H, W) or (N, H, W, C) images, got shape {x.shape}")
+        raise ValueError(f"{path}: {what} must be (N, H, W), (N, H, W, C) or (N, C, H, W) images, got shape {x.shape}")
     if x.shape[0] == 0 or min(x.shape[2:]) < 1:
         raise ValueError(f"{path}: {what} holds no images (shape {x.shape})")
-    if x.dtype == np.uint8:
-        pass
-    elif np.issubdtype(x.dtype, np.floating):
-        if not np.isfinite(x).all() or x.min() < 0.0 or x.max() > 1.0:
-            raise ValueError(f"{path}: float {what} must lie in [0, 1] (or store uint8 0..255)")
-        x = np.round(x * 255.0).astype(np.uint8)
-    elif np.issubdtype(x.dtype, np.integer) or x.dtype == np.bool_:
-        if x.min() < 0 or x.max() > 255:
-            raise ValueError(f"{path}: integer {what} must lie in 0..255, got {x.min()}..{x.max()}")
-        x = x.astype(np.uint8)
-    else:
-        raise ValueError(f"{path}: {what} has unsupported dtype {x.dtype}; use uint8")
-    return np.ascontiguousarray(x)
+    return x
+
+
+def _as_uint8_pair(x: np.ndarray, x_test: np.ndarray, path: Path,
+                   what: str) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+    """Train and test images as contiguous uint8, and the raw values that became 0 and 255.
+
+    uint8 stays as it is; integers must lie in 0..255; floats (any range) are mapped linearly
+    from the training pool's min..max onto 0..255 (the test split with the same map)."""
+    kinds = {np.asarray(a).dtype.kind for a in (x, x_test)}
+    if kinds <= {"u", "i", "b"}:
+        for arr, label in ((x, what), (x_test, f"{what} (test)")):
+            if arr.dtype != np.uint8 and arr.size and (arr.min() < 0 or arr.max() > 255):
+                raise ValueError(f"{path}: integer {label} must lie in 0..255, got {arr.min()}..{arr.max()}; "
+                                 f"store uint8 pixels or floats")
+        return (np.ascontiguousarray(x.astype(np.uint8, copy=False)),
+                np.ascontiguousarray(x_test.astype(np.uint8, copy=False)), (0.0, 255.0))
+    if not kinds <= {"u", "i", "b", "f"}:
+        raise ValueError(f"{path}: {what} has unsupported dtype {x.dtype}; use uint8 or floats")
+    xf, tf = x.astype(np.float64, copy=False), x_test.astype(np.float64, copy=False)
+    if not (np.isfinite(xf).all() and np.isfinite(tf).all()):
+        raise ValueError(f"{path}: {what} holds NaN or infinite values")
+    lo, hi = float(xf.min()), float(xf.max())
+    if 0.0 <= lo and hi <= 1.0:  # the usual [0, 1] floats keep their meaning
+        lo, hi = 0.0, 1.0
+    scale = 255.0 / (hi - lo) if hi > lo else 0.0
+
+    def to_uint8(a: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(np.clip(np.round((a - lo) * scale), 0, 255).astype(np.uint8))
+
+    return to_uint8(xf), to_uint8(tf), (lo, hi)
 
 
 def _as_labels(y: np.ndarray, n: int, path: Path, what: str) -> np.ndarray:
@@ -441,10 +527,14 @@ def _as_labels(y: np.ndarray, n: int, path: Path, what: str) -> np.ndarray:
     return y
 
 
-def _check_labels(y: np.ndarray, num_classes: int, origin: str) -> None:
+def _check_labels(y: np.ndarray, num_classes: int, origin: str, hint: str = "") -> None:
     if len(y) and int(y.max()) >= num_classes:
         raise ValueError(f"{origin}: label {int(y.max())} out of range for {num_classes} classes "
-                         f"(labels must be 0..{num_classes - 1})")
+                         f"(labels must be 0..{num_classes - 1}){hint}")
+
+
+def _fmt(values: tuple[float, ...]) -> str:
+    return "(" + ", ".join(f"{v:.3f}" for v in values) + ")"
 
 
 def _stratified_pick(y: np.ndarray, fraction: float, rng: np.random.Generator,

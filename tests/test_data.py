@@ -180,11 +180,18 @@ def test_idx_wrong_size_and_magic(tmp_path: Path) -> None:
         read_idx(path)
 
 
-def test_idx_label_out_of_range(tmp_path: Path) -> None:
+def test_idx_classes_are_inferred_from_the_labels(tmp_path: Path) -> None:
     folder = write_idx_folder(tmp_path / "f", gz=False)
-    (folder / "train-labels-idx1-ubyte").write_bytes(idx_bytes(np.full(60, 12)))
-    with pytest.raises(ValueError, match="label 12 out of range for 10 classes"):
-        load(folder)
+    (folder / "train-labels-idx1-ubyte").write_bytes(idx_bytes(np.arange(60) % 13))
+    assert load(folder).num_classes == 13
+    with pytest.raises(ValueError, match="label 12 out of range for 10 classes.*infer 13"):
+        load(folder, num_classes=10)
+    three = write_idx_folder(tmp_path / "three", gz=False)
+    for name, n in (("train-labels-idx1-ubyte", 60), ("t10k-labels-idx1-ubyte", 20)):
+        (three / name).write_bytes(idx_bytes(np.arange(n) % 3))
+    d = load(three)
+    assert d.num_classes == 3 and d.describe()["num_classes"] == 3
+    assert load(three, num_classes=5).num_classes == 5  # a class the data lacks
 
 
 def test_idx_label_count_mismatch(tmp_path: Path) -> None:
@@ -224,6 +231,8 @@ def test_cifar_refuses_arbitrary_objects(tmp_path: Path) -> None:
     ({"x": np.zeros((10, 4, 4), np.uint8), "y": np.array([0] * 9 + [-1])}, "negative label"),
     ({"x": np.zeros((10, 4, 4), np.uint8), "y": np.zeros(9, int)}, "9 labels"),
     ({"x": np.zeros((10, 16), np.uint8), "y": np.zeros(10, int)}, r"\(N, H, W\)"),
+    ({"x": np.zeros((10, 3, 8, 3), np.uint8), "y": np.zeros(10, int)}, "layout='nchw' or layout='nhwc'"),
+    ({"x": np.full((10, 4, 4), np.nan), "y": np.zeros(10, int)}, "NaN"),
     ({"x": np.zeros((10, 4, 4), np.uint8), "y": np.full(10, 0.5)}, "integer class"),
     ({"x": np.zeros((10, 4, 4), np.uint8), "y": np.zeros((10, 2), int)}, "1-D label"),
     ({"x": np.full((10, 4, 4), 300), "y": np.zeros(10, int)}, "0..255"),
@@ -234,6 +243,52 @@ def test_npz_bad_content(tmp_path: Path, arrays: dict, message: str) -> None:
     np.savez(path, **arrays)
     with pytest.raises(ValueError, match=rf"bad\.npz.*{message}"):
         load(path)
+
+
+def test_npz_layouts_and_float_ranges(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    nhwc = rng.integers(0, 256, (30, 8, 8, 3)).astype(np.uint8)
+    nchw = nhwc.transpose(0, 3, 1, 2).copy()
+    y = np.arange(30) % 3
+    for name, x in (("nhwc", nhwc), ("nchw", nchw)):
+        np.savez(tmp_path / f"{name}.npz", x=x, y=y)
+    a, b = load(tmp_path / "nhwc.npz"), load(tmp_path / "nchw.npz")
+    assert a.input_shape == b.input_shape == (3, 8, 8) and torch.equal(a.x_train, b.x_train)
+    assert a.num_classes == 3 and a.input_range == (0.0, 255.0)
+    # floats in [0, 1] keep their meaning; other ranges map min..max onto 0..255 and say so
+    np.savez(tmp_path / "unit.npz", x=nchw / 255.0, y=y)
+    assert torch.equal(load(tmp_path / "unit.npz").x_train, b.x_train)
+    assert load(tmp_path / "unit.npz").input_range == (0.0, 1.0)
+    np.savez(tmp_path / "wide.npz", x=nchw.astype(np.float32) * 4 - 500, y=y)
+    wide = load(tmp_path / "wide.npz")
+    assert wide.input_range[0] == pytest.approx(float((nchw * 4.0 - 500).min()))
+    assert wide.x_train.dtype == torch.uint8 and int(wide.x_train.max()) <= 255
+    # an ambiguous shape is refused unless the layout is given
+    ambiguous = rng.integers(0, 256, (30, 3, 8, 3)).astype(np.uint8)
+    np.savez(tmp_path / "amb.npz", x=ambiguous, y=y)
+    assert load(tmp_path / "amb.npz", layout="nchw").input_shape == (3, 8, 3)
+    assert load(tmp_path / "amb.npz", layout="nhwc").input_shape == (3, 3, 8)
+    with pytest.raises(ValueError, match="layout must be one of"):
+        load(tmp_path / "amb.npz", layout="chw")
+
+
+def test_separate_test_split_and_a_split_too_small_to_score(tmp_path: Path) -> None:
+    x = np.zeros((40, 4, 4), np.uint8)
+    np.savez(tmp_path / "d.npz", x=x, y=np.arange(40) % 2, x_test=x[:6], y_test=np.arange(6) % 2)
+    d = load(tmp_path / "d.npz")
+    assert d.sizes()["test"] == 6 and d.sizes()["train"] + d.sizes()["val"] == 40
+    with pytest.raises(ValueError, match="validation split.*empty"):
+        load("fashion-mnist-embedded", max_train=5)
+
+
+def test_describe_and_the_fallback_note() -> None:
+    d = load("fashion-mnist-embedded")
+    info = d.describe()
+    assert info["num_classes"] == 10 and info["train"] == 5400 and len(info["mean"]) == 1
+    assert "5,400 train" in d.summary()
+    if not DEBIAN_FASHION_MNIST.is_dir():
+        full = load("fashion-mnist")
+        assert "embedded subset" in full.note and "embedded subset" in full.summary()
 
 
 def test_npz_label_above_num_classes(tmp_path: Path) -> None:
