@@ -19,18 +19,28 @@ Forms by input size:
   transitions are unchanged, so DenseNet-121 at 32x32 has feature maps 32-16-8-4.
 
 The head is BN, ReLU, global average pool and a linear classifier (with bias).
+
+Choices of the ``densenet`` space (``s{i}`` is dense block i)::
+
+    compression      theta of every transition (ordered; with 2+ blocks)     change_width
+    s{i}.layers      1..max_layers dense layers (log-uniform)                add_layer / remove_layer
+    s{i}.growth      growth rate k (ordered)                                 change_width
+    s{i}.bottleneck  DenseNet-B 1x1 bottleneck (to 4k) before the main conv  change_op
+    s{i}.kernel      the main conv's kernel                                  change_kernel
+    s{i}.connect     dense, or one-shot aggregation (with 2+ layers)         rewire
+
+DenseNet-121, -169 and -201 are points of the default space at 224 px; DenseNet-161 (96 initial
+features) of the space with ``base_width=96``.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Any, Sequence
 
-import numpy as np
-
 from nas.baselines import register as register_baseline
+from nas.choices import Trial
 from nas.graph import Architecture, GraphBuilder
-from nas.spaces import Mutation, SearchSpace, SpaceError, choose
+from nas.spaces import SearchSpace, SpaceError, check_int, check_values
 from nas.spaces import register as register_space
 
 BN_SIZE = 4  # bottleneck width = BN_SIZE * growth rate (DenseNet-B, torchvision's bn_size)
@@ -112,44 +122,17 @@ def compressed(channels: int, compression: float) -> int:
 # ----------------------------------------------------------------------------- the space
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 @register_space("densenet")
 class DenseNetSpace(SearchSpace):
-    """DenseNets with ``stages`` dense blocks (``stages - 1`` transitions).
-
-    Genotype (JSON)::
-
-        {"compression": 0.5,                  # theta of every transition, in COMPRESSIONS
-         "blocks": [{"layers": 6,             # 1 .. max_layers
-                     "growth": 32,            # growth rate k, in GROWTH_RATES
-                     "bottleneck": true,      # DenseNet-B 1x1 bottleneck (to 4k) before the main conv
-                     "kernel": 3,             # main conv kernel, in KERNELS
-                     "connect": "dense"},     # "dense" or "aggregate" (one-shot aggregation)
-                    ...]}                     # one entry per stage
+    """DenseNets with ``stages`` dense blocks (``stages - 1`` transitions); choices in the module doc.
 
     Options: ``stages`` (dense blocks), ``max_layers`` (layers per block bound), ``base_width``
     (initial features: the stem's output channels), ``reduce_at`` (blocks whose preceding
     transition halves the resolution with its 2x2 average pool; a transition before any other
     block only compresses channels). Defaults: for inputs above 64 pixels torchvision's DenseNet
-    skeleton (4 blocks, up to 48 layers, 64 initial features, reduce at 1, 2, 3; DenseNet-121,
-    -169 and -201 are points of it); for 28/32-pixel inputs 3 blocks of at most 8 layers, 32
-    initial features, reduce at 1 and 2 (32-16-8). The bound of 8 layers keeps sampling and
-    mutating with the cost count at about 1,000-1,400 per second (dense blocks make many nodes).
-
-    Mutation kinds: ``change_op`` (bottleneck on/off in a block), ``change_kernel`` (3 <-> 5 main
-    conv), ``add_layer`` / ``remove_layer`` (one dense layer more/less in a block), ``rewire``
-    (a block's connection pattern: dense <-> one-shot aggregation, which keeps every layer but
-    feeds it only its predecessor and concatenates all maps once at the end), ``change_width``
-    (a block's growth rate, one step along GROWTH_RATES) and ``change_compression`` (theta).
+    skeleton (4 blocks, up to 48 layers, 64 initial features, reduce at 1, 2, 3); for 28/32-pixel
+    inputs 3 blocks of at most 8 layers, 32 initial features, reduce at 1 and 2 (32-16-8).
     """
-
-    mutation_kinds = (
-        "change_op", "change_kernel", "add_layer", "remove_layer", "rewire", "change_width",
-        "change_compression",
-    )
 
     def __init__(
         self,
@@ -165,169 +148,66 @@ class DenseNetSpace(SearchSpace):
         super().__init__(input_shape, num_classes, max_macs, max_params)
         size = min(self.input_shape[1:])
         self.small_input = size <= SMALL_INPUT
-        default_stages = 3 if self.small_input else 4
-        self.stages = default_stages if stages is None else stages
-        if not _is_int(self.stages) or self.stages < 1:
-            raise SpaceError(f"stages must be an integer >= 1, got {stages!r}")
-        self.max_layers = (8 if self.small_input else 48) if max_layers is None else max_layers
-        if not _is_int(self.max_layers) or self.max_layers < 1:
-            raise SpaceError(f"max_layers must be an integer >= 1, got {max_layers!r}")
-        self.base_width = (32 if self.small_input else 64) if base_width is None else base_width
-        if not _is_int(self.base_width) or self.base_width < 1:
-            raise SpaceError(f"base_width must be an integer >= 1, got {base_width!r}")
+        self.stages = check_int("densenet", "stages", (3 if self.small_input else 4) if stages is None else stages)
+        self.max_layers = check_int("densenet", "max_layers",
+                                    (8 if self.small_input else 48) if max_layers is None else max_layers)
+        self.base_width = check_int("densenet", "base_width",
+                                    (32 if self.small_input else 64) if base_width is None else base_width)
         reduce = tuple(range(1, self.stages)) if reduce_at is None else tuple(reduce_at)
-        if not all(_is_int(i) and 1 <= i < self.stages for i in reduce) or len(set(reduce)) != len(reduce):
-            raise SpaceError(
-                f"reduce_at must list distinct block indices in 1..{self.stages - 1} (a transition "
-                f"precedes each of them), got {list(reduce)}"
-            )
-        self.reduce_at = tuple(sorted(reduce))
+        self.reduce_at: tuple[int, ...] = check_values(
+            "densenet", "reduce_at (blocks whose preceding transition pools)", reduce, kind=int,
+            allowed=range(1, self.stages), sort=True) if reduce else ()
         side = size if self.small_input else ((size - 1) // 2 + 1 - 1) // 2 + 1  # 7x7/2 conv, 3x3/2 pool
-        for _ in self.reduce_at:
-            if side < 2:
-                raise SpaceError(
-                    f"input {self.input_shape} is too small for {len(self.reduce_at)} reductions "
-                    f"(reduce_at={list(self.reduce_at)}); use fewer"
-                )
-            side //= 2
+        if side < 2 ** len(self.reduce_at):
+            raise SpaceError(f"densenet: input {self.input_shape} is too small for {len(self.reduce_at)} "
+                             f"reductions (reduce_at={list(self.reduce_at)}); use fewer")
 
     def options(self) -> dict[str, Any]:
         return {"stages": self.stages, "max_layers": self.max_layers, "base_width": self.base_width,
                 "reduce_at": list(self.reduce_at)}
 
-    # ------------------------------------------------------------------ building
-
-    def build_genotype(self, genotype: dict[str, Any]) -> Architecture:
-        b = GraphBuilder()
+    def define(self, trial: Trial, b: GraphBuilder) -> None:
+        theta = trial.suggest_categorical("compression", COMPRESSIONS, ordered=True,
+                                          mutation="change_width") if self.stages > 1 else 1.0
         with b.scope("features"):
             x = stem(b, b.input, self.base_width, self.small_input)
             channels = self.base_width
-            for index, block in enumerate(genotype["blocks"]):
-                if index > 0:
-                    channels = compressed(channels, genotype["compression"])
-                    with b.scope(f"transition{index}"):
-                        x = transition(b, x, channels, pool=index in self.reduce_at)
-                with b.scope(f"denseblock{index + 1}"):
-                    x = dense_block(b, x, block["layers"], block["growth"], block["bottleneck"],
-                                    block["kernel"], block["connect"])
-                channels += block["layers"] * block["growth"]
+            for i in range(self.stages):
+                layers = trial.suggest_int(f"s{i}.layers", 1, self.max_layers, log=True)
+                growth = trial.suggest_categorical(f"s{i}.growth", GROWTH_RATES, ordered=True,
+                                                   mutation="change_width")
+                bottleneck = trial.suggest_categorical(f"s{i}.bottleneck", (True, False))
+                kernel = trial.suggest_categorical(f"s{i}.kernel", KERNELS, mutation="change_kernel")
+                connect = (trial.suggest_categorical(f"s{i}.connect", CONNECTIONS, mutation="rewire")
+                           if layers > 1 else "dense")  # one layer reads x_0 either way
+                if i > 0:
+                    channels = compressed(channels, theta)
+                    with b.scope(f"transition{i}"):
+                        x = transition(b, x, channels, pool=i in self.reduce_at)
+                with b.scope(f"denseblock{i + 1}"):
+                    x = dense_block(b, x, layers, growth, bottleneck, kernel, connect)
+                channels += layers * growth
         b.output(head(b, x, self.num_classes))
-        return b.build(self.input_shape, self.num_classes)
 
-    # ------------------------------------------------------------------ genotype hooks
+    def summary(self, arch: Architecture) -> str:
+        c = self.choices(arch)
+        blocks = []
+        for i in range(self.stages):
+            k = c[f"s{i}.kernel"]
+            blocks.append(f"{c[f's{i}.layers']}L k{c[f's{i}.growth']} {k}x{k}{'+B' if c[f's{i}.bottleneck'] else ''}"
+                          f"{' oneshot' if c.get(f's{i}.connect') == 'aggregate' else ''}")
+        theta = f" theta {c['compression']:g}" if "compression" in c else ""
+        return f"densenet [{' | '.join(blocks)}]{theta}"
 
-    def _sample_genotype(self, rng: np.random.Generator) -> dict[str, Any]:
-        blocks = [
-            {
-                "layers": int(rng.integers(1, self.max_layers + 1)),
-                "growth": choose(rng, GROWTH_RATES),
-                "bottleneck": bool(rng.integers(2)),
-                "kernel": choose(rng, KERNELS),
-                "connect": choose(rng, CONNECTIONS),
-            }
-            for _ in range(self.stages)
-        ]
-        return {"compression": choose(rng, COMPRESSIONS), "blocks": blocks}
 
-    def _edits(self, genotype: dict[str, Any]) -> dict[str, list[tuple[dict[str, Any], Mutation]]]:
-        """Every one-step edit of ``genotype``, grouped by mutation kind (deterministic order)."""
-        edits: dict[str, list[tuple[dict[str, Any], Mutation]]] = {k: [] for k in self.mutation_kinds}
-        blocks = genotype["blocks"]
-
-        def with_block(i: int, **changes: Any) -> dict[str, Any]:
-            new_blocks = list(blocks)
-            new_blocks[i] = {**blocks[i], **changes}
-            return {"compression": genotype["compression"], "blocks": new_blocks}
-
-        for i, block in enumerate(blocks):
-            edits["change_op"].append((
-                with_block(i, bottleneck=not block["bottleneck"]),
-                Mutation("change_op", {"block": i, "bottleneck": not block["bottleneck"]}),
-            ))
-            for k in KERNELS:
-                if k != block["kernel"]:
-                    edits["change_kernel"].append((
-                        with_block(i, kernel=k),
-                        Mutation("change_kernel", {"block": i, "from": block["kernel"], "to": k}),
-                    ))
-            if block["layers"] < self.max_layers:
-                edits["add_layer"].append((
-                    with_block(i, layers=block["layers"] + 1),
-                    Mutation("add_layer", {"block": i, "layers": block["layers"] + 1}),
-                ))
-            if block["layers"] > 1:
-                edits["remove_layer"].append((
-                    with_block(i, layers=block["layers"] - 1),
-                    Mutation("remove_layer", {"block": i, "layers": block["layers"] - 1}),
-                ))
-            for c in CONNECTIONS:
-                if c != block["connect"]:
-                    edits["rewire"].append((
-                        with_block(i, connect=c),
-                        Mutation("rewire", {"block": i, "from": block["connect"], "to": c}),
-                    ))
-            step = GROWTH_RATES.index(block["growth"])
-            for j in (step - 1, step + 1):
-                if 0 <= j < len(GROWTH_RATES):
-                    edits["change_width"].append((
-                        with_block(i, growth=GROWTH_RATES[j]),
-                        Mutation("change_width", {"block": i, "from": block["growth"], "to": GROWTH_RATES[j]}),
-                    ))
-        if len(blocks) > 1:  # with one block there is no transition to compress
-            for theta in COMPRESSIONS:
-                if theta != genotype["compression"]:
-                    edits["change_compression"].append((
-                        {"compression": theta, "blocks": blocks},
-                        Mutation("change_compression", {"from": genotype["compression"], "to": theta}),
-                    ))
-        return edits
-
-    def _suggest_genotype(self, trial: Any) -> dict[str, Any]:
-        blocks = [
-            {
-                "layers": trial.suggest_int(f"b{i}_layers", 1, self.max_layers),
-                "growth": trial.suggest_categorical(f"b{i}_growth", GROWTH_RATES),
-                "bottleneck": trial.suggest_categorical(f"b{i}_bottleneck", (True, False)),
-                "kernel": trial.suggest_categorical(f"b{i}_kernel", KERNELS),
-                "connect": trial.suggest_categorical(f"b{i}_connect", CONNECTIONS),
-            }
-            for i in range(self.stages)
-        ]
-        return {"compression": trial.suggest_categorical("compression", COMPRESSIONS), "blocks": blocks}
-
-    def _encode_genotype(self, genotype: dict[str, Any]) -> list[float]:
-        vector: list[float] = []
-        for block in genotype["blocks"]:
-            vector += [
-                block["layers"] / self.max_layers,
-                block["growth"] / max(GROWTH_RATES),
-                float(block["bottleneck"]),
-                float(block["kernel"] == 5),
-                float(block["connect"] == "aggregate"),
-            ]
-        return vector + [float(genotype["compression"])]
-
-    def _genotype_in_space(self, genotype: Any) -> bool:
-        if not isinstance(genotype, dict) or set(genotype) != {"compression", "blocks"}:
-            return False
-        if genotype["compression"] not in COMPRESSIONS or isinstance(genotype["compression"], bool):
-            return False
-        blocks = genotype["blocks"]
-        if not isinstance(blocks, list) or len(blocks) != self.stages:
-            return False
-        keys = {"layers", "growth", "bottleneck", "kernel", "connect"}
-        for block in blocks:
-            if not isinstance(block, dict) or set(block) != keys:
-                return False
-            if not (_is_int(block["layers"]) and 1 <= block["layers"] <= self.max_layers):
-                return False
-            if not (_is_int(block["growth"]) and block["growth"] in GROWTH_RATES):
-                return False
-            if not (_is_int(block["kernel"]) and block["kernel"] in KERNELS):
-                return False
-            if not isinstance(block["bottleneck"], bool) or block["connect"] not in CONNECTIONS:
-                return False
-        return True
+def densenet_choices(growth: int, layers: Sequence[int]) -> dict[str, Any]:
+    """The choices of a torchvision DenseNet-BC: bottleneck, 3x3, dense, compression 0.5."""
+    choices: dict[str, Any] = {"compression": 0.5} if len(layers) > 1 else {}
+    for i, n in enumerate(layers):
+        choices.update({f"s{i}.layers": n, f"s{i}.growth": growth, f"s{i}.bottleneck": True, f"s{i}.kernel": 3})
+        if n > 1:
+            choices[f"s{i}.connect"] = "dense"
+    return choices
 
 
 # ----------------------------------------------------------------------------- baselines
@@ -335,57 +215,26 @@ class DenseNetSpace(SearchSpace):
 # Source: torchvision.models.densenet (growth rate, layers per block, initial features); all use
 # bn_size 4, compression 0.5, 3x3 main convs and dense connections. Parameter counts at 224/1000
 # from torchvision's model table: 121: 7,978,856; 161: 28,681,000; 169: 14,149,480; 201: 20,013,928.
-DENSENETS: dict[str, tuple[int, tuple[int, ...], int]] = {
-    "densenet121": (32, (6, 12, 24, 16), 64),
-    "densenet161": (48, (6, 12, 36, 24), 96),
-    "densenet169": (32, (6, 12, 32, 32), 64),
-    "densenet201": (32, (6, 12, 48, 32), 64),
+DENSENETS: dict[str, tuple[int, tuple[int, ...], int, str]] = {
+    "densenet121": (32, (6, 12, 24, 16), 64, "DenseNet-121 (k=32, blocks 6-12-24-16), torchvision layout"),
+    "densenet161": (48, (6, 12, 36, 24), 96,
+                    "DenseNet-161 (k=48, blocks 6-12-36-24, 96 initial features), torchvision layout"),
+    "densenet169": (32, (6, 12, 32, 32), 64, "DenseNet-169 (k=32, blocks 6-12-32-32), torchvision layout"),
+    "densenet201": (32, (6, 12, 48, 32), 64, "DenseNet-201 (k=32, blocks 6-12-48-32), torchvision layout"),
 }
 
 
-def densenet_genotype(growth: int, layers: Sequence[int]) -> dict[str, Any]:
-    """The genotype of a torchvision DenseNet-BC: bottleneck, 3x3, dense, compression 0.5."""
-    return {
-        "compression": 0.5,
-        "blocks": [{"layers": n, "growth": growth, "bottleneck": True, "kernel": 3, "connect": "dense"}
-                   for n in layers],
-    }
+def _densenet_baseline(name: str) -> Any:
+    growth, layers, initial, _ = DENSENETS[name]
+
+    def build(num_classes: int = 1000, in_channels: int = 3, input_size: int = 224) -> Architecture:
+        """A torchvision DenseNet; ``input_size <= 64``: 3x3/1 stem conv, no stem max pool."""
+        space = DenseNetSpace((in_channels, input_size, input_size), num_classes, stages=len(layers),
+                              max_layers=max(48, *layers), base_width=initial, reduce_at=(1, 2, 3))
+        return space.build(densenet_choices(growth, layers)).copy(name=name)
+
+    return build
 
 
-def _densenet(name: str, num_classes: int, in_channels: int, input_size: int, **kw: Any) -> Architecture:
-    if kw:
-        raise TypeError(f"{name} takes no options besides num_classes, in_channels, input_size; got {sorted(kw)}")
-    growth, layers, initial = DENSENETS[name]
-    space = DenseNetSpace(
-        input_shape=(in_channels, input_size, input_size), num_classes=num_classes,
-        stages=len(layers), max_layers=max(48, *layers), base_width=initial, reduce_at=(1, 2, 3),
-    )
-    return dataclasses.replace(space.build(densenet_genotype(growth, layers)), name=name)
-
-
-@register_baseline("densenet121", family="densenet", default_input_size=224,
-                   description="DenseNet-121 (k=32, blocks 6-12-24-16), torchvision layout")
-def densenet121(num_classes: int = 1000, in_channels: int = 3, input_size: int = 224, **kw: Any) -> Architecture:
-    """DenseNet-121 (torchvision); ``input_size <= 64``: 3x3/1 stem conv, no stem max pool."""
-    return _densenet("densenet121", num_classes, in_channels, input_size, **kw)
-
-
-@register_baseline("densenet161", family="densenet", default_input_size=224,
-                   description="DenseNet-161 (k=48, blocks 6-12-36-24, 96 initial features), torchvision layout")
-def densenet161(num_classes: int = 1000, in_channels: int = 3, input_size: int = 224, **kw: Any) -> Architecture:
-    """DenseNet-161 (torchvision); ``input_size <= 64``: 3x3/1 stem conv, no stem max pool."""
-    return _densenet("densenet161", num_classes, in_channels, input_size, **kw)
-
-
-@register_baseline("densenet169", family="densenet", default_input_size=224,
-                   description="DenseNet-169 (k=32, blocks 6-12-32-32), torchvision layout")
-def densenet169(num_classes: int = 1000, in_channels: int = 3, input_size: int = 224, **kw: Any) -> Architecture:
-    """DenseNet-169 (torchvision); ``input_size <= 64``: 3x3/1 stem conv, no stem max pool."""
-    return _densenet("densenet169", num_classes, in_channels, input_size, **kw)
-
-
-@register_baseline("densenet201", family="densenet", default_input_size=224,
-                   description="DenseNet-201 (k=32, blocks 6-12-48-32), torchvision layout")
-def densenet201(num_classes: int = 1000, in_channels: int = 3, input_size: int = 224, **kw: Any) -> Architecture:
-    """DenseNet-201 (torchvision); ``input_size <= 64``: 3x3/1 stem conv, no stem max pool."""
-    return _densenet("densenet201", num_classes, in_channels, input_size, **kw)
+for _name, (*_, _text) in DENSENETS.items():
+    register_baseline(_name, family="densenet", default_input_size=224, description=_text)(_densenet_baseline(_name))

@@ -8,7 +8,7 @@ import torch
 
 import nas
 from nas.testing import torch_counts
-from search_spaces.densenet import DenseNetSpace, densenet_genotype
+from search_spaces.densenet import DenseNetSpace, densenet_choices
 
 # Reference numbers at 3x224x224 / 1000 classes. Params: torchvision.models.densenet model table
 # (DenseNet121_Weights etc., "num_params"). MACs: torchvision's table lists 2.83 / 7.73 / 3.36 /
@@ -89,22 +89,29 @@ def test_baselines_are_points_of_the_default_space() -> None:
     arch161 = nas.baselines.build("densenet161")
     assert not space.contains(arch161)
     assert DenseNetSpace((3, 224, 224), 1000, base_width=96).contains(arch161)
-    # A changed genotype is no longer the same network.
-    other = nas.baselines.build("densenet121")
-    other.meta["genotype"] = densenet_genotype(32, (6, 12, 24, 15))
+    # Changed choices are no longer the same network; values outside the options are refused.
+    arch121 = nas.baselines.build("densenet121")
+    assert space.choices(arch121) == densenet_choices(32, (6, 12, 24, 16))
+    assert space.summary(arch121) == "densenet [6L k32 3x3+B | 12L k32 3x3+B | 24L k32 3x3+B | 16L k32 3x3+B] theta 0.5"
+    other = arch121.copy()
+    other.meta["choices"] = {**space.choices(arch121), "s3.layers": 15}
     assert not space.contains(other)
+    for bad in ({"s0.growth": 60}, {"s0.layers": 49}, {"compression": 0.6}, {"s0.connect": "sparse"}):
+        with pytest.raises(nas.spaces.SpaceError):
+            space.build({**space.choices(arch121), **bad})
 
 
 def test_rewire_aggregate_feeds_each_layer_its_predecessor(space32: DenseNetSpace) -> None:
-    genotype = densenet_genotype(12, (3, 2, 2))
-    genotype["blocks"][0]["connect"] = "aggregate"
-    flat = nas.analyse(space32.build(genotype))
+    flat = nas.analyse(space32.build({**densenet_choices(12, (3, 2, 2)), "s0.connect": "aggregate"}))
     prefix = "features.denseblock1"
     assert f"{prefix}.denselayer2.cat" not in flat.attrs  # no per-layer concatenation
     assert flat.inputs[f"{prefix}.denselayer2.norm1"] == [f"{prefix}.denselayer1.conv2"]
     assert flat.inputs[f"{prefix}.cat"] == ["features.relu0"] + [f"{prefix}.denselayer{i}.conv2" for i in (1, 2, 3)]
-    dense = nas.analyse(space32.build(densenet_genotype(12, (3, 2, 2))))
+    dense = nas.analyse(space32.build(densenet_choices(12, (3, 2, 2))))
     assert flat.shapes[f"{prefix}.cat"] == dense.shapes[f"{prefix}.cat"]  # same block width
+    # A one-layer block reads x_0 either way: it has no connection choice.
+    with pytest.raises(nas.spaces.SpaceError, match="s2.connect"):
+        space32.build({**densenet_choices(12, (3, 2, 1)), "s2.connect": "dense"})
 
 
 def test_mutation_kinds_all_occur_and_stay_in_space(space32: DenseNetSpace) -> None:
@@ -114,7 +121,8 @@ def test_mutation_kinds_all_occur_and_stay_in_space(space32: DenseNetSpace) -> N
     for _ in range(300):
         arch, mutation = space32.mutate(arch, rng)
         seen.add(mutation.kind)
-    assert seen == set(space32.mutation_kinds)
+    assert seen == set(space32.mutation_kinds) == {
+        "change_op", "change_kernel", "add_layer", "remove_layer", "rewire", "change_width"}
     assert space32.contains(arch)
 
 

@@ -93,8 +93,15 @@ def test_baselines_are_points_of_the_default_space() -> None:
     assert space.contains(nas.baselines.build("mobilenet_v1"))
     assert space.contains(nas.baselines.build("mobilenet_v2"))
     tweaked = nas.baselines.build("mobilenet_v2")
-    tweaked.meta["genotype"]["stages"][4]["residual"] = False
+    assert tweaked.meta["choices"]["s4.residual"] is True
+    tweaked.meta["choices"]["s4.residual"] = False
     assert not space.contains(tweaked)
+    v2 = nas.baselines.build("mobilenet_v2")
+    assert space.summary(v2).startswith("mobilenet [1xir1 k3 16 relu6 | 2xir6 k3 24 res relu6 |")
+    assert space.summary(v2).endswith("] head 1280 drop 0.2")
+    for bad in ({"s0.width": 60}, {"s1.width": 8}, {"s0.blocks": 5}, {"s0.expansion": 4}):
+        with pytest.raises(nas.spaces.SpaceError):
+            space.build({**space.choices(v2), **bad})
 
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
@@ -117,20 +124,37 @@ def test_mutation_kinds_all_occur_and_stay_in_space(space32: MobileNetSpace) -> 
     for _ in range(300):
         arch, mutation = space32.mutate(arch, rng)
         seen.add(mutation.kind)
-    assert seen == set(space32.mutation_kinds)
+    assert seen == set(space32.mutation_kinds) == {
+        "change_op", "change_kernel", "add_layer", "remove_layer", "rewire", "change_width"}
     assert space32.contains(arch)
 
 
 def test_rewire_only_where_a_residual_fits(space32: MobileNetSpace) -> None:
-    genotype = space32._sample_genotype(np.random.default_rng(0))
-    stage = {"block": "ir", "t": 6, "k": 3, "n": 1, "width": 64, "residual": True, "act": "relu6"}
-    genotype["stages"] = [dict(stage) for _ in genotype["stages"]]
-    arch = space32.build(genotype)
+    stage = {"block": "ir", "expansion": 6, "kernel": 3, "blocks": 1, "width": 64, "act": "relu6"}
+    choices = {f"s{i}.{k}": v for i in range(5) for k, v in stage.items()}
+    arch = space32.build({**choices, "s4.residual": True, "head.width": 0, "head.dropout": 0.0})
     # Every stage has one block; only stages 0 (32 -> 64) and 1..3 (stride 2) change shape,
-    # so only stage 4 can be rewired, and turning its residual off removes the one add.
+    # so only stage 4 has a residual choice, and turning it off removes the one add.
+    with pytest.raises(nas.spaces.SpaceError, match="s0.residual"):
+        space32.build({**space32.choices(arch), "s0.residual": True})
     rewires = [m for _, m in space32.neighbours(arch) if m.kind == "rewire"]
-    assert [m.details["stage"] for m in rewires] == [4]
+    assert [(m.where, m.to) for m in rewires] == [("s4.residual", False)]
     assert sum(nas.analyse(arch).attrs[n]["op"] == "add" for n in nas.analyse(arch).order) == 1
+
+
+def test_head_width_from_or_to_none_adds_or_removes_a_layer(space32: MobileNetSpace) -> None:
+    arch = nas.baselines.build("mobilenet_v1", num_classes=10, input_size=32)
+    v1 = nas.spaces.get("mobilenet", input_shape=(3, 32, 32), num_classes=10, stages=7, max_blocks=4,
+                        reduce_at=[1, 2, 3, 5])
+    assert v1.contains(arch)
+    kinds = {(m.where, m.to): m.kind for _, m in v1.neighbours(arch) if m.where.startswith("head.")}
+    assert kinds == {("head.width", 640): "add_layer", ("head.dropout", 0.2): "change_op"}
+    wide = v1.build({**v1.choices(arch), "head.width": 1024})
+    kinds = {m.to: m.kind for _, m in v1.neighbours(wide) if m.where == "head.width"}
+    assert kinds == {640: "change_width", 1280: "change_width"}
+    narrow = v1.build({**v1.choices(arch), "head.width": 640})
+    assert {m.to: m.kind for _, m in v1.neighbours(narrow) if m.where == "head.width"} == {
+        0: "remove_layer", 1024: "change_width"}
 
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
@@ -151,6 +175,6 @@ def test_defaults_and_bad_options() -> None:
     assert (small.stages, small.max_blocks, small.stem_stride, small.reduce_at) == (5, 3, 1, (1, 2, 3))
     assert (large.stages, large.max_blocks, large.stem_stride, large.reduce_at) == (7, 4, 2, (1, 2, 3, 5))
     for bad in ({"stages": 0}, {"reduce_at": [5]}, {"stem_stride": 3}, {"widths": [0]},
-                {"stages": 9, "reduce_at": list(range(9))}):
+                {"stages": 9, "reduce_at": list(range(9))}, {"width_range": [2.0]}, {"head_widths": [-1]}):
         with pytest.raises(nas.spaces.SpaceError):
             MobileNetSpace((3, 32, 32), 10, **bad)
