@@ -132,6 +132,15 @@ class SearchSpace(ABC):
         self._cheapest_point: tuple[dict[str, Any], float, Cost | None] | None = None
         self._change_table: dict[tuple[str, Any], list[tuple[str, str, Any, Any]]] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_costs"] = None  # a cache of weak references: not picklable, rebuilt on arrival
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._costs = weakref.WeakKeyDictionary()
+
     @property
     def max_macs(self) -> int | None:
         return self.budget.max_macs

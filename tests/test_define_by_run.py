@@ -221,3 +221,14 @@ def test_definitions_that_write_invalid_networks_are_redrawn_or_reported() -> No
 def test_mutation_record() -> None:
     m = Mutation("change_kernel", "s0.b0.kernel", 3, 5)
     assert m.to_dict() == {"kind": "change_kernel", "where": "s0.b0.kernel", "from": 3, "to": 5}
+
+
+def test_spaces_pickle_for_ray_workers() -> None:
+    import pickle
+
+    sp = space(max_macs=10**9)
+    arch = sp.sample(0)
+    sp.cost(arch)
+    again = pickle.loads(pickle.dumps(sp))
+    assert again.describe() == sp.describe()
+    assert nas.arch_hash(again.sample(0)) == nas.arch_hash(sp.sample(0))
