@@ -640,6 +640,7 @@ def define(name: str) -> Callable[[Callable[..., Any]], type[SearchSpace]]:
             "__init__": __init__,
             "__doc__": fn.__doc__,
             "__module__": fn.__module__,
+            "__qualname__": fn.__qualname__,  # the decorated name is the class: it pickles by reference
             "define": lambda self, trial, b: fn(trial, b, **self._fn_options),
             "options": lambda self: {k: to_json(v) for k, v in self._fn_options.items()},
         })

@@ -15,6 +15,7 @@ from nas.choices import Choice, ChoiceError, RandomTrial, ReplayTrial
 from nas.spaces import Mutation, SpaceError
 
 
+@nas.spaces.define("toy_dbr")
 def toy(trial: nas.spaces.Trial, b: nas.GraphBuilder, max_stages: int = 3) -> None:
     """Up to three stages of conv-BN-ReLU blocks and a pool: depth, width and kernels by name."""
     x = b.input
@@ -28,9 +29,6 @@ def toy(trial: nas.spaces.Trial, b: nas.GraphBuilder, max_stages: int = 3) -> No
         if trial.suggest_categorical(f"s{s}.pool", ["max", "none"]) == "max":
             x = b.maxpool(x, 2)
     b.output(b.linear(b.gap(x), b.num_classes))
-
-
-ToySpace = nas.spaces.define("toy_dbr")(toy)
 
 
 def space(**kw: object) -> nas.spaces.SearchSpace:
