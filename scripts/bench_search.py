@@ -27,11 +27,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-
 # narrow widths for the parts that train, so candidates take seconds on one CPU core
 SMALL = {"mixed": {"widths": [8, 16, 24, 32, 48], "stem_widths": [8, 16]},
          "vgg": {"max_layers": 2, "widths": [8, 16, 24, 32, 48], "hidden": [[], [64]]}}

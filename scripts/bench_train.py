@@ -15,9 +15,7 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -27,10 +25,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from nas.data import DataSplits, load  # noqa: E402
-from nas.train import TrainConfig, seeded_init, train  # noqa: E402
+from nas.data import DataSplits, load
+from nas.train import TrainConfig, seeded_init, train
 
 # dense bf16 tensor-core peaks (FLOP/s) by device-name fragment, most specific first
 PEAK_BF16 = [("H100 PCIe", 756e12), ("H100 NVL", 835e12), ("H100", 989e12), ("H200", 989e12),

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from nas.data import DEBIAN_FASHION_MNIST, EMBEDDED_FASHION_MNIST, _npz_bytes, read_idx  # noqa: E402
+from nas.data import DEBIAN_FASHION_MNIST, EMBEDDED_FASHION_MNIST, _npz_bytes, read_idx
 
 SEED = 20170825  # Fashion-MNIST's release date; any fixed value works
 TRAIN_PER_CLASS = 600

@@ -8,14 +8,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import nas  # noqa: E402
-from nas.baselines import build  # noqa: E402
-from nas.data import load  # noqa: E402
-from nas.train import train  # noqa: E402
+import nas
+from nas.baselines import build
+from nas.data import load
+from nas.train import train
 
 
 def main(argv: list[str] | None = None) -> int:
