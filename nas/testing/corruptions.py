@@ -167,7 +167,7 @@ class _Corruptor(Draws):
         order = list(nx.topological_sort(self.g))
         inner = [n for n in order if self.g.nodes[n]["op"] not in ("input", "output")]
         a = self.pick(inner)
-        later = [n for n in nx.descendants(self.g, a) if self.g.nodes[n]["op"] != "output"]
+        later = [n for n in sorted(nx.descendants(self.g, a), key=str) if self.g.nodes[n]["op"] != "output"]
         b = self.pick(later) if later else a
         on_cycle = ({a, b} | (nx.descendants(self.g, a) & nx.ancestors(self.g, b))) if b != a else {a}
         if b == a:
