@@ -91,10 +91,12 @@ class frozen_gc:
     """Context manager: collect once, then freeze garbage collection (timed loops allocate a lot)."""
 
     def __enter__(self) -> None:
+        """Collect garbage, then freeze the collector."""
         gc.collect()
         gc.freeze()
 
     def __exit__(self, *exc: object) -> None:
+        """Unfreeze the collector."""
         gc.unfreeze()
 
 
@@ -129,6 +131,7 @@ def bench_space(name: str, shape: tuple[int, int, int], classes: int, n: int, re
     samples: list[Architecture] = []
 
     def sample_all() -> None:
+        """Draw ``n`` samples, each with its cost."""
         samples.clear()
         for _ in range(n):
             arch = space.sample(rng)
@@ -136,6 +139,7 @@ def bench_space(name: str, shape: tuple[int, int, int], classes: int, n: int, re
             samples.append(arch)
 
     def mutate_chain() -> None:
+        """Mutate ``n`` times, each child the next parent, each with its cost."""
         arch = samples[0]
         for _ in range(n):
             arch, _mutation = space.mutate(arch, rng)
@@ -188,13 +192,16 @@ def bench_count(name: str, shape: tuple[int, int, int], classes: int, n: int, re
     counted: dict[str, list[tuple[int, int]]] = {}
 
     def cold() -> None:
+        """Count every network once."""
         counted["cold"] = [(c.params, c.macs) for c in map(nas.count, archs)]
 
     def warm() -> None:
+        """Count the first network ``n`` times."""
         for _ in range(n):
             nas.count(one)
 
     def full() -> None:
+        """Run the full analysis on every network."""
         counted["full"] = [(c.params, c.macs) for c in map(full_analysis, archs)]
 
     emptied = empty_count_caches()
@@ -321,6 +328,7 @@ def say_skipped(names: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the four sections and the goals table; 1 if the counting paths disagree, else 0."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=1000, help="samples and chained mutations per space (default 1000)")
     parser.add_argument("--repeats", type=int, default=3, help="timed passes; the fastest counts (default 3)")
