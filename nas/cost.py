@@ -110,6 +110,12 @@ _NEG = -math.inf
 _FROZEN: dict[int, Any] = {}  # id -> frozen graph: keeps the graphs whose ids are cache keys alive
 
 
+def clear_caches() -> None:
+    """Forget every cached structure check, op result and cell instance (e.g. to time cold counts)."""
+    for cache in (_STRUCTURES, _OP_RESULTS, _CELL_RESULTS, _PLANS, _FROZEN):
+        cache.clear()
+
+
 def _fingerprint(g: Any) -> Any:
     """A cache key of a graph's content: its identity when it is frozen (``nx.freeze``: shared,
     read-only skeletons and cells), else its node and edge dicts as text."""

@@ -162,18 +162,10 @@ def bench_space(name: str, shape: tuple[int, int, int], classes: int, n: int, re
 # ============================================================================ 2. nas.count
 
 
-# nas.count's caches (structure checks, op results, cell plans and instances, frozen graphs
-# whose ids are keys); nas.cost offers no public way to empty them
-COUNT_CACHES = ("_STRUCTURES", "_OP_RESULTS", "_CELL_RESULTS", "_PLANS", "_FROZEN")
-
-
 def empty_count_caches() -> bool:
-    """Empty nas.count's caches; False if this version of nas.cost has none of them."""
-    caches = [getattr(nas.cost, attr, None) for attr in COUNT_CACHES]
-    for cache in caches:
-        if isinstance(cache, dict):
-            cache.clear()
-    return any(isinstance(c, dict) for c in caches)
+    """Empty nas.count's caches (so a count is cold)."""
+    nas.cost.clear_caches()
+    return True
 
 
 def full_analysis(arch: Architecture) -> nas.Cost:
