@@ -97,8 +97,9 @@ def count(arch: Architecture, input_shape: Sequence[int] | None = None) -> Cost:
 
 
 # ----------------------------------------------------------------------------- the fast path
-# Structure checks are cached per graph (keyed by its node and edge dicts), op results per
-# (op attributes, input shapes), and whole cell instances per (cell graph, params, input shapes).
+# Structure checks of cells are cached per cell graph (keyed by its content, or by identity for a
+# frozen graph), op results per (op attributes, input shapes), and whole cell instances per (cell
+# graph, params, input shapes). Frozen graphs (nx.freeze) are how spaces share read-only skeletons.
 
 _STRUCTURES: dict[tuple[str, str, bool], _Checked] = {}
 _OP_RESULTS: dict[tuple[Any, ...], tuple[Shape, int, int, bool]] = {}
@@ -106,12 +107,22 @@ _CELL_RESULTS: dict[tuple[Any, ...], tuple[Shape, int, int, int, tuple[float, ..
 _NEG = -math.inf
 
 
-def _fingerprint(g: Any) -> tuple[str, str]:
+_FROZEN: dict[int, Any] = {}  # id -> frozen graph: keeps the graphs whose ids are cache keys alive
+
+
+def _fingerprint(g: Any) -> Any:
+    """A cache key of a graph's content: its identity when it is frozen (``nx.freeze``: shared,
+    read-only skeletons and cells), else its node and edge dicts as text."""
+    if getattr(g, "frozen", False):
+        if len(_FROZEN) > _CACHE_LIMIT:
+            _FROZEN.clear()
+        _FROZEN.setdefault(id(g), g)
+        return ("frozen", id(g))
     return repr(g._node), repr(g._pred)
 
 
-def _structure(g: Any, key: tuple[str, str], where: str, is_cell: bool) -> _Checked:
-    full = (*key, is_cell)
+def _structure(g: Any, key: Any, where: str, is_cell: bool) -> _Checked:
+    full = (key, is_cell)
     hit = _STRUCTURES.get(full)
     if hit is None:
         hit = _check_structure(g, where, is_cell)
@@ -121,9 +132,11 @@ def _structure(g: Any, key: tuple[str, str], where: str, is_cell: bool) -> _Chec
     return hit
 
 
-def _op_result(raw: dict[str, Any], in_shapes: tuple[Shape, ...], node: str) -> tuple[Shape, int, int, bool]:
-    """(output shape, params, MACs, is a weight layer) of one op (attributes already resolved)."""
-    key = (repr(raw), in_shapes)
+def _op_result(raw: dict[str, Any], in_shapes: tuple[Shape, ...], node: str,
+               text: str | None = None) -> tuple[Shape, int, int, bool]:
+    """(output shape, params, MACs, is a weight layer) of one op (attributes already resolved;
+    ``text`` is ``repr(raw)`` when the caller has it)."""
+    key = (text if text is not None else repr(raw), in_shapes)
     hit = _OP_RESULTS.get(key)
     if hit is None:
         spec = OPS[raw["op"]]
@@ -137,7 +150,47 @@ def _op_result(raw: dict[str, Any], in_shapes: tuple[Shape, ...], node: str) -> 
     return hit
 
 
-def _cell_result(cell: Any, key: tuple[str, str], cell_name: str, params: dict[str, int],
+@dataclass(frozen=True)
+class _CellPlan:
+    """A checked cell as a list of steps over value positions (inputs first): per op its name, raw
+    attributes, their text when it needs no cell parameter, the parameter expressions it has, and
+    the positions it reads; then the position the output reads."""
+
+    n_inputs: int
+    steps: tuple[tuple[str, dict[str, Any], str | None, tuple[str, ...], tuple[int, ...]], ...]
+    output: int
+
+
+_PLANS: dict[Any, _CellPlan] = {}
+
+
+def _cell_plan(cell: Any, key: Any, cell_name: str) -> _CellPlan:
+    plan = _PLANS.get(key)
+    if plan is None:
+        chk = _structure(cell, key, cell_name, True)
+        position = {inp: i for i, inp in enumerate(chk.input_nodes)}
+        steps = []
+        output = 0
+        for inner in chk.order:
+            raw = cell._node[inner]
+            op = raw["op"]
+            if op == "input":
+                continue
+            srcs = tuple(position[s] for s in chk.inputs[inner])
+            if op == "output":
+                output = srcs[0]
+                continue
+            exprs = tuple(k for k in OPS[op].int_attrs if isinstance(raw.get(k), str))
+            position[inner] = len(position)
+            steps.append((inner, raw, None if exprs else repr(raw), exprs, srcs))
+        plan = _CellPlan(len(chk.input_nodes), tuple(steps), output)
+        if len(_PLANS) > _CACHE_LIMIT:
+            _PLANS.clear()
+        _PLANS[key] = plan
+    return plan
+
+
+def _cell_result(cell: Any, key: Any, cell_name: str, params: dict[str, int],
                  in_shapes: tuple[Shape, ...], use: str) -> tuple[Shape, int, int, int, tuple[float, ...]]:
     """(output shape, params, MACs, activations, weight layers from each input to the output) of
     one use of a cell."""
@@ -145,40 +198,29 @@ def _cell_result(cell: Any, key: tuple[str, str], cell_name: str, params: dict[s
     hit = _CELL_RESULTS.get(full)
     if hit is not None:
         return hit
-    chk = _structure(cell, key, cell_name, True)
-    if len(in_shapes) != len(chk.input_nodes):
-        raise StructureError(f"cell {cell_name!r} takes {len(chk.input_nodes)} input(s), the node has "
-                             f"{len(in_shapes)}", use)
-    n_in = len(in_shapes)
-    nodes = cell._node
-    shapes: dict[str, Shape] = {}
-    depth: dict[str, list[float]] = {}
-    for i, inp in enumerate(chk.input_nodes):
-        shapes[inp] = in_shapes[i]
-        depth[inp] = [0.0 if j == i else _NEG for j in range(n_in)]
+    plan = _cell_plan(cell, key, cell_name)
+    n_in = plan.n_inputs
+    if len(in_shapes) != n_in:
+        raise StructureError(f"cell {cell_name!r} takes {n_in} input(s), the node has {len(in_shapes)}", use)
+    shapes: list[Shape] = list(in_shapes)
+    depth: list[list[float]] = [[0.0 if j == i else _NEG for j in range(n_in)] for i in range(n_in)]
     total_p = total_m = acts = 0
-    out_shape: Shape = ()
-    out_depth: list[float] = [_NEG] * n_in
-    for inner in chk.order:
-        raw = nodes[inner]
-        op = raw["op"]
-        if op == "input":
-            continue
-        srcs = chk.inputs[inner]
-        if op == "output":
-            out_shape, out_depth = shapes[srcs[0]], depth[srcs[0]]
-            continue
-        spec = OPS[op]
-        name = f"{use}/{inner}"
-        resolved = {k: (_resolve(v, params, k, name) if k in spec.int_attrs else v) for k, v in raw.items()}
-        shape, p, m, weight = _op_result(resolved, tuple(shapes[s] for s in srcs), name)
-        shapes[inner] = shape
+    for inner, raw, text, exprs, srcs in plan.steps:
+        if exprs:
+            raw = dict(raw)
+            for k in exprs:
+                raw[k] = _resolve(raw[k], params, k, f"{use}/{inner}")
+        shape, p, m, weight = _op_result(raw, tuple(shapes[i] for i in srcs), f"{use}/{inner}", text)
+        shapes.append(shape)
         total_p += p
         total_m += m
         acts += math.prod(shape)
-        d = [max(depth[s][j] for s in srcs) for j in range(n_in)]
-        depth[inner] = [v + 1 for v in d] if weight else d
-    hit = (out_shape, total_p, total_m, acts, tuple(out_depth))
+        if len(srcs) == 1:
+            d = depth[srcs[0]]
+        else:
+            d = [max(depth[i][j] for i in srcs) for j in range(n_in)]
+        depth.append([v + 1 for v in d] if weight else d)
+    hit = (shapes[plan.output], total_p, total_m, acts, tuple(depth[plan.output]))
     if len(_CELL_RESULTS) > _CACHE_LIMIT:
         _CELL_RESULTS.clear()
     _CELL_RESULTS[full] = hit
@@ -195,9 +237,12 @@ def _count_fast(arch: Architecture, input_shape: Sequence[int] | None) -> Cost:
     if not isinstance(arch.num_classes, int) or isinstance(arch.num_classes, bool) or arch.num_classes < 1:
         raise GraphError(f"num_classes must be a positive integer, got {arch.num_classes!r}")
     g = arch.graph
-    macro = _structure(g, _fingerprint(g), "", False)
+    # a macro graph is checked afresh unless it is a frozen shared skeleton: reading an unfrozen
+    # graph's content for a cache key costs more than checking it
+    macro = _structure(g, _fingerprint(g), "", False) if getattr(g, "frozen", False) else \
+        _check_structure(g, "", False)
     nodes = g._node
-    cell_keys: dict[str, tuple[str, str]] = {}
+    cell_keys: dict[str, Any] = {}
     shapes: dict[str, Shape] = {}
     depth: dict[str, float] = {}
     params = macs = acts = 0

@@ -151,7 +151,10 @@ class GraphBuilder:
             key = f"{prefix}:{op}"
             name = f"{op}{self._counts[key]}"
             self._counts[key] += 1
-        attrs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in attrs.items() if v is not None}
+        for v in attrs.values():  # the common case needs no copy: **attrs is a fresh dict
+            if v is None or type(v) is tuple:
+                attrs = {k: (list(x) if type(x) is tuple else x) for k, x in attrs.items() if x is not None}
+                break
         attrs["op"] = op
         return self._add(f"{prefix}.{name}" if prefix else name, attrs, inputs)
 

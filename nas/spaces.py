@@ -49,6 +49,7 @@ import numpy as np
 
 from nas import plugins
 from nas.choices import MUTATION_KINDS, Choice, ChoiceError, OptunaTrial, RandomTrial, ReplayTrial, Trial, to_json
+from nas.choices import _key as _value_key
 from nas.cost import Budget, Cost, count
 from nas.errors import GraphError
 from nas.graph import Architecture, GraphBuilder
@@ -129,6 +130,7 @@ class SearchSpace(ABC):
         self._specs: list[Choice] | None = None
         self._kinds: tuple[str, ...] | None = None
         self._cheapest_point: tuple[dict[str, Any], float, Cost | None] | None = None
+        self._change_table: dict[tuple[str, Any], list[tuple[str, str, Any, Any]]] = {}
 
     @property
     def max_macs(self) -> int | None:
@@ -335,16 +337,23 @@ class SearchSpace(ABC):
     def changes(self, arch: Architecture) -> list[Mutation]:
         """Every single-choice change of ``arch`` (before building; some may prove invalid or over
         the limits), in a fixed order: choices as recorded, values in the choice's order."""
-        record = self.choices(arch)
-        out = []
+        return [Mutation(kind, name, old, new) for kind, name, old, new in self._change_list(self.choices(arch))]
+
+    def _change_list(self, record: Mapping[str, Any]) -> list[tuple[str, str, Any, Any]]:
+        out: list[tuple[str, str, Any, Any]] = []
+        table = self._change_table
         for name, value in record.items():
-            choice = self._registry[name]
-            for new in choice.neighbours(value):
-                out.append(Mutation(self.mutation_kind(choice, value, new), name, value, new))
+            key = (name, _value_key(value))
+            here = table.get(key)
+            if here is None:
+                choice = self._registry[name]
+                here = table[key] = [(self.mutation_kind(choice, value, new), name, value, new)
+                                     for new in choice.neighbours(value)]
+            out += here
         return out
 
-    def _apply(self, arch: Architecture, change: Mutation) -> Architecture | None:
-        made = self._replay_values({**self.choices(arch), change.where: change.to})
+    def _apply(self, arch: Architecture, name: str, value: Any) -> Architecture | None:
+        made = self._replay_values({**self.choices(arch), name: value})
         if made is None or not self.within_limits(made[0]):
             return None
         return made[0]
@@ -354,32 +363,32 @@ class SearchSpace(ABC):
 
         A kind is drawn uniformly among the kinds ``arch`` offers, then a change of that kind."""
         rng = as_rng(rng)
-        changes = self.changes(arch)
+        changes = self._change_list(self.choices(arch))
         if not changes:
             raise SpaceError(f"space {self.name!r}: no choice of this architecture has another value")
         by_kind = _group(changes)
         kinds = list(by_kind)
         for _ in range(self.mutate_attempts):
             group = by_kind[kinds[int(rng.integers(len(kinds)))]]
-            change = group[int(rng.integers(len(group)))]
-            child = self._apply(arch, change)
+            kind, name, old, new = group[int(rng.integers(len(group)))]
+            child = self._apply(arch, name, new)
             if child is not None:
-                return child, change
-        valid = [(c, child) for c in changes if (child := self._apply(arch, c)) is not None]
+                return child, Mutation(kind, name, old, new)
+        valid = [(c, child) for c in changes if (child := self._apply(arch, c[1], c[3])) is not None]
         if not valid:
             raise SpaceError(f"space {self.name!r}: no single-choice change of this architecture is a valid "
                              f"network within {self.budget}")
-        by_kind_valid: dict[str, list[tuple[Mutation, Architecture]]] = {}
+        by_kind_valid: dict[str, list[tuple[tuple[str, str, Any, Any], Architecture]]] = {}
         for c, child in valid:
-            by_kind_valid.setdefault(c.kind, []).append((c, child))
+            by_kind_valid.setdefault(c[0], []).append((c, child))
         group_v = by_kind_valid[list(by_kind_valid)[int(rng.integers(len(by_kind_valid)))]]
-        change, child = group_v[int(rng.integers(len(group_v)))]
-        return child, change
+        (kind, name, old, new), child = group_v[int(rng.integers(len(group_v)))]
+        return child, Mutation(kind, name, old, new)
 
     def neighbours(self, arch: Architecture) -> Iterator[tuple[Architecture, Mutation]]:
         """Every valid architecture one change away within the cost limits (the set ``mutate`` draws from)."""
         for change in self.changes(arch):
-            child = self._apply(arch, change)
+            child = self._apply(arch, change.where, change.to)
             if child is not None:
                 yield child, change
 
@@ -477,14 +486,15 @@ class SearchSpace(ABC):
         return np.asarray(vec, dtype=np.float64)
 
     def contains(self, arch: Architecture) -> bool:
-        """Whether ``arch`` is a point of this space: rebuilding its recorded choices here gives
-        the same network (same hash)."""
+        """Whether ``arch`` is a point of this space: replaying its recorded choices here (each
+        choice this space asks must be recorded with a value it holds) gives the same network."""
         record = arch.meta.get("choices") if isinstance(arch, Architecture) else None
         if not isinstance(record, dict) or arch.meta.get("space", self.name) != self.name:
             return False
+        trial = ReplayTrial(record, strict=True, registry=self._registry)  # extra names do not matter
         try:
-            return arch_hash(self.build(record)) == arch_hash(arch)
-        except (GraphError, SpaceError):
+            return arch_hash(self._replay(trial)) == arch_hash(arch)
+        except (GraphError, SpaceError, ChoiceError):
             return False
 
     # ------------------------------------------------------------------ description
@@ -504,10 +514,10 @@ def _pm(cost: Cost) -> tuple[int, int]:
     return cost.params, cost.macs
 
 
-def _group(changes: list[Mutation]) -> dict[str, list[Mutation]]:
-    out: dict[str, list[Mutation]] = {}
+def _group(changes: list[tuple[str, str, Any, Any]]) -> dict[str, list[tuple[str, str, Any, Any]]]:
+    out: dict[str, list[tuple[str, str, Any, Any]]] = {}
     for c in changes:
-        out.setdefault(c.kind, []).append(c)
+        out.setdefault(c[0], []).append(c)
     order = [k for k in MUTATION_KINDS if k in out] + sorted(set(out) - set(MUTATION_KINDS))
     return {k: out[k] for k in order}
 

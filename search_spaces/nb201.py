@@ -47,10 +47,12 @@ from __future__ import annotations
 
 import random
 from functools import lru_cache
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
+
+import networkx as nx
 
 from nas.choices import Choice, Trial
-from nas.graph import Architecture, GraphBuilder, copy_graph
+from nas.graph import Architecture, GraphBuilder
 from nas.spaces import SearchSpace, SpaceError, check_int, check_values, register
 
 NB201_OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -224,6 +226,12 @@ def cell_graph(ops: Sequence[str]) -> Any:
     return b.graph
 
 
+@lru_cache(maxsize=None)
+def _shared_cell(ops: tuple[str, ...]) -> Any:
+    """The cell graph of six ops, built once and frozen (architectures of the space share it)."""
+    return nx.freeze(cell_graph(ops))
+
+
 def _basic_block(b: GraphBuilder, x: str, out: int, name: str) -> str:
     """NB201's ResNetBasicblock with stride 2: two ReLU-conv-BN, shortcut avgpool 2x2 + conv 1x1."""
     with b.scope(name):
@@ -294,9 +302,9 @@ class NB201Space(SearchSpace):
             width = trial.suggest_categorical("C", self.widths, ordered=True, mutation="change_width",
                                               default=self.C)
         name = f"nb201_{nb201_index(ops)}" + (f"_C{width}" if width != 16 else "")
-        # the skeleton is the same for every cell: written once per width, copied
-        return Architecture(copy_graph(self._macro(width)), self.input_shape, self.num_classes,
-                            {"cell": cell_graph(ops)}, name)
+        # the skeleton (one per width) and each distinct cell are written once and shared, frozen
+        return Architecture(self._macro(width), self.input_shape, self.num_classes,
+                            {"cell": _shared_cell(tuple(ops))}, name)
 
     def mutation_kind(self, choice: Choice, old: Any, new: Any) -> str:
         return _kind_of_change(old, new) if choice.name in EDGE_NAMES else super().mutation_kind(choice, old, new)
@@ -313,6 +321,11 @@ class NB201Space(SearchSpace):
         if self.search_width:
             choices["C"] = C if C is not None else (cell.get("C", self.C) if isinstance(cell, dict) else self.C)
         return choices
+
+    def build(self, choices: Mapping[str, Any] | Sequence[str] | str) -> Architecture:
+        """The network of recorded choices, of six edge ops (in :data:`EDGES` order), or of an
+        official string ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``."""
+        return super().build(choices if isinstance(choices, Mapping) else self.choices_of(choices))
 
     def from_string(self, text: str) -> Architecture:
         """The network of an official string ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``."""
@@ -364,7 +377,7 @@ class NB201Space(SearchSpace):
         x = b.gap(x, name="global_pooling")
         x = b.linear(x, self.num_classes, name="classifier")
         b.output(x)
-        self._macros[C] = b.graph
+        self._macros[C] = nx.freeze(b.graph)
         return b.graph
 
 

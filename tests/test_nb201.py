@@ -14,7 +14,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import nas
 from nas.spaces import SpaceError
 from search_spaces.nb201 import (
-    EDGES, NB201_OPS, NUM_ARCHS, NB201Space, nb201_arch_str, nb201_index, nb201_ops, parse_arch_str, to_arch_str,
+    EDGE_NAMES, EDGES, NB201_OPS, NUM_ARCHS, NB201Space, nb201_arch_str, nb201_index, nb201_ops, parse_arch_str, to_arch_str,
 )
 
 CSV_PATH = Path(__file__).resolve().parents[2] / "shared/benchmarks/nb201/nb201_merged.csv"
@@ -51,7 +51,7 @@ def test_index_anchors_from_the_benchmark_generator() -> None:
 def test_order_and_strings_match_the_table(space: NB201Space, table: list[dict[str, str]]) -> None:
     strings = [row["arch_str"] for row in table]
     assert [int(row["index"]) for row in table] == list(range(NUM_ARCHS))
-    assert [to_arch_str(g["ops"]) for g in space.enumerate_genotypes()] == strings
+    assert [to_arch_str([c[e] for e in EDGE_NAMES]) for c in space.enumerate_choices()] == strings
     assert [nb201_index(s) for s in strings] == list(range(NUM_ARCHS))
     # the table's known facts: best CIFAR-10 test accuracy at index 6111
     best = max(range(NUM_ARCHS), key=lambda i: float(table[i]["c10_test_200ep"]))
@@ -89,12 +89,16 @@ def test_every_cell_builds_validates_and_round_trips(space: NB201Space) -> None:
 
 
 def test_composed_cost_equals_full_count(space: NB201Space) -> None:
+    """nas.count composes the network's cost from cached cell instances: it equals the full
+    analysis of the inlined network."""
+    from nas.cost import count_flat
+
     rng = np.random.default_rng(7)
     picks = [list(ops) for ops in (ALL_CONV3, ["none"] * 6, ["skip_connect"] * 6)]
     picks += [nb201_ops(int(i)) for i in rng.choice(NUM_ARCHS, 150, replace=False)]
     for ops in picks:
         arch = space.build(ops)
-        full, fast = nas.count(arch), space.cost(arch)
+        full, fast = count_flat(nas.analyse(arch)), space.cost(arch)
         assert (fast.params, fast.macs, fast.activations, fast.depth) == (
             full.params, full.macs, full.activations, full.depth), to_arch_str(ops)
 
@@ -225,10 +229,11 @@ def test_mutation_kinds_neighbours_encode(space: NB201Space) -> None:
     for step in range(300):
         arch, mutation = space.mutate(arch, rng)
         kinds[mutation.kind] += 1
-        assert space._genotype_in_space(space.genotype(arch))
+        assert mutation.where in EDGE_NAMES and space.choices(arch)[mutation.where] == mutation.to
         if step % 30 == 0:
             assert space.contains(arch)
-    assert set(kinds) == {"change_op", "change_kernel", "add_layer", "remove_layer", "rewire"}
+    # one edge's op changes at a time; the kind says what the change does to the cell
+    assert set(kinds) == {"change_op", "change_kernel", "add_layer", "remove_layer"}
     assert "change_width" not in space.mutation_kinds
     neighbours = list(space.neighbours(space.build(ALL_CONV3)))
     assert len(neighbours) == 24
@@ -241,21 +246,25 @@ def test_search_width_option() -> None:
     wide = NB201Space(search_width=True, widths=(8, 16, 32))
     assert "change_width" in wide.mutation_kinds and wide.widths == (8, 16, 32)
     rng = np.random.default_rng(2)
-    arch = wide.build({"ops": ALL_CONV3, "C": 32})
+    arch = wide.from_ops(ALL_CONV3, C=32)
     seen = set()
     for _ in range(100):
         arch, mutation = wide.mutate(arch, rng)
         seen.add(mutation.kind)
     assert "change_width" in seen
-    assert len(list(wide.neighbours(wide.build(ALL_CONV3)))) == 24 + 2
-    assert wide.encode(arch).shape == (33,)
-    assert not nas.spaces.get("nb201").contains(wide.build({"ops": ALL_CONV3, "C": 32}))
+    assert len(list(wide.neighbours(wide.build(ALL_CONV3)))) == 24 + 2  # the adjacent widths 8 and 32
+    assert wide.encode(arch).shape == (32,)  # six one-hots of five ops, [present, position] of C
+    assert not nas.spaces.get("nb201").contains(wide.from_ops(ALL_CONV3, C=32))
     assert nas.spaces.get("nb201").contains(wide.build(ALL_CONV3))
 
 
-def test_edges_and_genotype_forms(space: NB201Space) -> None:
+def test_edges_and_choice_forms(space: NB201Space) -> None:
     assert EDGES == ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
+    assert EDGE_NAMES == ("0->1", "0->2", "1->2", "0->3", "1->3", "2->3")
     s = nb201_arch_str(77)
-    a, b, c = space.build(s), space.build(parse_arch_str(s)), space.build({"ops": parse_arch_str(s), "C": 16})
-    assert a.meta["genotype"] == b.meta["genotype"] == c.meta["genotype"] == {"ops": parse_arch_str(s), "C": 16}
-    assert nas.arch_hash(a) == nas.arch_hash(c)
+    choices = dict(zip(EDGE_NAMES, parse_arch_str(s)))
+    a, b, c = space.build(s), space.build(parse_arch_str(s)), space.build(choices)
+    assert a.meta["choices"] == b.meta["choices"] == c.meta["choices"] == choices
+    assert nas.arch_hash(a) == nas.arch_hash(c) and nb201_index(c) == 77 and space.summary(a) == s
+    with pytest.raises(SpaceError, match="cannot be 'conv'"):
+        space.build({**choices, "0->1": "conv"})
