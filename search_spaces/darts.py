@@ -64,13 +64,14 @@ drop-path are training devices and not part of the architecture.
 from __future__ import annotations
 
 import itertools
+from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
 import networkx as nx
 
 from nas.baselines import register as register_baseline
 from nas.choices import Choice, Trial
-from nas.graph import Architecture, GraphBuilder, copy_graph
+from nas.graph import Architecture, GraphBuilder
 from nas.spaces import SearchSpace, SpaceError, check_int, check_values, register
 
 DARTS_OPS: tuple[str, ...] = (
@@ -88,6 +89,7 @@ NODES: tuple[int, ...] = tuple(range(2, STEPS + 2))
 CONCAT: list[int] = [2, 3, 4, 5]
 CELL_KINDS: tuple[str, ...] = ("normal", "reduce")
 DEFAULT_WIDTHS: tuple[int, ...] = (8, 12, 16, 20, 24, 32, 36, 48)
+SHARED_CELLS = 4096  # distinct cell graphs kept for sharing (a mutation's unchanged cell is its parent's)
 STEMS: tuple[str, ...] = ("cifar", "imagenet")
 
 INPUT_PAIRS: dict[int, tuple[list[int], ...]] = {
@@ -273,6 +275,12 @@ def cell_graph(edges: Sequence[Sequence[Any]], reduction: bool, concat: Sequence
     return b.graph
 
 
+@lru_cache(maxsize=SHARED_CELLS)
+def _shared_cell(edges: tuple[tuple[str, int], ...], reduction: bool) -> nx.DiGraph:
+    """The cell graph of a cell of the space, built once and frozen (architectures share it)."""
+    return nx.freeze(cell_graph(edges, reduction))
+
+
 # ----------------------------------------------------------------------------- the space
 
 
@@ -345,9 +353,9 @@ class DartsSpace(SearchSpace):
                 for src in pair:
                     op = trial.suggest_categorical(edge_name(kind, src, node), DARTS_OPS, default=carried.get(src))
                     edges.append((op, src))
-            cells[kind] = cell_graph(edges, kind == "reduce")
-        # the skeleton is the same for every pair of cells: written once per width, copied
-        return Architecture(copy_graph(self._macro(width)), self.input_shape, self.num_classes, cells,
+            cells[kind] = _shared_cell(tuple(edges), kind == "reduce")
+        # the skeleton (one per width) and the cells are written once and shared, frozen
+        return Architecture(self._macro(width), self.input_shape, self.num_classes, cells,
                             f"darts_C{width}_L{self.layers}")
 
     def mutation_kind(self, choice: Choice, old: Any, new: Any) -> str:
@@ -423,7 +431,7 @@ class DartsSpace(SearchSpace):
 
     def _macro(self, width: int) -> nx.DiGraph:
         """The macro graph (stem, preprocessing, cell uses, head) for width C; the same for every
-        pair of cells, so it is written once and copied."""
+        pair of cells, so it is written once and shared, frozen."""
         graph = self._macros.get(width)
         if graph is not None:
             return graph
@@ -452,8 +460,8 @@ class DartsSpace(SearchSpace):
         x = b.gap(s1, name="global_pooling")
         x = b.linear(x, self.num_classes, name="classifier")
         b.output(x)
-        self._macros[width] = b.graph
-        return b.graph
+        graph = self._macros[width] = nx.freeze(b.graph)
+        return graph
 
 
 def _even(label: str, value: int) -> int:

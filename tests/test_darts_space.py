@@ -254,3 +254,22 @@ def test_search_width_and_bad_options() -> None:
                        ({"search_width": True, "widths": ()}, "widths"), ({"stem_multiplier": 0}, "stem_multiplier")):
         with pytest.raises(SpaceError, match=match):
             DartsSpace(**bad)
+
+
+def test_count_trusts_results_keyed_by_a_cell_id_only_while_the_cell_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A darts search makes a new frozen cell for nearly every network, and nas.count keys its
+    results for frozen cells by id. When its caches fill up and are cleared, cells are freed and
+    new cells may get their ids: no result keyed by an id may outlive the cell (here the caches
+    fill after a few cells, as after 50,000 in a long search)."""
+    import nas.cost as cost
+
+    monkeypatch.setattr(cost, "_CACHE_LIMIT", 7)
+    space = DartsSpace(layers=5)
+    rng = np.random.default_rng(0)
+    arch = space.sample(rng)
+    for step in range(40):
+        arch = space.mutate(arch, rng)[0] if step % 3 else space.sample(rng)
+        assert _exact(arch)
+        keys = [k[0] for k in cost._STRUCTURES] + list(cost._PLANS) + [k[0] for k in cost._CELL_RESULTS]
+        kept = {("frozen", i) for i in cost._FROZEN}
+        assert all(k in kept for k in keys if isinstance(k, tuple) and k[:1] == ("frozen",))
