@@ -115,7 +115,11 @@ def _fingerprint(g: Any) -> Any:
     read-only skeletons and cells), else its node and edge dicts as text."""
     if getattr(g, "frozen", False):
         if len(_FROZEN) > _CACHE_LIMIT:
+            # graphs freed now leave ids that new graphs may get: forget every result keyed by an id
             _FROZEN.clear()
+            _STRUCTURES.clear()
+            _PLANS.clear()
+            _CELL_RESULTS.clear()
         _FROZEN.setdefault(id(g), g)
         return ("frozen", id(g))
     return repr(g._node), repr(g._pred)
