@@ -249,9 +249,12 @@ def test_search_width_and_bad_options() -> None:
     assert "change_width" in seen
     assert wide.encode(arch).shape == (2 * 14 * 8 + 2 * 20 + 2,)  # C: ordered, [present, position]
     assert nas.count(wide.from_genotype(DARTS_V2, C=24)).params > nas.count(wide.from_genotype(DARTS_V2)).params
-    for bad, match in (({"C": 15}, "C must be even"), ({"layers": 2}, "layers"), ({"input_shape": (3, 30, 30)}, "odd size"),
-                       ({"stem": "tiny"}, "stem must be"), ({"search_width": True, "widths": (8, 9)}, "widths must be even"),
-                       ({"search_width": True, "widths": ()}, "widths"), ({"stem_multiplier": 0}, "stem_multiplier")):
+    bad_options = [
+        ({"C": 15}, "C must be even"), ({"layers": 2}, "layers"), ({"input_shape": (3, 30, 30)}, "odd size"),
+        ({"stem": "tiny"}, "stem must be"), ({"search_width": True, "widths": (8, 9)}, "widths must be even"),
+        ({"search_width": True, "widths": ()}, "widths"), ({"stem_multiplier": 0}, "stem_multiplier"),
+    ]
+    for bad, match in bad_options:
         with pytest.raises(SpaceError, match=match):
             DartsSpace(**bad)
 
