@@ -340,6 +340,15 @@ class Trial:
     def _answer(self, choice: Choice, default: Any) -> Any:
         raise NotImplementedError
 
+    def given(self, name: str) -> Any:
+        """The value this trial was handed for choice ``name`` before the definition asks it (a
+        replay's recorded answer), or None (a trial that draws its answers, or no such value).
+
+        A definition reads it to give a choice that a change brings into being a value carried
+        over from the choice it replaces (a rewired edge keeps its op); it is a hint for
+        ``default=``, never an answer: only what is asked is recorded."""
+        return None
+
     @staticmethod
     def default_of(choice: Choice, default: Any) -> Any:
         """The value a newly arising choice takes: ``default`` if the choice has it, else its first value."""
@@ -407,6 +416,9 @@ class ReplayTrial(Trial):
             raise ChoiceError(f"no value for choice {name!r} ({_describe(choice)})")
         self.defaulted.append(name)
         return self.default_of(choice, default)
+
+    def given(self, name: str) -> Any:
+        return self._values.get(name)
 
     def unused(self) -> list[str]:
         """Names in ``values`` the definition never asked for."""

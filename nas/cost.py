@@ -8,7 +8,9 @@ per-op table (:attr:`Cost.table`) is built on first use from the full analysis.
 """
 from __future__ import annotations
 
+import itertools
 import math
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -20,6 +22,7 @@ from nas.ops import OPS, _NO_COST, Shape
 WEIGHT_OPS = frozenset({"conv", "convt", "linear"})
 COSTED_OPS = frozenset(name for name, spec in OPS.items() if spec.cost is not _NO_COST)
 _CACHE_LIMIT = 50_000
+_PLAN_LIMIT = 4_096
 
 
 @dataclass(frozen=True)
@@ -107,23 +110,25 @@ _CELL_RESULTS: dict[tuple[Any, ...], tuple[Shape, int, int, int, tuple[float, ..
 _NEG = -math.inf
 
 
-_FROZEN: dict[int, Any] = {}  # id -> frozen graph: keeps the graphs whose ids are cache keys alive
+_SERIALS: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()  # frozen graph -> its key
+_NEXT_SERIAL = itertools.count()
 
 
 def clear_caches() -> None:
     """Forget every cached structure check, op result and cell instance (e.g. to time cold counts)."""
-    for cache in (_STRUCTURES, _OP_RESULTS, _CELL_RESULTS, _PLANS, _FROZEN):
+    for cache in (_STRUCTURES, _OP_RESULTS, _CELL_RESULTS, _PLANS):
         cache.clear()
 
 
 def _fingerprint(g: Any) -> Any:
-    """A cache key of a graph's content: its identity when it is frozen (``nx.freeze``: shared,
-    read-only skeletons and cells), else its node and edge dicts as text."""
+    """A cache key of a graph's content: a serial number given to a frozen graph (``nx.freeze``:
+    shared, read-only skeletons and cells) the first time it is seen, which no other graph ever
+    gets; else its node and edge dicts as text."""
     if getattr(g, "frozen", False):
-        if len(_FROZEN) > _CACHE_LIMIT:
-            _FROZEN.clear()
-        _FROZEN.setdefault(id(g), g)
-        return ("frozen", id(g))
+        serial = _SERIALS.get(g)
+        if serial is None:
+            serial = _SERIALS[g] = next(_NEXT_SERIAL)
+        return ("frozen", serial)
     return repr(g._node), repr(g._pred)
 
 
@@ -190,7 +195,7 @@ def _cell_plan(cell: Any, key: Any, cell_name: str) -> _CellPlan:
             position[inner] = len(position)
             steps.append((inner, raw, None if exprs else repr(raw), exprs, srcs))
         plan = _CellPlan(len(chk.input_nodes), tuple(steps), output)
-        if len(_PLANS) > _CACHE_LIMIT:
+        if len(_PLANS) > _PLAN_LIMIT:  # a plan holds its cell's attribute dicts: keep fewer
             _PLANS.clear()
         _PLANS[key] = plan
     return plan

@@ -126,7 +126,7 @@ class SearchSpace(ABC):
         self.input_shape: tuple[int, int, int] = tuple(int(v) for v in shape)  # type: ignore[assignment]
         self.num_classes = int(num_classes)
         self._registry: dict[str, Choice] = {}
-        self._costs: weakref.WeakKeyDictionary[Architecture, Cost] = weakref.WeakKeyDictionary()
+        self._costs: weakref.WeakKeyDictionary[Architecture, tuple[int, int, int, int]] = weakref.WeakKeyDictionary()
         self._specs: list[Choice] | None = None
         self._kinds: tuple[str, ...] | None = None
         self._cheapest_point: tuple[dict[str, Any], float, Cost | None] | None = None
@@ -228,8 +228,12 @@ class SearchSpace(ABC):
         """The analytic cost of ``arch`` (:func:`nas.count`, remembered for architectures already counted)."""
         known = self._costs.get(arch)
         if known is None:
-            known = self._costs[arch] = count(arch)
-        return known
+            cost = count(arch)
+            # the totals only: a remembered Cost would hold ``arch`` (for its rows) and so keep every
+            # architecture ever costed alive through this weak-keyed cache
+            self._costs[arch] = (cost.params, cost.macs, cost.activations, cost.depth)
+            return cost
+        return Cost(*known, _source=(arch, None))
 
     def within_limits(self, arch: Architecture) -> bool:
         """Whether ``arch`` respects ``max_macs`` and ``max_params``."""

@@ -6,8 +6,25 @@ one cell graph and all reduction cells another (the genotype's ``normal`` and ``
 
 Cell: inputs ``c_{k-2}`` and ``c_{k-1}`` (cell nodes 0 and 1, both already brought to ``C``
 channels by the preprocessing below), four intermediate nodes 2..5; node ``i`` sums two edges
-from earlier nodes (two different ones), each with one op; the output concatenates nodes 2..5
-(4C channels). In a reduction cell the edges leaving nodes 0 and 1 have stride 2.
+from two different earlier nodes, each with one op; the output concatenates nodes 2..5 (4C
+channels). In a reduction cell the edges leaving nodes 0 and 1 have stride 2.
+
+Choices of the ``darts`` space (``{cell}`` is ``normal`` or ``reduce``, ``i`` is 2..5)::
+
+    C                   the initial width (ordered; only with search_width)      change_width
+    {cell}.n{i}.inputs  the two earlier nodes node i reads, [j, k] with j < k     rewire
+                        (node 2 always reads [0, 1])
+    {cell}.{j}->{i}     the op on edge j -> i (asked for the two inputs of        add_layer (none -> op),
+                        node i only; one of DARTS_OPS); a rewire gives the new    remove_layer (op -> none),
+                        edge the op of the edge it replaces                       change_kernel (3x3 <-> 5x5
+                                                                                  of a sep/dil conv),
+                                                                                  change_op otherwise
+
+Edge choices are named by edge, so the space's encoding has a one-hot of the ops for every one
+of the 14 possible edges of each cell (zeros for an edge a network lacks): the form of a DARTS
+supernet's architecture weights. DARTS Genotypes come in with :func:`from_darts_genotype` and go
+out with :func:`to_darts_genotype` (within a node, DARTS's order of the two (op, input) pairs
+does not change the network: the node adds them).
 
 ============  ====================================================================================
 op            computation on an edge (C channels in and out; stride s)
@@ -47,14 +64,15 @@ drop-path are training devices and not part of the architecture.
 from __future__ import annotations
 
 import itertools
-from typing import Any, Sequence
+from functools import lru_cache
+from typing import Any, Mapping, Sequence
 
-import numpy as np
+import networkx as nx
 
 from nas.baselines import register as register_baseline
-from nas.cost import Cost, count
+from nas.choices import Choice, Trial
 from nas.graph import Architecture, GraphBuilder
-from nas.spaces import Genotype, Mutation, SearchSpace, SpaceError, choose, one_hot, other, register
+from nas.spaces import SearchSpace, SpaceError, check_int, check_values, register
 
 DARTS_OPS: tuple[str, ...] = (
     "none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
@@ -67,9 +85,25 @@ KERNEL_SWAP: dict[str, str] = {
     "dil_conv_3x3": "dil_conv_5x5", "dil_conv_5x5": "dil_conv_3x3",
 }
 STEPS = 4  # intermediate nodes per cell
+NODES: tuple[int, ...] = tuple(range(2, STEPS + 2))
 CONCAT: list[int] = [2, 3, 4, 5]
 CELL_KINDS: tuple[str, ...] = ("normal", "reduce")
 DEFAULT_WIDTHS: tuple[int, ...] = (8, 12, 16, 20, 24, 32, 36, 48)
+SHARED_CELLS = 4096  # distinct cell graphs kept for sharing (a mutation's unchanged cell is its parent's)
+STEMS: tuple[str, ...] = ("cifar", "imagenet")
+
+INPUT_PAIRS: dict[int, tuple[list[int], ...]] = {
+    i: tuple([a, c] for a, c in itertools.combinations(range(i), 2)) for i in NODES
+}
+"""The options of ``{cell}.n{i}.inputs``: every pair of distinct earlier nodes, smaller first."""
+
+EDGES: tuple[tuple[int, int], ...] = tuple((j, i) for i in NODES for j in range(i))
+"""The 14 possible edges ``(from, to)`` of a cell."""
+
+SHORT: dict[str, str] = {
+    "none": "none", "max_pool_3x3": "max", "avg_pool_3x3": "avg", "skip_connect": "skip",
+    "sep_conv_3x3": "sep3", "sep_conv_5x5": "sep5", "dil_conv_3x3": "dil3", "dil_conv_5x5": "dil5",
+}
 
 # DARTS_V2 (second-order DARTS, CIFAR-10) as published in the DARTS repository's genotypes.py:
 # pairs (op, input node) for the four intermediate nodes, two per node.
@@ -86,35 +120,77 @@ DARTS_V2 = {
     "reduce_concat": [2, 3, 4, 5],
 }
 
-# (weight layers on the longest path) of each op, used when composing costs
-_OP_DEPTH = {"sep_conv_3x3": 4, "sep_conv_5x5": 4, "dil_conv_3x3": 2, "dil_conv_5x5": 2}
 
-# ----------------------------------------------------------------------------- genotypes
+def inputs_name(cell: str, node: int) -> str:
+    """The name of the choice of the two inputs of ``node`` in ``cell`` (``"normal.n3.inputs"``)."""
+    return f"{cell}.n{node}.inputs"
+
+
+def edge_name(cell: str, source: int, node: int) -> str:
+    """The name of the choice of the op on edge ``source -> node`` in ``cell`` (``"normal.0->3"``)."""
+    return f"{cell}.{source}->{node}"
+
+
+# ----------------------------------------------------------------------------- DARTS genotypes
 
 
 def from_darts_genotype(genotype: Any, C: int | None = None) -> dict[str, Any]:
-    """This space's genotype for a DARTS ``Genotype`` (namedtuple or dict with ``normal``,
-    ``normal_concat``, ``reduce``, ``reduce_concat``); ``C`` is added when given."""
-    get = (lambda k: genotype[k]) if isinstance(genotype, dict) else (lambda k: getattr(genotype, k))
+    """The choices of a DARTS ``Genotype`` (a namedtuple or dict with ``normal``, ``normal_concat``,
+    ``reduce``, ``reduce_concat``); ``C`` is added when given (for a space with ``search_width``).
+
+    SpaceError says what does not fit the space: each cell must list 8 (op, input) pairs, two per
+    intermediate node, reading two different earlier nodes, and concatenate nodes 2..5."""
+    get = (lambda k: genotype[k]) if isinstance(genotype, Mapping) else (lambda k: getattr(genotype, k))
     try:
-        out: dict[str, Any] = {}
-        for kind in CELL_KINDS:
-            out[kind] = [[str(op), int(src)] for op, src in get(kind)]
-            out[f"{kind}_concat"] = [int(i) for i in get(f"{kind}_concat")]
+        cells = {kind: [(op, src) for op, src in get(kind)] for kind in CELL_KINDS}
+        concats = {kind: list(get(f"{kind}_concat")) for kind in CELL_KINDS}
     except (KeyError, AttributeError, TypeError, ValueError) as exc:
         raise SpaceError(
             f"a DARTS genotype needs normal/reduce lists of (op, input) pairs and normal_concat/reduce_concat "
-            f"lists; got {genotype!r} ({exc})"
-        ) from None
+            f"lists; got {genotype!r:.300} ({exc})") from None
+    out: dict[str, Any] = {}
     if C is not None:
-        out["C"] = int(C)
+        out["C"] = C
+    for kind in CELL_KINDS:
+        edges = cells[kind]
+        _check_cell(edges, kind)
+        if concats[kind] != CONCAT:
+            raise SpaceError(f"darts: {kind}_concat must be {CONCAT} (the space's cells concatenate every "
+                             f"intermediate node), got {concats[kind]!r}")
+        for node in NODES:
+            pairs = sorted(edges[2 * (node - 2): 2 * (node - 1)], key=lambda p: p[1])
+            (op_a, a), (op_b, c) = pairs
+            if a == c:
+                raise SpaceError(f"darts: {kind} node {node} reads node {a} twice; in this space a node reads two "
+                                 f"different earlier nodes")
+            out[inputs_name(kind, node)] = [a, c]
+            out[edge_name(kind, a, node)] = op_a
+            out[edge_name(kind, c, node)] = op_b
+    return out
+
+
+def to_darts_genotype(choices: Mapping[str, Any]) -> dict[str, Any]:
+    """The DARTS Genotype (as a dict: ``normal``, ``normal_concat``, ``reduce``, ``reduce_concat``)
+    of a darts architecture's choices; ``Genotype(**to_darts_genotype(c))`` in DARTS code."""
+    out: dict[str, Any] = {}
+    try:
+        for kind in CELL_KINDS:
+            edges = []
+            for node in NODES:
+                for src in choices[inputs_name(kind, node)]:
+                    edges.append((choices[edge_name(kind, src, node)], int(src)))
+            out[kind] = edges
+            out[f"{kind}_concat"] = list(CONCAT)
+    except (KeyError, TypeError) as exc:
+        raise SpaceError(f"darts: these are not the choices of a darts architecture (missing {exc}); "
+                         f"give space.choices(arch)") from None
     return out
 
 
 def _check_cell(edges: Any, kind: str) -> None:
     """SpaceError unless ``edges`` is 8 (op, input) pairs with inputs from earlier nodes."""
     if not isinstance(edges, (list, tuple)) or len(edges) != 2 * STEPS:
-        raise SpaceError(f"darts: the {kind} cell needs {2 * STEPS} (op, input) pairs, got {edges!r}")
+        raise SpaceError(f"darts: the {kind} cell needs {2 * STEPS} (op, input) pairs, got {edges!r:.300}")
     for e, pair in enumerate(edges):
         if not isinstance(pair, (list, tuple)) or len(pair) != 2:
             raise SpaceError(f"darts: {kind} edge {e} must be an (op, input) pair, got {pair!r}")
@@ -123,9 +199,8 @@ def _check_cell(edges: Any, kind: str) -> None:
             raise SpaceError(f"darts: {kind} edge {e}: unknown op {op!r}; ops are {', '.join(DARTS_OPS)}")
         node = e // 2 + 2
         if not isinstance(src, int) or isinstance(src, bool) or not 0 <= src < node:
-            raise SpaceError(
-                f"darts: {kind} edge {e} feeds node {node}, so its input must be 0..{node - 1}, got {src!r}"
-            )
+            raise SpaceError(f"darts: {kind} edge {e} feeds node {node}, so its input must be 0..{node - 1}, "
+                             f"got {src!r}")
 
 
 # ----------------------------------------------------------------------------- graph pieces
@@ -171,29 +246,25 @@ def _edge_op(b: GraphBuilder, x: str, op: str, stride: int, name: str) -> str:
     return b.bn(x, name=f"{name}.bn")
 
 
-def _unused_inputs(edges: Sequence[Sequence[Any]]) -> list[int]:
-    used = {int(src) for _, src in edges}
-    return [i for i in (0, 1) if i not in used]
-
-
-def cell_graph(edges: Sequence[Sequence[Any]], reduction: bool, concat: Sequence[int] = CONCAT) -> Any:
+def cell_graph(edges: Sequence[Sequence[Any]], reduction: bool, concat: Sequence[int] = CONCAT) -> nx.DiGraph:
     """A DARTS cell (two inputs of ``C`` channels, parameter ``C``) as a cell graph.
 
-    A cell input that no edge reads is added to node 2 through a ``zero`` op, which keeps the
-    graph connected without changing the function (DARTS computes its preprocessing anyway).
+    ``edges`` are DARTS's 8 (op, input) pairs, two per intermediate node. Any DARTS genotype is
+    drawn, also one outside this space: a node reading one input twice through identities gets
+    an ``identity`` op on the repeat, and a cell input that no edge reads is added to node 2
+    through a ``zero`` op, which keeps the graph connected without changing the function (DARTS
+    computes its preprocessing anyway).
     """
     b = GraphBuilder(n_inputs=2, cell=True)
     states = list(b.inputs)
-    sinks = [
-        b.zero(states[i], stride=2 if reduction else 1, name=f"in{i}.discard") for i in _unused_inputs(edges)
-    ]
+    used = {int(src) for _, src in edges}
+    sinks = [b.zero(states[i], stride=2 if reduction else 1, name=f"in{i}.discard") for i in (0, 1) if i not in used]
     for step in range(STEPS):
         node = step + 2
         terms = []
-        for e in (2 * step, 2 * step + 1):
-            op, src = edges[e]
+        for op, src in edges[2 * step: 2 * step + 2]:
             stride = 2 if reduction and src < 2 else 1
-            terms.append(_edge_op(b, states[src], op, stride, f"e{e}_{op}_{src}to{node}"))
+            terms.append(_edge_op(b, states[src], op, stride, f"e{src}to{node}_{op}"))
         if step == 0:
             terms += sinks
         distinct: list[str] = []
@@ -204,6 +275,12 @@ def cell_graph(edges: Sequence[Sequence[Any]], reduction: bool, concat: Sequence
     return b.graph
 
 
+@lru_cache(maxsize=SHARED_CELLS)
+def _shared_cell(edges: tuple[tuple[str, int], ...], reduction: bool) -> nx.DiGraph:
+    """The cell graph of a cell of the space, built once and frozen (architectures share it)."""
+    return nx.freeze(cell_graph(edges, reduction))
+
+
 # ----------------------------------------------------------------------------- the space
 
 
@@ -211,24 +288,19 @@ def cell_graph(edges: Sequence[Sequence[Any]], reduction: bool, concat: Sequence
 class DartsSpace(SearchSpace):
     """The DARTS cell space: a normal and a reduction cell, stacked ``layers`` times.
 
-    Genotype: ``{"normal": [[op, input] x 8], "normal_concat": [2, 3, 4, 5], "reduce": [...],
-    "reduce_concat": [2, 3, 4, 5], "C": width}`` (DARTS's Genotype form; edges ``2i`` and
-    ``2i+1`` feed node ``i + 2`` from two different earlier nodes). ``build`` also accepts a DARTS
-    ``Genotype`` namedtuple or a dict without ``C`` (the space's ``C`` is used).
+    Choices (see the module docstring): per cell and intermediate node the pair of inputs, and
+    the op of each of its two edges, named by edge (``"normal.0->3"``); with ``search_width`` the
+    initial width ``C``. ``from_genotype`` builds a DARTS Genotype, ``to_genotype`` gives one back.
 
     Options: ``C`` initial width (16, even), ``layers`` cells (8: the search network; 20 is the
     CIFAR evaluation network), ``stem`` ("cifar" for inputs up to 64 px, else "imagenet"),
     ``stem_multiplier`` (3, cifar stem), ``search_width`` (False; True makes C a choice from
     ``widths`` with the ``change_width`` mutation). The number of cells is fixed.
 
-    Mutations: ``change_op`` (one edge's op), ``change_kernel`` (3x3 <-> 5x5 of a sep/dil conv),
-    ``add_layer`` (a ``none`` edge gets an op), ``remove_layer`` (an edge becomes ``none``),
-    ``rewire`` (one edge of nodes 3..5 reads another earlier node, keeping the node's two inputs
-    different), ``change_width`` (only with ``search_width``). ``neighbours`` lists every single
-    op change and rewire. ``encode``: per cell the 14 possible edges, each a one-hot of 8 ops.
+    Mutations: ``change_op`` / ``change_kernel`` / ``add_layer`` / ``remove_layer`` (one edge's
+    op; see the table), ``rewire`` (a node reads another pair of earlier nodes; a new edge keeps
+    the op of the edge it replaces), ``change_width`` (only with ``search_width``).
     """
-
-    mutation_kinds = ("change_op", "change_kernel", "add_layer", "remove_layer", "rewire", "change_width")
 
     def __init__(
         self,
@@ -244,32 +316,80 @@ class DartsSpace(SearchSpace):
         widths: Sequence[int] = DEFAULT_WIDTHS,
     ) -> None:
         super().__init__(input_shape, num_classes, max_macs, max_params)
-        if not isinstance(C, int) or C < 2 or C % 2:
-            raise SpaceError(
-                f"darts: C must be an even integer >= 2 (factorized reductions split it in two), got {C!r}"
-            )
-        if not isinstance(layers, int) or layers < 3:
-            raise SpaceError(f"darts: layers must be an integer >= 3 (two of them are reduction cells), got {layers!r}")
+        self.C = _even("C", check_int("darts", "C", C, low=2))
+        self.layers = check_int("darts", "layers (two of them are reduction cells)", layers, low=3)
         if stem is None:
             stem = "cifar" if max(self.input_shape[1:]) <= 64 else "imagenet"
-        if stem not in ("cifar", "imagenet"):
-            raise SpaceError(f"darts: stem must be 'cifar' or 'imagenet', got {stem!r}")
-        if not isinstance(stem_multiplier, int) or stem_multiplier < 1:
-            raise SpaceError(f"darts: stem_multiplier must be a positive integer, got {stem_multiplier!r}")
-        self.C, self.layers, self.stem, self.stem_multiplier = C, layers, stem, stem_multiplier
+        if stem not in STEMS:
+            raise SpaceError(f"darts: stem must be one of {', '.join(map(repr, STEMS))}, got {stem!r}")
+        self.stem: str = stem
+        self.stem_multiplier = check_int("darts", "stem_multiplier", stem_multiplier)
         self.search_width = bool(search_width)
-        self.widths: tuple[int, ...] = tuple(sorted({int(w) for w in widths} | {C})) if search_width else (C,)
-        if any(w < 2 or w % 2 for w in self.widths):
-            raise SpaceError(f"darts: widths must be even integers >= 2, got {list(widths)}")
-        self.reductions: tuple[int, ...] = (layers // 3, 2 * layers // 3)
+        self.widths: tuple[int, ...] = (self.C,)
+        if self.search_width:
+            given = check_values("darts", "widths", widths, kind=int, low=2)
+            self.widths = tuple(sorted({_even("widths", w) for w in given} | {self.C}))
+        self.reductions: tuple[int, ...] = (self.layers // 3, 2 * self.layers // 3)
         self._check_sizes()
-        self._costs: dict[Any, Any] = {}
-        self._macros: dict[int, Any] = {}
-        self.mutation_kinds = tuple(k for k in type(self).mutation_kinds if k != "change_width" or self.search_width)
+        self._macros: dict[int, nx.DiGraph] = {}
 
     def options(self) -> dict[str, Any]:
         return {"C": self.C, "layers": self.layers, "stem": self.stem, "stem_multiplier": self.stem_multiplier,
                 "search_width": self.search_width, "widths": list(self.widths)}
+
+    # ------------------------------------------------------------------ the definition
+
+    def define(self, trial: Trial, b: GraphBuilder) -> Architecture:
+        width = self.C
+        if self.search_width:
+            width = trial.suggest_categorical("C", self.widths, ordered=True, mutation="change_width",
+                                              default=self.C)
+        cells = {}
+        for kind in CELL_KINDS:
+            edges: list[tuple[str, int]] = []
+            for node in NODES:
+                pair = trial.suggest_categorical(inputs_name(kind, node), INPUT_PAIRS[node], mutation="rewire")
+                carried = _carried_ops(trial, kind, node, pair)
+                for src in pair:
+                    op = trial.suggest_categorical(edge_name(kind, src, node), DARTS_OPS, default=carried.get(src))
+                    edges.append((op, src))
+            cells[kind] = _shared_cell(tuple(edges), kind == "reduce")
+        # the skeleton (one per width) and the cells are written once and shared, frozen
+        return Architecture(self._macro(width), self.input_shape, self.num_classes, cells,
+                            f"darts_C{width}_L{self.layers}")
+
+    def mutation_kind(self, choice: Choice, old: Any, new: Any) -> str:
+        if choice.name.endswith(".inputs") or choice.name == "C":
+            return super().mutation_kind(choice, old, new)
+        return _kind_of_change(old, new)
+
+    def summary(self, arch: Architecture) -> str:
+        """Each cell's nodes as ``op(input)+op(input)``, e.g. ``normal sep3(0)+sep3(1) ...``."""
+        c = self.choices(arch)
+        g = to_darts_genotype(c)
+        parts = [f"darts C{c.get('C', self.C)} L{self.layers}"]
+        for kind in CELL_KINDS:
+            edges = g[kind]
+            nodes = [f"{SHORT[edges[e][0]]}({edges[e][1]})+{SHORT[edges[e + 1][0]]}({edges[e + 1][1]})"
+                     for e in range(0, 2 * STEPS, 2)]
+            parts.append(f"{kind} {' '.join(nodes)}")
+        return " | ".join(parts)
+
+    # ------------------------------------------------------------------ DARTS genotypes
+
+    def from_genotype(self, genotype: Any, C: int | None = None) -> Architecture:
+        """The network of a DARTS ``Genotype`` (namedtuple or dict) at width ``C`` (the space's C
+        when not given; another width only with ``search_width``)."""
+        if C is not None and not self.search_width and C != self.C:
+            raise SpaceError(f"darts: this space's width is fixed at C={self.C}; make the space with C={C} "
+                             f"(or search_width=True) to build width {C}")
+        width = (C if C is not None else self.C) if self.search_width else None
+        return self.build(from_darts_genotype(genotype, width))
+
+    def to_genotype(self, arch: Architecture) -> dict[str, Any]:
+        """The DARTS Genotype of a darts architecture (a dict of normal, normal_concat, reduce,
+        reduce_concat; within a node, the inputs in increasing order)."""
+        return to_darts_genotype(self.choices(arch))
 
     # ------------------------------------------------------------------ skeleton
 
@@ -284,7 +404,7 @@ class DartsSpace(SearchSpace):
 
     def _check_sizes(self) -> None:
         """SpaceError unless every factorized reduction sees an even size (as DARTS requires)."""
-        (s0, s1) = self._stem_sizes()
+        s0, s1 = self._stem_sizes()
         need_even = [s0] if self.stem == "imagenet" else []
         size = s1
         for i in range(self.layers):
@@ -295,8 +415,7 @@ class DartsSpace(SearchSpace):
         if bad:
             raise SpaceError(
                 f"darts: input {self.input_shape} with the {self.stem} stem reaches a reduction at odd size "
-                f"{bad[0]}; factorized reductions need even sizes (use e.g. 32, 28 or 224)"
-            )
+                f"{bad[0]}; factorized reductions need even sizes (use e.g. 32, 28 or 224)")
 
     def _plan(self, width: int) -> list[tuple[int, bool, bool]]:
         """Per cell: (width C_k, reduction, previous cell reduced)."""
@@ -310,43 +429,9 @@ class DartsSpace(SearchSpace):
             reduction_prev = reduction
         return plan
 
-    # ------------------------------------------------------------------ genotype helpers
-
-    def canonical(self, genotype: Any) -> dict[str, Any]:
-        """The genotype dict (lists, ``C`` filled in) of a genotype or a DARTS Genotype."""
-        if not isinstance(genotype, dict) or any(k not in genotype for k in ("normal", "reduce")):
-            genotype = from_darts_genotype(genotype)
-        out: dict[str, Any] = {}
-        for kind in CELL_KINDS:
-            edges = genotype[kind]
-            _check_cell(edges, kind)
-            out[kind] = [[op, src] for op, src in edges]
-            out[f"{kind}_concat"] = list(genotype.get(f"{kind}_concat", CONCAT))
-        out["C"] = genotype.get("C", self.C)
-        return out
-
-    def build(self, genotype: Any) -> Architecture:
-        """The network of ``genotype`` (this space's genotype, or a DARTS Genotype)."""
-        return super().build(self.canonical(genotype))
-
-    # ------------------------------------------------------------------ hooks
-
-    def build_genotype(self, genotype: Genotype) -> Architecture:
-        g = self.canonical(genotype)
-        width = g["C"]
-        if not isinstance(width, int) or isinstance(width, bool) or width < 2 or width % 2:
-            raise SpaceError(f"darts: genotype width C must be an even integer >= 2, got {width!r}")
-        for kind in CELL_KINDS:
-            concat = g[f"{kind}_concat"]
-            if not concat or any(not isinstance(i, int) or not 0 <= i < STEPS + 2 for i in concat):
-                raise SpaceError(f"darts: {kind}_concat must list nodes 0..{STEPS + 1}, got {concat!r}")
-        cells = {kind: cell_graph(g[kind], kind == "reduce", g[f"{kind}_concat"]) for kind in CELL_KINDS}
-        return Architecture(self._macro(width).copy(), self.input_shape, self.num_classes, cells,
-                            f"darts_C{width}_L{self.layers}")
-
-    def _macro(self, width: int) -> Any:
+    def _macro(self, width: int) -> nx.DiGraph:
         """The macro graph (stem, preprocessing, cell uses, head) for width C; the same for every
-        genotype, so it is written once and copied."""
+        pair of cells, so it is written once and shared, frozen."""
         graph = self._macros.get(width)
         if graph is not None:
             return graph
@@ -375,238 +460,24 @@ class DartsSpace(SearchSpace):
         x = b.gap(s1, name="global_pooling")
         x = b.linear(x, self.num_classes, name="classifier")
         b.output(x)
-        self._macros[width] = b.graph
-        return b.graph
+        graph = self._macros[width] = nx.freeze(b.graph)
+        return graph
 
-    def _genotype_in_space(self, genotype: Genotype) -> bool:
-        try:
-            g = self.canonical(genotype)
-        except (SpaceError, KeyError, TypeError, ValueError):
-            return False
-        if g["C"] not in self.widths:
-            return False
-        for kind in CELL_KINDS:
-            if g[f"{kind}_concat"] != CONCAT:
-                return False
-            edges = g[kind]
-            if any(edges[2 * s][1] == edges[2 * s + 1][1] for s in range(STEPS)):
-                return False
-        return True
 
-    def _sample_cell(self, rng: np.random.Generator) -> list[list[Any]]:
-        edges: list[list[Any]] = []
-        ops = rng.integers(len(DARTS_OPS), size=2 * STEPS)
-        for step in range(STEPS):
-            a, c = rng.choice(step + 2, size=2, replace=False)
-            edges.append([DARTS_OPS[int(ops[2 * step])], int(a)])
-            edges.append([DARTS_OPS[int(ops[2 * step + 1])], int(c)])
-        return edges
+def _even(label: str, value: int) -> int:
+    if value % 2:
+        raise SpaceError(f"darts: {label} must be even (factorized reductions split the width in two), got {value}")
+    return value
 
-    def _sample_genotype(self, rng: np.random.Generator) -> Genotype:
-        g: dict[str, Any] = {}
-        for kind in CELL_KINDS:
-            g[kind] = self._sample_cell(rng)
-            g[f"{kind}_concat"] = list(CONCAT)
-        g["C"] = choose(rng, self.widths) if self.search_width else self.C
-        return g
 
-    def _mutate_genotype(self, genotype: Genotype, rng: np.random.Generator) -> tuple[Genotype, Mutation]:
-        g = self.canonical(genotype)
-        new = {k: ([list(e) for e in v] if k in CELL_KINDS else v) for k, v in g.items()}
-        sites = {
-            "change_op": [(k, e) for k in CELL_KINDS for e in range(2 * STEPS)],
-            "change_kernel": [(k, e) for k in CELL_KINDS for e in range(2 * STEPS) if g[k][e][0] in KERNEL_SWAP],
-            "add_layer": [(k, e) for k in CELL_KINDS for e in range(2 * STEPS) if g[k][e][0] == "none"],
-            "remove_layer": [(k, e) for k in CELL_KINDS for e in range(2 * STEPS) if g[k][e][0] != "none"],
-            "rewire": [(k, e) for k in CELL_KINDS for e in range(2, 2 * STEPS)],  # node 2 has only inputs 0, 1
-        }
-        kinds = [k for k, s in sites.items() if s]
-        if self.search_width and len(self.widths) > 1:
-            kinds.append("change_width")
-        kind = choose(rng, kinds)
-        if kind == "change_width":
-            new["C"] = other(rng, self.widths, g["C"])
-            return new, Mutation(kind, {"from": g["C"], "to": new["C"]})
-        cell, e = choose(rng, sites[kind])
-        op, src = g[cell][e]
-        if kind == "rewire":
-            partner = g[cell][e ^ 1][1]
-            choices = [i for i in range(e // 2 + 2) if i not in (src, partner)]
-            new[cell][e][1] = choose(rng, choices) if choices else src
-            details = {"cell": cell, "edge": e, "node": e // 2 + 2, "from": src, "to": new[cell][e][1]}
-            return new, Mutation(kind, details)
-        if kind == "change_op":
-            new_op = other(rng, DARTS_OPS, op)
-        elif kind == "change_kernel":
-            new_op = KERNEL_SWAP[op]
-        elif kind == "add_layer":
-            new_op = choose(rng, DARTS_OPS[1:])
-        else:
-            new_op = "none"
-        new[cell][e][0] = new_op
-        return new, Mutation(kind, {"cell": cell, "edge": e, "node": e // 2 + 2, "from": op, "to": new_op})
-
-    def _neighbour_genotypes(self, genotype: Genotype) -> list[tuple[Genotype, Mutation]]:
-        g = self.canonical(genotype)
-        out: list[tuple[Genotype, Mutation]] = []
-
-        def changed(cell: str, e: int, pair: list[Any]) -> dict[str, Any]:
-            new = dict(g)
-            new[cell] = [list(p) for p in g[cell]]
-            new[cell][e] = pair
-            return new
-
-        for cell in CELL_KINDS:
-            for e, (op, src) in enumerate(g[cell]):
-                details = {"cell": cell, "edge": e, "node": e // 2 + 2}
-                for new_op in DARTS_OPS:
-                    if new_op != op:
-                        out.append((changed(cell, e, [new_op, src]),
-                                    Mutation(_kind_of_change(op, new_op), {**details, "from": op, "to": new_op})))
-                partner = g[cell][e ^ 1][1]
-                for new_src in range(e // 2 + 2):
-                    if new_src not in (src, partner):
-                        out.append((changed(cell, e, [op, new_src]),
-                                    Mutation("rewire", {**details, "from": src, "to": new_src})))
-        if self.search_width:
-            for w in self.widths:
-                if w != g["C"]:
-                    out.append(({**g, "C": w}, Mutation("change_width", {"from": g["C"], "to": w})))
-        return out
-
-    def _suggest_genotype(self, trial: Any) -> Genotype:
-        g: dict[str, Any] = {}
-        for kind in CELL_KINDS:
-            edges: list[list[Any]] = []
-            for step in range(STEPS):
-                pairs = [f"{a},{c}" for a, c in itertools.combinations(range(step + 2), 2)]
-                a, c = (int(v) for v in trial.suggest_categorical(f"{kind}_n{step + 2}_inputs", pairs).split(","))
-                for j, src in enumerate((a, c)):
-                    edges.append([trial.suggest_categorical(f"{kind}_n{step + 2}_op{j}", list(DARTS_OPS)), src])
-            g[kind] = edges
-            g[f"{kind}_concat"] = list(CONCAT)
-        g["C"] = trial.suggest_categorical("C", list(self.widths)) if self.search_width else self.C
-        return g
-
-    def _encode_genotype(self, genotype: Genotype) -> list[float]:
-        """Per cell, the 14 possible edges (node 2 from 0..1, node 3 from 0..2, ...), each a one-hot
-        of its op (zeros when absent): 2 x 14 x 8 values, then the width one-hot if searched."""
-        g = self.canonical(genotype)
-        vec: list[float] = []
-        for kind in CELL_KINDS:
-            slots = {(node, src): [0.0] * len(DARTS_OPS) for node in range(2, STEPS + 2) for src in range(node)}
-            for e, (op, src) in enumerate(g[kind]):
-                slot = slots[(e // 2 + 2, src)]
-                slot[DARTS_OPS.index(op)] += 1.0
-            for key in sorted(slots):
-                vec += slots[key]
-        if self.search_width:
-            vec += one_hot(g["C"], self.widths)
-        return vec
-
-    # ------------------------------------------------------------------ cost
-
-    def cost(self, arch: Architecture) -> Cost:
-        """Params, MACs, activations and depth of ``arch``: the totals of :func:`nas.count`.
-
-        For an architecture of this space (its genotype recorded in ``meta``) the totals are
-        composed from cached per-op counts, much faster than counting the whole network; the
-        per-op ``rows`` are then left empty (use :func:`nas.count` for the table). Other
-        architectures are counted in full.
-        """
-        genotype = arch.meta.get("genotype")
-        if (genotype is None or arch.meta.get("space") != self.name or tuple(arch.input_shape) != self.input_shape
-                or arch.num_classes != self.num_classes):
-            return count(arch)
-        return self.genotype_cost(genotype)
-
-    def genotype_cost(self, genotype: Any) -> Cost:
-        """The totals of :func:`nas.count` for the network of ``genotype`` (rows left empty)."""
-        g = self.canonical(genotype)
-        width = g["C"]
-        base = self._skeleton(width)
-        params, macs, acts = base[0], base[1], base[2]
-        d0, d1 = base[3]
-        seen: dict[tuple[int, bool, int, int], tuple[int, int, int, int, int]] = {}
-        for place in base[4]:
-            c_k, reduction, h, w = place
-            kind = "reduce" if reduction else "normal"
-            if place not in seen:
-                seen[place] = self._cell_cost(g[kind], g[f"{kind}_concat"], reduction, c_k, h, w)
-            p, m, a, l0, l1 = seen[place]
-            params, macs, acts = params + p, macs + m, acts + a
-            d0, d1 = d1, max(d0 + 1 + l0, d1 + 1 + l1)  # +1: the preprocessing conv of each input
-        return Cost(params, macs, acts, d1 + 1, [])  # +1: the classifier
-
-    def _skeleton(self, width: int) -> tuple[int, int, int, tuple[int, int], list[tuple[int, bool, int, int]]]:
-        """(params, MACs, activations) of everything outside the cells, the weight-layer depths of
-        c_{-2} and c_{-1}, and per cell (width, reduction, input height, input width)."""
-        cached = self._costs.get(("skeleton", width))
-        if cached is not None:
-            return cached
-        reference = {kind: [list(e) for e in DARTS_V2[kind]] for kind in CELL_KINDS}
-        reference.update(normal_concat=list(CONCAT), reduce_concat=list(CONCAT), C=width)
-        total = count(self.build_genotype(reference))
-        _, (h, w) = self._stem_sizes()
-        cells = []
-        for c_k, reduction, _ in self._plan(width):
-            cells.append((c_k, reduction, h, w))
-            if reduction:
-                h, w = (h + 1) // 2, (w + 1) // 2
-        params, macs, acts = total.params, total.macs, total.activations
-        for c_k, reduction, hh, ww in cells:
-            kind = "reduce" if reduction else "normal"
-            p, m, a, _, _ = self._cell_cost(reference[kind], CONCAT, reduction, c_k, hh, ww)
-            params, macs, acts = params - p, macs - m, acts - a
-        stem_depth = (1, 1) if self.stem == "cifar" else (2, 3)
-        cached = self._costs[("skeleton", width)] = (params, macs, acts, stem_depth, cells)
-        return cached
-
-    def _op_cost(self, op: str, stride: int, width: int, h: int, w: int) -> tuple[int, int, int]:
-        """(params, MACs, activations) of one edge op at (width, h, w), counted once and cached."""
-        key = (op, stride, width, h, w)
-        cached = self._costs.get(key)
-        if cached is None:
-            cb = GraphBuilder(n_inputs=1, cell=True)
-            cb.output(_edge_op(cb, cb.input, op, stride, "op"))
-            b = GraphBuilder()  # the op alone, then a global pool (no params, no MACs, C activations)
-            b.output(b.gap(b.cell("op", [b.input], name="op", C=width), name="gap"))
-            c = count(b.build((width, h, w), width, cells={"op": cb.graph}))
-            cached = self._costs[key] = (c.params, c.macs, c.activations - width)
-        return cached
-
-    def _cell_cost(self, edges: Sequence[Sequence[Any]], concat: Sequence[int], reduction: bool, width: int,
-                   h: int, w: int) -> tuple[int, int, int, int, int]:
-        """(params, MACs, activations, weight layers on the longest path from input 0 and from
-        input 1 to the output) of one cell whose inputs are (width, h, w)."""
-        ho, wo = ((h + 1) // 2, (w + 1) // 2) if reduction else (h, w)
-        node_size = width * ho * wo
-        params = macs = 0
-        unused = _unused_inputs(edges)
-        acts = len(unused) * node_size  # zero sinks of unread inputs
-        none = -(1 << 30)
-        paths: list[tuple[int, int]] = [(0, none), (none, 0)]  # longest path from (in0, in1) to each node
-        for step in range(STEPS):
-            reach = [none, none]
-            srcs = []
-            for e in (2 * step, 2 * step + 1):
-                op, src = edges[e]
-                stride = 2 if reduction and src < 2 else 1
-                size = (h, w) if src < 2 else (ho, wo)
-                p, m, a = self._op_cost(op, stride, width, *size)
-                params, macs, acts = params + p, macs + m, acts + a
-                extra = _OP_DEPTH.get(op, 1 if op == "skip_connect" and stride == 2 else 0)
-                reach = [max(reach[i], paths[src][i] + extra) for i in (0, 1)]
-                srcs.append(src if op == "skip_connect" and stride == 1 else None)
-            if step == 0:
-                for i in unused:
-                    reach[i] = max(reach[i], 0)
-            if srcs[0] is not None and srcs[0] == srcs[1]:
-                acts += node_size  # the identity op that separates a node read twice
-            acts += node_size  # the add node
-            paths.append((max(reach[0], none), max(reach[1], none)))
-        acts += len(concat) * node_size
-        return params, macs, acts, max(paths[i][0] for i in concat), max(paths[i][1] for i in concat)
+def _carried_ops(trial: Trial, kind: str, node: int, pair: Sequence[int]) -> dict[int, str]:
+    """For the edges of ``node`` a rewire brings into being: the ops of the edges it replaced (in
+    increasing order of source both), read from what a replay was given; empty otherwise."""
+    new = [src for src in pair if trial.given(edge_name(kind, src, node)) is None]
+    if not new:
+        return {}
+    gone = [trial.given(edge_name(kind, src, node)) for src in range(node) if src not in pair]
+    return dict(zip(new, [op for op in gone if op is not None]))
 
 
 def _kind_of_change(before: str, after: str) -> str:
@@ -638,5 +509,4 @@ def darts_v2(num_classes: int = 10, in_channels: int = 3, input_size: int = 32, 
         input_shape=(in_channels, input_size, input_size), num_classes=num_classes,
         C=36 if small else 48, layers=20 if small else 14, stem="cifar" if small else "imagenet", **kw,
     )
-    arch = space.build(from_darts_genotype(DARTS_V2))
-    return arch.copy(name="darts_v2")
+    return space.from_genotype(DARTS_V2).copy(name="darts_v2")
