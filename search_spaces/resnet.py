@@ -61,7 +61,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from nas.baselines import register as register_baseline
-from nas.choices import ReplayTrial, Trial
+from nas.choices import ChoiceError, ReplayTrial, Trial
 from nas.graph import Architecture, GraphBuilder
 from nas.spaces import SearchSpace, SpaceError, check_int, check_values
 from nas.spaces import register as register_space
@@ -190,20 +190,17 @@ def residual_block(
 
 @register_space("resnet")
 class ResNetSpace(SearchSpace):
-    """Residual networks: per stage block type (basic / bottleneck / ResNeXt with cardinality and
-    group width), depth, per-block main-conv kernel, width, BN/ReLU placement, shortcut type and
-    highway gate; stride-2 stages at ``reduce_at``. See the module docstring for the choices.
+    """Residual networks, per stage: block type, width, ResNeXt grouping, BN/ReLU placement, shortcut
+    type, highway gate, depth and per-block kernel (the module docstring lists the choices).
 
     Defaults from the input size: above 64 px an ImageNet stem (7x7/2 conv + max pool), 4 stages,
     base width 64, up to 36 blocks per stage (ResNet-50/101/152, ResNeXt and ResNet-18/34 are points);
     otherwise a CIFAR stem (3x3/1 conv), 3 stages, base width 16, up to 18 blocks per stage (the CIFAR
     ResNet-20/56/110/164 in all five placements and the highway ResNet-20 are points). Stage ``i``
     offers widths ``base_width * 2**i * m`` for ``m`` in ``width_multipliers`` and ResNeXt group widths
-    ``g * 2**i`` for ``g`` in ``group_widths``; the stem offers ``base_width * m``.
-
-    ``depth_prior``: ``log`` (default; each stage's depth log-uniform on 1..max_blocks, so random nets
-    stay cheap to build, count and train while deep ones stay reachable) or ``uniform``; ``sample``,
-    ``suggest`` (optuna) and the encoding share it.
+    ``g * 2**i`` for ``g`` in ``group_widths``; the stem offers ``base_width * m``. ``depth_prior``:
+    ``log`` (default: each stage's depth log-uniform on 1..max_blocks, so random nets stay cheap
+    while deep ones stay reachable) or ``uniform``, the same for ``sample`` and ``suggest``.
 
     With ``padding="valid"`` a block's kernel is asked only where every kernel fits its input map;
     elsewhere the block takes the largest kernel that fits, without a choice (so with kernel 1 among
@@ -213,26 +210,14 @@ class ResNetSpace(SearchSpace):
     """
 
     def __init__(
-        self,
-        input_shape: Sequence[int] = (3, 32, 32),
-        num_classes: int = 10,
-        max_macs: int | None = None,
-        max_params: int | None = None,
-        stages: int | None = None,
-        max_blocks: int | None = None,
-        base_width: int | None = None,
-        reduce_at: Sequence[int] | None = None,
-        stem: str | None = None,
-        padding: str = "same",
-        blocks: Sequence[str] = BLOCK_TYPES,
-        kernels: Sequence[int] = DEFAULT_KERNELS,
-        cardinalities: Sequence[int] = DEFAULT_CARDINALITIES,
-        group_widths: Sequence[int] = DEFAULT_GROUP_WIDTHS,
-        width_multipliers: Sequence[float] = DEFAULT_WIDTH_MULTIPLIERS,
-        placements: Sequence[str] = PLACEMENTS,
-        shortcuts: Sequence[str] = SHORTCUTS,
-        highway: Sequence[bool] = (False, True),
-        depth_prior: str = "log",
+        self, input_shape: Sequence[int] = (3, 32, 32), num_classes: int = 10,
+        max_macs: int | None = None, max_params: int | None = None,
+        stages: int | None = None, max_blocks: int | None = None, base_width: int | None = None,
+        reduce_at: Sequence[int] | None = None, stem: str | None = None, padding: str = "same",
+        blocks: Sequence[str] = BLOCK_TYPES, kernels: Sequence[int] = DEFAULT_KERNELS,
+        cardinalities: Sequence[int] = DEFAULT_CARDINALITIES, group_widths: Sequence[int] = DEFAULT_GROUP_WIDTHS,
+        width_multipliers: Sequence[float] = DEFAULT_WIDTH_MULTIPLIERS, placements: Sequence[str] = PLACEMENTS,
+        shortcuts: Sequence[str] = SHORTCUTS, highway: Sequence[bool] = (False, True), depth_prior: str = "log",
     ) -> None:
         super().__init__(input_shape, num_classes, max_macs, max_params)
         large = min(self.input_shape[1:]) > 64
@@ -271,12 +256,11 @@ class ResNetSpace(SearchSpace):
         return tuple(sorted({max(1, int(round(width * m))) for m in self.width_multipliers}))
 
     def options(self) -> dict[str, Any]:
-        return {"stages": self.stages, "max_blocks": self.max_blocks, "base_width": self.base_width,
-                "reduce_at": list(self.reduce_at), "stem": self.stem_kind, "padding": self.padding,
-                "blocks": list(self.blocks), "kernels": list(self.kernels), "cardinalities": list(self.cardinalities),
-                "group_widths": list(self.group_widths), "width_multipliers": list(self.width_multipliers),
-                "placements": list(self.placements), "shortcuts": list(self.shortcuts), "highway": list(self.highway),
-                "depth_prior": self.depth_prior}
+        names = ("stages", "max_blocks", "base_width", "reduce_at", "stem", "padding", "blocks", "kernels",
+                 "cardinalities", "group_widths", "width_multipliers", "placements", "shortcuts", "highway",
+                 "depth_prior")
+        values = {n: getattr(self, "stem_kind" if n == "stem" else n) for n in names}
+        return {n: list(v) if isinstance(v, tuple) else v for n, v in values.items()}
 
     def define(self, trial: Trial, b: GraphBuilder) -> None:
         channels = trial.suggest_categorical("stem.width", self.stem_widths, ordered=True, mutation="change_width",
@@ -305,11 +289,11 @@ class ResNetSpace(SearchSpace):
                 shortcut = trial.suggest_categorical(f"s{i}.shortcut", self.shortcuts, mutation="rewire")
             highway = trial.suggest_categorical(f"s{i}.highway", self.highway, mutation="rewire")
             depth = trial.suggest_int(f"s{i}.depth", 1, self.max_blocks, log=self.depth_prior == "log")
-            k = None
+            k, convs = None, 2 if block == "basic" else 1  # k x k convs per block
             with b.scope(f"layer{i + 1}"):
                 for j in range(depth):
                     stride = self.strides[i] if j == 0 else 1
-                    fitting = self._fitting(size, stride, block)
+                    fitting = [c for c in self.kernels if not self.valid or _fits(size, c, stride, convs)]
                     if len(fitting) == len(self.kernels):
                         k = trial.suggest_categorical(f"s{i}.b{j}.kernel", self.kernels, mutation="change_kernel",
                                                       default=k)
@@ -329,24 +313,16 @@ class ResNetSpace(SearchSpace):
                 x = tail(b, x, placement)
         b.output(b.linear(b.gap(x, name="avgpool"), b.num_classes, name="fc"))
 
-    def _fitting(self, size: int, stride: int, block: str) -> tuple[int, ...]:
-        """The kernels whose convs fit a block's ``size`` x ``size`` input map (all with same padding)."""
-        if not self.valid:
-            return self.kernels
-        return tuple(k for k in self.kernels if _fits(size, k, stride, 2 if block == "basic" else 1))
-
     def summary(self, arch: Architecture) -> str:
-        c, g = self.choices(arch), arch.graph
-        stages = []
+        c, g, stages = self.choices(arch), arch.graph, []
         for i in range(self.stages):
-            block, depth = c[f"s{i}.block"], c[f"s{i}.depth"]
+            block = c[f"s{i}.block"]
             main = "conv1" if block == "basic" else "conv2"  # kernels as built (valid padding may force one)
-            kernels = "".join(str(g.nodes[f"layer{i + 1}.{j}.{main}"]["k"]) for j in range(depth))
+            ks = [str(g.nodes[f"layer{i + 1}.{j}.{main}"]["k"]) for j in range(c[f"s{i}.depth"])]
             what = f"{c[f's{i}.cardinality']}x{c[f's{i}.group_width']}d" if block == "resnext" else block
-            extra = [c[f"s{i}.placement"]] + ["pad"] * (c.get(f"s{i}.shortcut") == "pad") + \
-                ["highway"] * c[f"s{i}.highway"]
-            stages.append(f"{depth}x{what} w{c[f's{i}.width']} k{kernels if len(set(kernels)) > 1 else kernels[0]} "
-                          + " ".join(extra))
+            tags = [c[f"s{i}.placement"], "pad" * (c.get(f"s{i}.shortcut") == "pad"), "highway" * c[f"s{i}.highway"]]
+            stages.append(f"{len(ks)}x{what} w{c[f's{i}.width']} k{'/'.join(ks) if len(set(ks)) > 1 else ks[0]} "
+                          + " ".join(filter(None, tags)))
         return f"resnet {self.stem_kind} stem {c['stem.width']} [{' | '.join(stages)}]"
 
 
@@ -366,19 +342,17 @@ def resnet_choices(space: ResNetSpace, block: str, depths: Sequence[int], *,
                        f"s{i}.cardinality": cardinality, f"s{i}.group_width": group_width * 2 ** i,
                        f"s{i}.shortcut": shortcut, f"s{i}.highway": highway, f"s{i}.depth": depth})
         values.update({f"s{i}.b{j}.kernel": k for j, k in enumerate(kernels[i] if kernels else [3] * depth)})
-    trial = ReplayTrial(values)
-    space.define(trial, GraphBuilder(input_shape=space.input_shape, num_classes=space.num_classes))
-    if trial.defaulted:
-        raise SpaceError(f"resnet: {', '.join(f'{n}={values.get(n)!r}' for n in trial.defaulted)} are not options "
-                         f"of this space ({space!r:.200})")
+    trial = ReplayTrial(values, strict=True)
+    try:
+        space.define(trial, GraphBuilder(input_shape=space.input_shape, num_classes=space.num_classes))
+    except ChoiceError as exc:
+        raise SpaceError(f"resnet: not a network of this space: {exc}") from None
     return trial.params
 
 
 # ----------------------------------------------------------------------------- baselines
-#
-# Every baseline is a point of a ``resnet`` space (built through ``space.build``); the table rows
-# give its choices (see :func:`resnet_choices`). Small-input forms (input_size <= 64) are stated
-# in each description.
+# Every baseline is a point of a ``resnet`` space, built from the choices its table row gives
+# (:func:`resnet_choices`). Small-input forms (input_size <= 64) are stated in each description.
 
 # torchvision resnet.py / timm resnet.py: planes 64-128-256-512 doubling per stage, stride on the
 # bottleneck's 3x3, 1x1 projection + BN where the shape changes, 7x7/2 stem + 3x3/2 max pool.
@@ -413,10 +387,8 @@ PLACEMENT_NAMES = {
     "relu_preact": ("relu_preact_", "ReLU-only pre-activation"),
     "preact": ("preact_", "full pre-activation (final BN-ReLU before pooling)"),
 }
-CIFAR_VARIANTS: dict[str, tuple[str, ...]] = {
-    "resnet20": tuple(PLACEMENT_NAMES), "resnet56": tuple(PLACEMENT_NAMES), "resnet110": tuple(PLACEMENT_NAMES),
-    "resnet164": ("post", "preact"),
-}
+CIFAR_VARIANTS: dict[str, tuple[str, ...]] = {"resnet20": tuple(PLACEMENT_NAMES), "resnet56": tuple(PLACEMENT_NAMES),
+                                              "resnet110": tuple(PLACEMENT_NAMES), "resnet164": ("post", "preact")}
 CIFAR_NOTE = "default input 32x32; a CIFAR net already is its small-input form (3x3/1 stem, 3 stages)"
 
 # Brendel & Bethge 2019, official bagnets/pytorchnet.py: a ResNet-50 ([3, 4, 6, 3] bottlenecks,
@@ -474,9 +446,7 @@ def bagnet_choices(space: ResNetSpace, name: str) -> dict[str, Any]:
 
 def _baseline(space_fn: Callable[[int, int, int], ResNetSpace],
               choices_fn: Callable[[ResNetSpace], dict[str, Any]]) -> Callable[..., Architecture]:
-    def build(num_classes: int = 1000, in_channels: int = 3, input_size: int = 224, **kwargs: Any) -> Architecture:
-        if kwargs:
-            raise TypeError(f"unexpected options {sorted(kwargs)}")
+    def build(num_classes: int = 1000, in_channels: int = 3, input_size: int = 224) -> Architecture:
         space = space_fn(in_channels, input_size, num_classes)
         return space.build(choices_fn(space))
 
