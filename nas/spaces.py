@@ -126,7 +126,8 @@ class SearchSpace(ABC):
         self.input_shape: tuple[int, int, int] = tuple(int(v) for v in shape)  # type: ignore[assignment]
         self.num_classes = int(num_classes)
         self._registry: dict[str, Choice] = {}
-        self._costs: weakref.WeakKeyDictionary[Architecture, Cost] = weakref.WeakKeyDictionary()
+        self._costs: weakref.WeakKeyDictionary[Architecture, tuple[int, int, int, int]] = \
+            weakref.WeakKeyDictionary()
         self._specs: list[Choice] | None = None
         self._kinds: tuple[str, ...] | None = None
         self._cheapest_point: tuple[dict[str, Any], float, Cost | None] | None = None
@@ -219,8 +220,12 @@ class SearchSpace(ABC):
         """The analytic cost of ``arch`` (:func:`nas.count`, remembered for architectures already counted)."""
         known = self._costs.get(arch)
         if known is None:
-            known = self._costs[arch] = count(arch)
-        return known
+            known = count(arch)
+            # the cache keeps the totals only: a Cost refers to its architecture (for the table), and a
+            # value that refers to its weak key keeps the key alive forever
+            self._costs[arch] = (known.params, known.macs, known.activations, known.depth)
+            return known
+        return Cost(*known, _source=(arch, None))
 
     def within_limits(self, arch: Architecture) -> bool:
         """Whether ``arch`` respects ``max_macs`` and ``max_params``."""
