@@ -72,7 +72,7 @@ from nas.spaces import register as register_space
 
 Branch = dict[str, Any]
 Module = list[Branch]
-Stage = tuple[str, "Module | None", "list[Module]"]  # (down, grid-reduction branches, modules)
+Stage = tuple[str, Module | None, list[Module]]  # (down, grid-reduction branches, modules)
 
 BN_EPS = 1e-3  # torchvision's BasicConv2d in GoogLeNet and Inception v3
 LRN = {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 1.0}  # Caffe bvlc_googlenet norm1/norm2
@@ -88,14 +88,11 @@ LAYER = ("add_layer", "remove_layer")
 
 # ----------------------------------------------------------------------------- branch ops
 
-OPS_ORDER = (
-    "1x1", "3x3", "3x3_split", "5x5", "3x3dbl", "3x3dbl_split", "1xn", "1xn_dbl", "1xn_3x3",
-    "maxpool", "avgpool",
-)
+MODULE_OPS = ("1x1", "3x3", "3x3_split", "5x5", "3x3dbl", "3x3dbl_split", "1xn", "1xn_dbl", "1xn_3x3", "maxpool",
+              "avgpool")
 POOL_OPS = frozenset({"maxpool", "avgpool"})
 N_OPS = frozenset({"1xn", "1xn_dbl", "1xn_3x3"})  # ops with a kernel length n
 OPTIONAL_REDUCE_OPS = frozenset({"3x3", "5x5", "3x3dbl"})  # reduce may be 0 (no 1x1 first)
-MODULE_OPS = OPS_ORDER
 REDUCTION_OPS = ("3x3", "5x5", "3x3dbl", "1xn_3x3", "maxpool", "avgpool")
 
 # ----------------------------------------------------------------------------- stems
@@ -184,10 +181,8 @@ class InceptionWriter:
             name, op = layer[0], layer[1]
             if op == "conv":
                 x = self.unit(x, widths[layer[5]], layer[2], name, stride=layer[3], padding=layer[4])
-            elif op == "maxpool":
-                x = b.node("maxpool", x, name, k=3, stride=2, padding=0, ceil_mode=True)
-            elif op == "maxpool_floor":
-                x = b.node("maxpool", x, name, k=3, stride=2, padding=0, ceil_mode=False)
+            elif op != "lrn":  # maxpool (ceil mode, as Caffe) or maxpool_floor
+                x = b.node("maxpool", x, name, k=3, stride=2, padding=0, ceil_mode=op == "maxpool")
             elif lrn:
                 x = b.node("lrn", x, name, **LRN)
         return x
@@ -235,7 +230,7 @@ class InceptionWriter:
             x = step(x, out, 3)
         if op in ("3x3_split", "3x3dbl_split"):
             return b.node("concat", [step(x, out, (1, 3)), step(x, out, (3, 1))], f"{name}.cat")
-        raise SpaceError(f"unknown branch op {op!r}; known: {', '.join(OPS_ORDER)}")
+        raise SpaceError(f"unknown branch op {op!r}; known: {', '.join(MODULE_OPS)}")
 
     def module(self, x: str, branches: Sequence[Branch], name: str, stride: int = 1) -> str:
         """An Inception module: the branches on ``x``, concatenated in order (node ``{name}.concat``)."""
@@ -406,14 +401,14 @@ class InceptionSpace(SearchSpace):
             down = trial.suggest_categorical(f"s{s}.down", DOWNS) if s in self.reduce_at else "none"
             if down == "reduction":  # a new one: v3's Mixed_6a without its 3x3dbl branch
                 template = [{"op": "3x3", "reduce": 0, "out": channels}, {"op": "maxpool", "out": 0}]
-                red = self._module(trial, f"s{s}.red", REDUCTION_OPS, template, self.max_width[s])
+                red = self._module(trial, f"s{s}.red", True, template, self.max_width[s])
                 x = w.module(x, red, f"reduction_{s + 3}", stride=2)
                 channels = _channels(red, channels)
             elif down != "none":
                 x = b.node("maxpool", x, f"pool{s + 2}", k=3 if down == "max3" else 2, stride=2, padding=0,
                            ceil_mode=True)
             for m in range(trial.suggest_int(f"s{s}.modules", 1, self.modules_per_stage[s], log=True)):
-                like = self._module(trial, f"s{s}.m{m}", MODULE_OPS, like, self.max_width[s])
+                like = self._module(trial, f"s{s}.m{m}", False, like, self.max_width[s])
                 x = w.module(x, like, module_name(s, m))
                 channels = _channels(like, channels)
         x = b.node("gap", x, "avgpool")
@@ -422,19 +417,21 @@ class InceptionSpace(SearchSpace):
             x = b.node("dropout", x, "dropout", p=dropout)
         b.output(b.node("linear", x, "fc", out=b.num_classes, bias=True))
 
-    def _module(self, trial: Trial, p: str, ops: Sequence[str], like: Module | None, top: int) -> Module:
-        """The branches of module ``p``; a new branch copies ``like``'s (or the previous branch)."""
+    def _module(self, trial: Trial, p: str, reduction: bool, like: Module | None, top: int) -> Module:
+        """The branches of module (or grid reduction) ``p``, widths up to ``top``; a branch a
+        mutation brings into being copies ``like``'s branch at its place (or the previous branch)."""
         n = trial.suggest_int(f"{p}.branches", 1, self.max_branches, default=len(like) if like else None)
         branches: Module = []
         for j in range(n):
             src = like[j] if like is not None and j < len(like) else branches[-1] if branches else {}
-            branches.append(self._branch(trial, f"{p}.b{j}", ops, src, top))
+            branches.append(self._branch(trial, f"{p}.b{j}", reduction, src, top))
         return branches
 
-    def _branch(self, trial: Trial, p: str, ops: Sequence[str], like: Branch, top: int) -> Branch:
-        op = trial.suggest_categorical(f"{p}.op", ops, default=like.get("op"))
+    def _branch(self, trial: Trial, p: str, reduction: bool, like: Branch, top: int) -> Branch:
+        """One branch (a dict for :meth:`InceptionWriter.branch`); new choices copy ``like``'s values."""
+        op = trial.suggest_categorical(f"{p}.op", REDUCTION_OPS if reduction else MODULE_OPS, default=like.get("op"))
         if op in POOL_OPS:
-            proj = ops is not REDUCTION_OPS or trial.suggest_categorical(
+            proj = not reduction or trial.suggest_categorical(
                 f"{p}.has_proj", PRESENCE, ordered=True, mutation=LAYER, default=bool(like.get("out", 1)))
             return {"op": op, "out": self._width(trial, f"{p}.out", like.get("out"), top) if proj else 0}
         branch: Branch = {"op": op, "out": self._width(trial, f"{p}.out", like.get("out"), top)}
@@ -469,9 +466,9 @@ class InceptionSpace(SearchSpace):
         parts = [f"{c.get('norm', self.norms[0])}, {kind} stem {stem}{' lrn' if c.get('stem.lrn') else ''}"]
         for s in range(self.stages):
             n = c[f"s{s}.modules"]
-            down = {"none": "", "max3": "max3, ", "max2": "max2, "}.get(c.get(f"s{s}.down", "none"), "reduction, ")
-            ops = "/".join(c[f"s{s}.m0.b{j}.op"] for j in range(c[f"s{s}.m0.branches"]))
-            parts.append(f"{down}{n} module{'s' if n > 1 else ''} ({ops}{', ...' if n > 1 else ''})")
+            down = f"{c[f's{s}.down']} + " if f"s{s}.down" in c else ""
+            branches = sum(c[f"s{s}.m{m}.branches"] for m in range(n))
+            parts.append(f"{down}{n} module{'s' if n > 1 else ''}, {branches} branches")
         return " | ".join(parts) + f" | dropout {c['dropout']:g}"
 
 
@@ -557,7 +554,8 @@ def googlenet_choices(small: bool = False, with_bn: bool = False) -> dict[str, A
                            0.2 if with_bn else 0.4, lrn=not with_bn)
 
 
-def googlenet_aux_heads(num_classes: int = 1000, in_channels: int = 3, input_size: int = 224) -> dict[str, Architecture]:
+def googlenet_aux_heads(num_classes: int = 1000, in_channels: int = 3,
+                        input_size: int = 224) -> dict[str, Architecture]:
     """GoogLeNet's two auxiliary classifiers, keyed by the node whose output each one reads.
 
     Each is its own Architecture whose input is that feature map (512 or 528 x 14 x 14 at
@@ -638,7 +636,8 @@ def inception_v3_choices(small: bool = False) -> dict[str, Any]:
     stages: list[Stage] = [
         ("none", None, [mixed_a(32), mixed_a(64), mixed_a(64)]),  # Mixed_5b-5d, 35x35
         ("reduction",  # Mixed_6a (InceptionB): 35 -> 17; then Mixed_6b-6e
-         [{"op": "3x3", "reduce": 0, "out": 384}, {"op": "3x3dbl", "reduce": 64, "out": 96}, {"op": "maxpool", "out": 0}],
+         [{"op": "3x3", "reduce": 0, "out": 384}, {"op": "3x3dbl", "reduce": 64, "out": 96},
+          {"op": "maxpool", "out": 0}],
          [inception_v3_figure6_branches(192, c7, 192, 192) for c7 in (128, 160, 160, 192)]),
         ("reduction",  # Mixed_7a (InceptionD): 17 -> 8; then Mixed_7b, 7c
          [{"op": "3x3", "reduce": 192, "out": 320}, {"op": "1xn_3x3", "n": 7, "reduce": 192, "out": 192},
@@ -663,5 +662,6 @@ def inception_v3(num_classes: int = 1000, in_channels: int = 3, input_size: int 
     space = _space_for("inception_v3", in_channels, input_size, num_classes)
     small = input_size <= SMALL_INPUT
     if not small and "v3" not in space.stems:
-        raise SpaceError(f"inception_v3 needs input_size >= 75 (or <= {SMALL_INPUT} for the small form), got {input_size}")
+        raise SpaceError(f"inception_v3 needs input_size >= 75 (or <= {SMALL_INPUT} for the small form), "
+                         f"got {input_size}")
     return space.build(inception_v3_choices(small=small))
