@@ -34,8 +34,8 @@ named after GoogLeNet's table: stage 0 holds ``inception_3a``, ``inception_3b``,
 
 Choices of the ``inception`` space (``s{i}`` stage i, ``m{j}`` its module j, ``red`` its grid
 reduction, ``b{k}`` a branch). Widths are asked in units of 8 channels (``out/8 = 12`` is 96
-channels), log-uniform from 8 to ``max_width``, so every multiple of 8 is a point and random
-networks stay small; a choice a mutation brings into being copies its neighbour (a new module
+channels), log-uniform from 8 to ``max_width``, so every multiple of 8 up to it is a point and
+random networks stay small; a choice a mutation brings into being copies its neighbour (a new module
 copies the previous module, a new branch the previous branch, a new stem conv the previous conv's
 width)::
 
@@ -343,9 +343,9 @@ class InceptionSpace(SearchSpace):
             raise SpaceError(f"inception: modules_per_stage must be an int >= 1 or {self.stages} of them (one per "
                              f"stage), got {modules_per_stage!r}")
         self.modules_per_stage = tuple(check_int("inception", "modules_per_stage", m) for m in modules_per_stage)
-        self.reduce_at: tuple[int, ...] = tuple(range(1, self.stages)) if reduce_at is None else () if \
-            not list(reduce_at) else check_values("inception", "reduce_at", reduce_at, kind=int,
-                                                  allowed=range(self.stages), sort=True)
+        reduce_at = range(1, self.stages) if reduce_at is None else reduce_at
+        self.reduce_at: tuple[int, ...] = () if isinstance(reduce_at, (list, tuple, range)) and not reduce_at else \
+            check_values("inception", "reduce_at", reduce_at, kind=int, allowed=range(self.stages), sort=True)
         if with_bn not in (None, True, False):
             raise SpaceError(f"inception: with_bn must be None (a choice), True or False, got {with_bn!r}")
         self.with_bn = with_bn
