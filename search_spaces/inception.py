@@ -468,7 +468,7 @@ class InceptionSpace(SearchSpace):
             n = c[f"s{s}.modules"]
             down = f"{c[f's{s}.down']} + " if f"s{s}.down" in c else ""
             branches = sum(c[f"s{s}.m{m}.branches"] for m in range(n))
-            parts.append(f"{down}{n} module{'s' if n > 1 else ''}, {branches} branches")
+            parts.append(f"{down}{n} module{'s' * (n > 1)}, {branches} branch{'es' * (branches > 1)}")
         return " | ".join(parts) + f" | dropout {c['dropout']:g}"
 
 
