@@ -202,10 +202,6 @@ def test_the_schema_is_the_one_column_list() -> None:
     assert set(schema.ROW_FROM_REPORT) <= set(schema.COLUMNS)
     assert set(schema.CANDIDATE_COLUMNS) <= set(schema.COLUMNS)
     assert set(schema.ROW_FROM_REPORT) <= set(schema.REPORT_KEYS)
-    assert results.STATUSES is schema.STATUSES and results.USABLE_STATUSES is schema.USABLE_STATUSES
-    from nas import searchers
-
-    assert searchers.STATUSES is schema.STATUSES and searchers.USABLE_STATUSES is schema.USABLE_STATUSES
     from nas.runner.driver import RESULT_COLUMNS
 
     assert set(RESULT_COLUMNS) <= set(schema.COLUMNS)

@@ -161,7 +161,8 @@ def import_modules(imports: list[str]) -> None:
             if not path.is_file():
                 raise ConfigError(f"--import {item}: no such file")
             known = sys.modules.get(path.stem)
-            if known is not None and getattr(known, "__file__", None) and Path(known.__file__).resolve() == path:
+            known_file = getattr(known, "__file__", None)
+            if known_file is not None and Path(known_file).resolve() == path:
                 _IMPORTED[path] = path.stem  # already imported (e.g. by the caller) from this file
                 continue
             name = path.stem if known is None else f"nas_user_{path.stem}_{len(_IMPORTED)}"

@@ -25,7 +25,7 @@ from nas.runner.ray_backend import run_on_tune
 from nas.searchers import Searcher, SearcherError
 from nas.searchers import get as get_searcher
 from nas.searchers import resolve_options
-from nas.spaces import SearchSpace
+from nas.spaces import SearchSpace, SpaceError
 
 __all__ = ["run_search", "SearchOutcome", "SearchStopped"]
 
@@ -107,19 +107,29 @@ def _configure(config: SearchConfig | None, out: str | Path, resume: str | Path 
     if resume is not None:
         folder = RunFolder(Path(resume).resolve())
         cfg = folder.read_config().with_overrides(overrides)
-        cfg.validate()
+        _import_and_validate(cfg)
         return cfg, folder
     if config is None:
         raise ConfigError("run_search needs a config (or resume=RUN_DIR)")
-    cfg = dataclasses.replace(config, run_id=config.run_id or default_run_id(config))
-    cfg.validate()
+    run_id = config.run_id or default_run_id(config)
+    cfg = dataclasses.replace(config, run_id=run_id)
+    _import_and_validate(cfg)
     try:
         cfg.searcher_options = resolve_options(cfg.searcher, cfg.searcher_options, cfg.trials)
     except SearcherError as exc:
         raise ConfigError(str(exc)) from None
-    folder = RunFolder((Path(out) / cfg.run_id).resolve())
+    folder = RunFolder((Path(out) / run_id).resolve())
     folder.check_unused()
     return cfg, folder
+
+
+def _import_and_validate(cfg: SearchConfig) -> None:
+    """Import the modules the search names (they may register its space or searcher), then
+    validate it."""
+    if not isinstance(cfg.imports, list) or not all(isinstance(i, str) for i in cfg.imports):
+        raise ConfigError(f"imports must be a list of module names or .py paths, got {cfg.imports!r}")
+    import_modules(cfg.imports)
+    cfg.validate()
 
 
 def _prepare(cfg: SearchConfig, run_dir: Path) -> tuple[Any, SearchSpace, Searcher]:
@@ -128,7 +138,6 @@ def _prepare(cfg: SearchConfig, run_dir: Path) -> tuple[Any, SearchSpace, Search
     import nas.data
     import nas.spaces
 
-    import_modules(cfg.imports)
     if cfg.space not in nas.spaces.names():
         raise ConfigError(f"space must be one of {', '.join(sorted(nas.spaces.names()))}, got {cfg.space!r}")
     try:
@@ -139,8 +148,10 @@ def _prepare(cfg: SearchConfig, run_dir: Path) -> tuple[Any, SearchSpace, Search
         space = nas.spaces.get(cfg.space, input_shape=data.input_shape, num_classes=data.num_classes,
                                max_macs=cfg.max_macs, max_params=cfg.max_params, **cfg.space_options)
         space.sample(np.random.default_rng(cfg.seed))  # an impossible budget fails here, not inside Tune
-    except (ValueError, TypeError, IndexError, KeyError) as exc:
-        raise ConfigError(f"space {cfg.space!r}: {exc}" if cfg.space not in str(exc) else str(exc)) from None
+    except SpaceError as exc:  # its message names the space and what to change
+        raise ConfigError(str(exc)) from None
+    except (ValueError, TypeError, IndexError, KeyError) as exc:  # a space option it did not check
+        raise ConfigError(f"space {cfg.space!r}: {type(exc).__name__}: {exc}") from None
     try:
         searcher = get_searcher(cfg.searcher, space, seed=cfg.seed, objective=cfg.objective, run_dir=run_dir,
                                 **cfg.searcher_options)

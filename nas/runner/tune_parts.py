@@ -33,10 +33,10 @@ class DriverSearcher(_DriverBound, TuneSearcher):
         super().__init__(metric="score", mode="max")
         self.driver = driver
 
-    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
         candidate = self.driver.next_candidate(trial_id)
         if candidate is None:
-            return TuneSearcher.FINISHED
+            return TuneSearcher.FINISHED  # type: ignore[return-value]  # Tune's marker is a str
         return {"candidate_id": candidate.id, "arch_hash": candidate.arch_hash, "arch_json": candidate.arch_json}
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import base64
 import pickle
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 from nas.choices import optuna_options
 from nas.errors import GraphError
@@ -94,7 +94,7 @@ class OptunaSearcher(Searcher):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self.name = sampler  # the registry name this instance answers to
+        self.name = sampler  # type: ignore[misc]  # the registry name this instance answers to
         self.sampler_name = sampler
         self.storage = _storage_url(storage)
         self.study_name = study_name
@@ -102,7 +102,8 @@ class OptunaSearcher(Searcher):
         self.population_size = population_size
         self.enqueue_after = enqueue_after
         self.max_attempts = max_attempts
-        self.directions = ["maximize"] if self.objective == "accuracy" else ["maximize", "minimize"]
+        self.directions: list[Literal["maximize", "minimize"]] = (
+            ["maximize"] if self.objective == "accuracy" else ["maximize", "minimize"])
         self._rng = new_rng(self.seed)  # the budget-aware samples
         self._study_obj: Any = None  # opened on first use, or by load_state_dict
         self._memory: Any = None  # the in-memory storage when there is no storage
@@ -145,7 +146,7 @@ class OptunaSearcher(Searcher):
                     f"trials; continue it by restoring the searcher state, or use a fresh storage")
             return study
         try:
-            return optuna.load_study(study_name=self.study_name, storage=self.storage, sampler=sampler)
+            return optuna.load_study(study_name=self.study_name, storage=self.storage or self._memory, sampler=sampler)
         except KeyError:
             raise SearcherError(f"optuna study {self.study_name!r} not found in {self.storage}") from None
 

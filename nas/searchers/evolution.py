@@ -221,7 +221,8 @@ class Evolution(Searcher):
             return Candidate(candidate_id, self.space.sample(self._rng), origin="sample",
                              info={"reason": "no usable parent in the tournament"})
         n_mutations = self.mutations_for_round(round_i)
-        child, applied = parent.arch, []
+        child = parent.arch
+        applied: list[dict[str, Any]] = []
         for _ in range(n_mutations):
             try:
                 child, mutation = self.space.mutate(child, self._rng)
@@ -255,10 +256,10 @@ class Evolution(Searcher):
         """A sortable fitness per member (larger is fitter); failures get -inf."""
         if self._keys is None:
             if self.objective == "accuracy":
-                self._keys = [(m.val_acc if m.usable else -math.inf, 0.0) for m in self._members]
+                self._keys = [(m.val_acc if m.val_acc is not None else -math.inf, 0.0) for m in self._members]
             else:
                 usable = [i for i, m in enumerate(self._members) if m.usable and m.macs is not None]
-                points = np.array([[self._members[i].val_acc, -float(self._members[i].macs)] for i in usable],
+                points = np.array([[self._members[i].val_acc, -float(self._members[i].macs or 0)] for i in usable],
                                   dtype=np.float64).reshape(-1, 2)
                 ranks = pareto_ranks(points)
                 crowd = crowding_distances(points, ranks)
@@ -310,9 +311,9 @@ def pareto_ranks(points: np.ndarray) -> np.ndarray:
     ranks = np.zeros(n, dtype=np.int64)
     if n == 0:
         return ranks
-    ge = (points[:, None, :] >= points[None, :, :]).all(axis=2)
-    gt = (points[:, None, :] > points[None, :, :]).any(axis=2)
-    dominates = ge & gt  # dominates[i, j]: i dominates j
+    ge = np.all(points[:, None, :] >= points[None, :, :], axis=2)
+    gt = np.any(points[:, None, :] > points[None, :, :], axis=2)
+    dominates = np.asarray(ge & gt)  # dominates[i, j]: i dominates j
     dominated_by = dominates.sum(axis=0)
     remaining = np.ones(n, dtype=bool)
     rank = 0
