@@ -46,9 +46,9 @@ def baseline_costs(input_shape: tuple[int, int, int], num_classes: int) -> list[
 
 
 def _describe(row: Any) -> str:
-    """``#id`` and what the architecture is, in a few words."""
+    """What the architecture is, in a few words (its hash when the space gives no summary)."""
     text = row["summary"] if isinstance(row["summary"], str) and row["summary"] else row["arch_hash"][:12]
-    return f"#{row['trial_id']} {text}"
+    return text if len(text) <= 100 else text[:97] + "..."
 
 
 def _lineage(row: Any) -> str:
@@ -56,7 +56,7 @@ def _lineage(row: Any) -> str:
     if not isinstance(row["parent_hash"], str):
         return "a random sample"
     changes = ", ".join(f"{m.get('where')} {m.get('from')}->{m.get('to')}" for m in row["mutations"])
-    return f"child of {row['parent_hash'][:6]}: {changes}"[:90]
+    return f"child of {row['parent_hash'][:6]}: {changes}"[:100]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,15 +94,15 @@ def main(argv: list[str] | None = None) -> int:
           f"({', '.join(f'{v} {k}' for k, v in counts.items())}); {repeats} repeated an architecture already "
           f"trained here and reused its result\n")
     top = best(df, 5)  # each architecture once
-    lines = [f"{'':<3}{'architecture':<58}{'params':>9}{'MACs':>9}{'val acc':>9}"]
+    lines = [f"{'':<3}{'trial':<7}{'params':>8}{'MACs':>9}{'val acc':>9}  architecture"]
     for rank, (_, r) in enumerate(top.iterrows(), start=1):
-        lines.append(f"{rank:<3}{_describe(r)[:57]:<58}{_fmt_count(r['params']):>9}{_fmt_count(r['macs']):>9}"
-                     f"{r['val_acc']:>9.3f}")
-        lines.append(f"{'':<5}{_lineage(r)}")
+        lines.append(f"{rank:<3}{'#' + str(r['trial_id']):<7}{_fmt_count(r['params']):>8}{_fmt_count(r['macs']):>9}"
+                     f"{r['val_acc']:>9.3f}  {_describe(r)}")
+        lines.append(f"{'':<38}{_lineage(r)}")
     lines.append("")
     lines.append("lecture baselines at 1x28x28 (cost only, not trained here):")
     for name, params, macs in baseline_costs((1, 28, 28), 10):
-        lines.append(f"{'':<3}{name:<58}{_fmt_count(params):>9}{_fmt_count(macs):>9}{'-':>9}")
+        lines.append(f"{'':<10}{_fmt_count(params):>8}{_fmt_count(macs):>9}{'-':>9}  {name}")
     print("\n".join(lines))
     print(f"\nrun folder: {outcome.run_dir}")
     print(f"  load it:  python -c \"import nas.results as r; print(r.load('{outcome.run_dir}'))\"")

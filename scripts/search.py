@@ -9,7 +9,7 @@ Examples::
     python scripts/search.py --resume results/<run_id> --trials 400                      # extend a search
     python scripts/search.py --address HEAD_IP:6379 ...      # join a cluster made with `ray start`
     python scripts/search.py --import my_space.py --space my_space --searcher tpe         # your own space
-    python scripts/search.py --space vgg --searcher evolution --searcher-option removal='"worst"'
+    python scripts/search.py --space vgg --searcher evolution --searcher-option removal=worst --searcher-option max_redraws=10
 
 Searchers and spaces are those registered (nas.searchers.names(), nas.spaces.names(), plus the
 spaces of --import modules). A bad flag value prints one line and exits with status 2.
