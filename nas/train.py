@@ -24,6 +24,7 @@ from torch import nn
 
 from nas.data import DataSplits
 from nas.modules import seeded_init
+from nas.schema import EPOCH_METRICS, TRAIN_METRICS
 
 __all__ = ["TrainConfig", "train", "seeded_init", "augment_batch", "lr_factor", "default_batch_size", "EpochCallback"]
 
@@ -99,10 +100,10 @@ def train(
     partial) epoch; returning False stops training early. ``test=True`` also reports test
     accuracy at the end.
 
-    Returns a dict with status ("ok" / "failed"), error, val_acc, val_acc_per_epoch,
-    train_loss, train_loss_per_epoch, train_acc, test_acc, seconds, train_seconds,
-    epoch_seconds, images_per_s, epochs, steps, device, batch_size, lr, stopped_early,
-    peak_memory_mb. Raises ValueError for bad arguments, before any training.
+    Returns a dict of :data:`nas.schema.TRAIN_METRICS` (status "ok" / "failed", error, val_acc,
+    val_acc_per_epoch, train_loss, ..., peak_memory_mb; ``traceback`` too after a failure); the
+    callback gets :data:`nas.schema.EPOCH_METRICS`. Raises ValueError for bad arguments, before
+    any training.
     """
     # ---- arguments: mistakes here are the caller's and raise
     if isinstance(epochs, bool) or not isinstance(epochs, (int, float)) or not math.isfinite(epochs) or epochs <= 0:
@@ -128,13 +129,12 @@ def train(
     batch_size = min(cfg.batch_size or default_batch_size(n_train, cuda), n_train)
     peak_lr = cfg.lr if cfg.lr is not None else cfg.base_lr * batch_size / 256
 
-    result: dict[str, Any] = {
-        "status": "ok", "error": None, "val_acc": None, "val_acc_per_epoch": [], "train_loss": None,
-        "train_loss_per_epoch": [], "train_acc": None, "test_acc": None, "seconds": 0.0,
-        "train_seconds": 0.0, "epoch_seconds": [], "images_per_s": 0.0, "epochs": 0.0, "steps": 0,
-        "device": str(dev), "batch_size": batch_size, "lr": peak_lr, "stopped_early": False,
-        "peak_memory_mb": None, "seed": seed,
-    }
+    result: dict[str, Any] = dict.fromkeys(TRAIN_METRICS)
+    result.update(
+        status="ok", val_acc_per_epoch=[], train_loss_per_epoch=[], seconds=0.0, train_seconds=0.0,
+        epoch_seconds=[], images_per_s=0.0, epochs=0.0, steps=0, device=str(dev), batch_size=batch_size,
+        lr=peak_lr, stopped_early=False, seed=seed,
+    )
     # Ops that draw from torch's global generator (dropout) get one forked and seeded for this
     # run, so the same seed repeats the run whatever ran before; the caller's state is restored.
     with torch.random.fork_rng(devices=[dev] if cuda else [], device_type=dev.type):
@@ -257,7 +257,7 @@ def _train_loop(model: nn.Module, data: DataSplits, epochs: float, seed: int, de
         result["val_acc_per_epoch"].append(val_acc)
         result.update(train_loss=mean_loss, train_acc=n_correct / (n_steps * batch_size), val_acc=val_acc)
         if on_epoch is not None:
-            metrics = {k: result[k] for k in ("epochs", "steps", "val_acc", "train_loss", "train_acc")}
+            metrics = {k: result[k] for k in EPOCH_METRICS}
             metrics["seconds"] = time.perf_counter() - t_start
             if on_epoch(epoch, metrics) is False:
                 result["stopped_early"] = steps_done < total_steps

@@ -3,21 +3,19 @@
 Fashion-MNIST subset - in a few minutes on two CPU cores.
 
 It searches the ``mixed`` space (VGG, Inception, ResNet, DenseNet and MobileNet blocks) at 1x28x28
-under a 3M-MAC budget: 32 candidates, one epoch each, two at a time. It prints a progress bar, then the best architectures found (parameters, MACs,
-validation accuracy) beside the costs of the lectures' hand-designed networks at the same input
-size, and the run folder, which ``nas.results.load`` reads back and ``scripts/search.py --resume``
-can extend.
+under a 3M-MAC budget: 32 candidates, one epoch each, two at a time. It prints a progress bar, then
+the best architectures found - each once, described in a few words (the space's summary), with
+parameters, MACs and validation accuracy - beside the costs of the lectures' hand-designed networks
+at the same input size, and the run folder, which ``nas.results.load`` reads back and
+``scripts/search.py --resume`` can extend. A candidate that repeats an architecture already
+trained in the run reuses its result instead of training again; the demo says how many did.
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from typing import Any
 
 BASELINES = ("lenet5", "resnet20", "mobilenet_v2")  # their small-input forms at 1x28x28
 SPACE_OPTIONS = {"widths": [8, 16, 24, 32, 48], "stem_widths": [8, 16]}  # candidates train in seconds on a core
@@ -47,6 +45,20 @@ def baseline_costs(input_shape: tuple[int, int, int], num_classes: int) -> list[
     return out
 
 
+def _describe(row: Any) -> str:
+    """What the architecture is, in a few words (its hash when the space gives no summary)."""
+    text = row["summary"] if isinstance(row["summary"], str) and row["summary"] else row["arch_hash"][:12]
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+def _lineage(row: Any) -> str:
+    """Where the architecture came from: a random sample, or a parent and the changes made."""
+    if not isinstance(row["parent_hash"], str):
+        return "a random sample"
+    changes = ", ".join(f"{m.get('where')} {m.get('from')}->{m.get('to')}" for m in row["mutations"])
+    return f"child of {row['parent_hash'][:6]}: {changes}"[:100]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="a small evolution search on embedded Fashion-MNIST, on Ray")
     p.add_argument("--trials", type=int, default=32)
@@ -54,18 +66,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--max-macs", type=int, default=3_000_000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=str(ROOT / "results"))
+    p.add_argument("--space", default="mixed", help="the space searched (mixed)")
+    p.add_argument("--out", default="results")
     args = p.parse_args(argv)
 
-    import nas
     from nas.results import best
     from nas.runner import SearchConfig, run_search
 
-    space = "mixed"
+    space = args.space
     config = SearchConfig(
         space=space, searcher="evolution", dataset="fashion-mnist-embedded", trials=args.trials,
         epochs=args.epochs, workers=args.workers, cpus_per_trial=1, max_macs=args.max_macs, seed=args.seed,
-        space_options=SPACE_OPTIONS, searcher_options={"population": 8, "sample_size": 4},
+        space_options=SPACE_OPTIONS if space == "mixed" else {},
+        searcher_options={"population": 8, "sample_size": 4},
         train_options={"batch_size": 64, "lr": 0.1},
         run_id=f"demo-{dt.datetime.now():%Y%m%d-%H%M%S}",
     )
@@ -76,20 +89,20 @@ def main(argv: list[str] | None = None) -> int:
     df = outcome.trials
 
     counts = df["status"].value_counts().to_dict()
-    print(f"\n{len(df)} candidates trained in {outcome.seconds:.0f} s "
-          f"({', '.join(f'{v} {k}' for k, v in counts.items())})\n")
-    top = best(df, 5)
-    lines = [f"{'':<2}{'architecture':<46}{'params':>10}{'MACs':>10}{'val acc':>9}"]
+    repeats = int(df["cached_from"].notna().sum())
+    print(f"\n{len(df)} candidates in {outcome.seconds:.0f} s "
+          f"({', '.join(f'{v} {k}' for k, v in counts.items())}); {repeats} repeated an architecture already "
+          f"trained here and reused its result\n")
+    top = best(df, 5)  # each architecture once
+    lines = [f"{'':<3}{'trial':<7}{'params':>8}{'MACs':>9}{'val acc':>9}  architecture"]
     for rank, (_, r) in enumerate(top.iterrows(), start=1):
-        lineage = "random sample" if r["parent_hash"] is None or r["parent_hash"] != r["parent_hash"] else \
-            f"child of {r['parent_hash'][:6]} ({', '.join(m.get('kind', '?') for m in r['mutations'])})"
-        label = f"#{r['trial_id']} {lineage}"
-        lines.append(f"{rank:<2}{label[:45]:<46}{_fmt_count(r['params']):>10}{_fmt_count(r['macs']):>10}"
-                     f"{r['val_acc']:>9.3f}")
+        lines.append(f"{rank:<3}{'#' + str(r['trial_id']):<7}{_fmt_count(r['params']):>8}{_fmt_count(r['macs']):>9}"
+                     f"{r['val_acc']:>9.3f}  {_describe(r)}")
+        lines.append(f"{'':<38}{_lineage(r)}")
     lines.append("")
     lines.append("lecture baselines at 1x28x28 (cost only, not trained here):")
     for name, params, macs in baseline_costs((1, 28, 28), 10):
-        lines.append(f"{'':<2}{name:<46}{_fmt_count(params):>10}{_fmt_count(macs):>10}{'-':>9}")
+        lines.append(f"{'':<10}{_fmt_count(params):>8}{_fmt_count(macs):>9}{'-':>9}  {name}")
     print("\n".join(lines))
     print(f"\nrun folder: {outcome.run_dir}")
     print(f"  load it:  python -c \"import nas.results as r; print(r.load('{outcome.run_dir}'))\"")

@@ -8,8 +8,11 @@ Examples::
     python scripts/search.py --resume results/20260101-120000-vgg-evolution-s0          # after a crash
     python scripts/search.py --resume results/<run_id> --trials 400                      # extend a search
     python scripts/search.py --address HEAD_IP:6379 ...      # join a cluster made with `ray start`
+    python scripts/search.py --import my_space.py --space my_space --searcher tpe         # your own space
+    python scripts/search.py --space vgg --searcher evolution --searcher-option removal=worst --searcher-option max_redraws=10
 
-A bad flag value prints one line and exits with status 2.
+Searchers and spaces are those registered (nas.searchers.names(), nas.spaces.names(), plus the
+spaces of --import modules). A bad flag value prints one line and exits with status 2.
 """
 from __future__ import annotations
 
@@ -19,12 +22,6 @@ import math
 import sys
 from pathlib import Path
 from typing import Any, Callable, NoReturn, Sequence
-
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-SEARCHERS = ("evolution", "random", "tpe", "gp", "nsga2")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -81,13 +78,19 @@ def _key_value(text: str) -> tuple[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line; ``--space`` and ``--searcher`` offer what the registries hold now."""
+    import nas.searchers
+    import nas.spaces
+
     p = OneLineParser(prog="search.py", description=__doc__.split("\n\n")[0],
                       formatter_class=argparse.RawDescriptionHelpFormatter)
     what = p.add_argument_group("what to search")
-    what.add_argument("--space", help="search space (see nas.spaces.names())")
+    what.add_argument("--space", choices=nas.spaces.names(), metavar="SPACE",
+                      help=f"search space: {', '.join(nas.spaces.names())} (and those of --import modules)")
     what.add_argument("--space-option", action="append", type=_key_value, default=None, metavar="KEY=VALUE",
                       help="space constructor option, JSON value (repeatable), e.g. stages=3")
-    what.add_argument("--searcher", choices=SEARCHERS, default=None, help="default: evolution")
+    what.add_argument("--searcher", choices=nas.searchers.names(), default=None,
+                      help=f"{', '.join(nas.searchers.names())} (default: evolution)")
     what.add_argument("--objective", choices=("accuracy", "accuracy-macs"), default=None,
                       help="accuracy, or accuracy vs MACs (Pareto); nsga2 defaults to accuracy-macs")
     what.add_argument("--dataset", default=None,
@@ -115,16 +118,24 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--lr", type=_positive_float, default=None, help="peak learning rate")
     budget.add_argument("--test", action="store_true", default=None, help="also measure test accuracy of every trial")
 
-    evo = p.add_argument_group("searcher options")
-    evo.add_argument("--population", type=_positive_int, default=None, help="evolution: population size P (100)")
-    evo.add_argument("--sample-size", type=_positive_int, default=None, help="evolution: tournament size S (25)")
+    evo = p.add_argument_group("searcher options (the flags below are shorthands for --searcher-option)")
+    evo.add_argument("--searcher-option", action="append", type=_key_value, default=None, metavar="KEY=VALUE",
+                     help="any option of the searcher, JSON value (repeatable), e.g. max_redraws=10")
+    evo.add_argument("--population", type=_positive_int, default=None,
+                     help="evolution: population size P (default: trials/4, at least 4, at most 100)")
+    evo.add_argument("--sample-size", type=_positive_int, default=None,
+                     help="evolution: tournament size S (default: a quarter of P, at least 2)")
     evo.add_argument("--initial-mutations", type=_positive_int, default=None, help="evolution: d, mutations of the first child (1)")
     evo.add_argument("--mutation-decay", type=_positive_float, default=None, help="evolution: r in max(ceil(d - i/r), 1) (10)")
     evo.add_argument("--removal", choices=("oldest", "worst"), default=None,
                      help="evolution: remove the oldest (regularized evolution, default) or the least fit")
-    evo.add_argument("--skip-duplicates", action="store_true", default=None, help="evolution/random: re-draw repeated architectures")
+    evo.add_argument("--skip-duplicates", action=argparse.BooleanOptionalAction, default=None,
+                     help="evolution/random: redraw architectures already proposed (default: on; repeats "
+                          "are never trained twice either way)")
     evo.add_argument("--n-startup-trials", type=_nonneg_int, default=None, help="tpe/gp: random trials first (10)")
     evo.add_argument("--nsga2-population", type=_positive_int, default=None, help="nsga2: generation size (20)")
+    evo.add_argument("--enqueue-after", type=_positive_int, default=None,
+                     help="tpe/gp/nsga2: rejected suggestions in a row before a budget-aware sample (5)")
 
     run = p.add_argument_group("run folder")
     run.add_argument("--seed", type=_nonneg_int, default=None, help="seed of the searcher, data split and training (0)")
@@ -142,8 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
 _SEARCHER_FLAGS = {
     "population": ("evolution", "population"), "sample_size": ("evolution", "sample_size"),
     "initial_mutations": ("evolution", "initial_mutations"), "mutation_decay": ("evolution", "mutation_decay"),
-    "removal": ("evolution", "removal"), "n_startup_trials": ("tpe gp", "n_startup_trials"),
-    "nsga2_population": ("nsga2", "population_size"),
+    "removal": ("evolution", "removal"), "skip_duplicates": ("evolution random", "skip_duplicates"),
+    "n_startup_trials": ("tpe gp", "n_startup_trials"), "nsga2_population": ("nsga2", "population_size"),
+    "enqueue_after": ("tpe gp nsga2", "enqueue_after"),
 }
 _DIRECT = {"space": "space", "searcher": "searcher", "objective": "objective", "dataset": "dataset",
            "trials": "trials", "epochs": "epochs", "workers": "workers", "cpus_per_trial": "cpus_per_trial",
@@ -162,8 +174,11 @@ def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = Non
             cfg[field] = value
     if cfg.get("objective"):
         cfg["objective"] = cfg["objective"].replace("-", "_")
+    if cfg.get("imports"):  # files by absolute path, so a resume from elsewhere finds them
+        cfg["imports"] = [str(Path(i).resolve()) if i.endswith(".py") else i for i in cfg["imports"]]
     searcher = cfg.get("searcher", "evolution")
     options = dict(cfg.get("searcher_options") or {})
+    options.update(dict(args.searcher_option or []))
     for flag, (owners, option) in _SEARCHER_FLAGS.items():
         value = getattr(args, flag)
         if value is not None:
@@ -171,10 +186,6 @@ def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = Non
                 raise ValueError(f"--{flag.replace('_', '-')} applies to the {owners.replace(' ', '/')} searcher, "
                                  f"not {searcher}")
             options[option] = value
-    if args.skip_duplicates:
-        if searcher not in ("evolution", "random"):
-            raise ValueError(f"--skip-duplicates applies to evolution and random, not {searcher}")
-        options["skip_duplicates"] = True
     cfg["searcher_options"] = options
     if args.space_option:
         cfg["space_options"] = {**(cfg.get("space_options") or {}), **dict(args.space_option)}
@@ -194,16 +205,21 @@ def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = Non
 
 
 def print_summary(outcome: Any, top: int = 5) -> None:
-    """The best trials and where the run folder is."""
+    """The best trials (each architecture once, described in a few words) and where the run folder is."""
     from nas.results import best
 
     df = outcome.trials
     counts = df["status"].value_counts().to_dict()
-    print(f"\n{len(df)} trials ({', '.join(f'{v} {k}' for k, v in counts.items())}) in {outcome.seconds:.0f} s")
+    repeats = int(df["cached_from"].notna().sum())
+    reused = f"; {repeats} repeated an architecture and reused its result" if repeats else ""
+    print(f"\n{len(df)} trials ({', '.join(f'{v} {k}' for k, v in counts.items())}{reused}) "
+          f"in {outcome.seconds:.0f} s")
     top_rows = best(df, top)
     if len(top_rows):
-        table = top_rows[["trial_id", "val_acc", "params", "macs", "epochs", "origin", "arch_hash"]].copy()
+        table = top_rows[["trial_id", "val_acc", "params", "macs", "origin", "summary"]].copy()
         table["val_acc"] = table["val_acc"].map(lambda v: f"{v:.4f}")
+        table["summary"] = table["summary"].map(lambda t: t if isinstance(t, str) and len(t) <= 70 else
+                                                f"{str(t)[:67]}...")
         print(table.to_string(index=False))
     if not outcome.completed:
         print(f"the search stopped before its {outcome.config.trials} trials; continue it with "
@@ -211,15 +227,29 @@ def print_summary(outcome: Any, top: int = 5) -> None:
     print(f"run folder: {outcome.run_dir}")
 
 
+def _import_first(argv: Sequence[str]) -> None:
+    """Import the --import modules before the command line is read: they may register spaces."""
+    from nas.runner import import_modules
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--import", dest="imports", action="append", default=[])
+    known, _ = pre.parse_known_args(list(argv))
+    import_modules(known.imports)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv_list = list(sys.argv[1:] if argv is None else argv)
     from nas.results import read_json
     from nas.runner import ConfigError, SearchConfig, SearchStopped, run_search
     from nas.searchers import SearcherError
     from nas.spaces import SpaceError
 
-    argv_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        _import_first(argv_list)
+    except ConfigError as exc:
+        print(f"search.py: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
+    args = build_parser().parse_args(argv_list)
     try:
         if args.resume:
             if args.config:
