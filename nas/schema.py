@@ -11,16 +11,20 @@ One place for every key list, imported by :mod:`nas.train`, :mod:`nas.evaluate`,
 from __future__ import annotations
 
 __all__ = [
-    "STATUSES", "USABLE_STATUSES", "TRAINER_STATUSES", "KINDS", "COLUMNS", "TRAIN_METRICS", "EPOCH_METRICS",
+    "STATUSES", "USABLE_STATUSES", "FINAL_STATUSES", "TRAINER_STATUSES", "KINDS", "COLUMNS", "TRAIN_METRICS",
+    "EPOCH_METRICS",
     "EVAL_METRICS", "REPORT_KEYS", "EPOCH_REPORT_KEYS", "ROW_FROM_REPORT", "CANDIDATE_COLUMNS",
 ]
 
 #: ok: trained to the end; stopped: stopped early by a scheduler (its accuracy is a lower-fidelity
 #: score); failed: raised, ran out of memory, diverged or lost its worker; rejected: over the cost
-#: limits, not trained.
-STATUSES: tuple[str, ...] = ("ok", "stopped", "failed", "rejected")
+#: limits, not trained; interrupted: still running when the search was stopped (Ctrl-C, SIGTERM,
+#: a time limit) - provisional: a resume trains it again and its final row replaces this one.
+STATUSES: tuple[str, ...] = ("ok", "stopped", "failed", "rejected", "interrupted")
 #: Statuses whose validation accuracy a searcher may learn from.
 USABLE_STATUSES: tuple[str, ...] = ("ok", "stopped")
+#: Statuses that end a trial for good (every status but ``interrupted``): the searcher is told them.
+FINAL_STATUSES: tuple[str, ...] = ("ok", "stopped", "failed", "rejected")
 #: What the trainer itself returns (the evaluator adds ``rejected``, the driver ``stopped``).
 TRAINER_STATUSES: tuple[str, ...] = ("ok", "failed")
 
@@ -70,6 +74,8 @@ COLUMNS: dict[str, str] = {
     "start_time": "time",
     "end_time": "time",
     "worker": "str",             # host:pid that trained it
+    "node": "str",               # the Ray node that trained it (its node name: `ray start --node-name`, by default its IP)
+    "retries": "count",          # times its worker (or node) was lost and the trial started again (0: none)
     "device": "str",
     "info": "dict",              # searcher details (evolution: parent id and round; optuna: trial number)
     "arch_json": "str",          # nas.from_json(row.arch_json) rebuilds the architecture
@@ -93,15 +99,16 @@ EVAL_METRICS: tuple[str, ...] = (
 #: The evaluator's metrics a trial reports at its end and the driver writes into the row.
 ROW_FROM_REPORT: tuple[str, ...] = (
     "status", "error", "params", "macs", "val_acc", "val_acc_per_epoch", "test_acc", "train_loss", "epochs",
-    "train_seconds", "images_per_s", "peak_memory_mb", "device", "worker", "start_time", "end_time",
+    "train_seconds", "images_per_s", "peak_memory_mb", "device", "worker", "node", "start_time", "end_time",
 )
 #: Every key of a trial's final report: the row's metrics plus the scheduler's and the driver's
 #: (``score`` for the scheduler, ``final`` marks the last report, ``epoch`` the time attribute,
-#: ``trial_seconds`` the evaluator's own time).
-REPORT_KEYS: tuple[str, ...] = ROW_FROM_REPORT + ("score", "final", "epoch", "trial_seconds")
+#: ``trial_seconds`` the evaluator's own time, ``node_id`` the Ray node's id, which the driver turns
+#: into the row's ``node`` name).
+REPORT_KEYS: tuple[str, ...] = ROW_FROM_REPORT + ("score", "final", "epoch", "trial_seconds", "node_id")
 #: Every key of a trial's per-epoch report (what a scheduler such as ASHA reads).
 EPOCH_REPORT_KEYS: tuple[str, ...] = ("score", "final", "epoch", "val_acc", "val_acc_per_epoch", "train_loss",
-                                      "start_time")
+                                      "start_time", "worker", "node_id")
 
 #: The columns the driver takes from the candidate (the searcher's proposal) rather than the report.
 CANDIDATE_COLUMNS: tuple[str, ...] = ("trial_id", "arch_hash", "arch_json", "parent_hash", "mutations", "origin",

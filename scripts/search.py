@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--reduction-factor", type=_positive_int, default=None, help="ASHA: keep 1/this per rung (3)")
     budget.add_argument("--max-failures", type=_nonneg_int, default=None, help="retries of a trial whose worker died (2)")
     budget.add_argument("--address", default=None, help="join a running Ray cluster (HOST:6379 or 'auto')")
+    budget.add_argument("--time-limit", type=_positive_float, default=None, metavar="SECONDS",
+                        help="stop after this much wall clock (running trials are recorded as interrupted; "
+                             "--resume finishes the search); not saved with the run")
     budget.add_argument("--batch-size", type=_positive_int, default=None, help="training batch size")
     budget.add_argument("--lr", type=_positive_float, default=None, help="peak learning rate")
     budget.add_argument("--test", action="store_true", default=None, help="also measure test accuracy of every trial")
@@ -222,7 +225,8 @@ def print_summary(outcome: Any, top: int = 5) -> None:
                                                 f"{str(t)[:67]}...")
         print(table.to_string(index=False))
     if not outcome.completed:
-        print(f"the search stopped before its {outcome.config.trials} trials; continue it with "
+        why = f" ({outcome.stopped})" if getattr(outcome, "stopped", None) else ""
+        print(f"the search stopped before its {outcome.config.trials} trials{why}; continue it with "
               f"--resume {outcome.run_dir}")
     print(f"run folder: {outcome.run_dir}")
 
@@ -240,7 +244,7 @@ def _import_first(argv: Sequence[str]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv_list = list(sys.argv[1:] if argv is None else argv)
     from nas.results import read_json
-    from nas.runner import ConfigError, SearchConfig, SearchStopped, run_search
+    from nas.runner import ConfigError, SearchConfig, SearchInterrupted, SearchStopped, run_search
     from nas.searchers import SearcherError
     from nas.spaces import SpaceError
 
@@ -258,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             overrides = {key: value for key, value in given.items()
                          if value or key not in ("searcher_options", "space_options", "data_options", "train_options")}
             outcome = run_search(resume=args.resume, overrides=overrides, progress=not args.no_progress,
-                                 verbose=args.verbose, argv=argv_list)
+                                 verbose=args.verbose, argv=argv_list, time_limit_s=args.time_limit)
         else:
             base = None
             if args.config:
@@ -272,14 +276,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise ConfigError("--space is required (or --resume RUN_DIR, or --config CONFIG_JSON)")
             config = SearchConfig.from_dict(fields)
             outcome = run_search(config, out=args.out, progress=not args.no_progress, verbose=args.verbose,
-                                 argv=argv_list)
+                                 argv=argv_list, time_limit_s=args.time_limit)
     except (ConfigError, SearcherError, SpaceError, SearchStopped, FileNotFoundError, ValueError) as exc:
         if args.verbose:
             raise
         print(f"search.py: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("search.py: interrupted; continue with --resume RUN_DIR", file=sys.stderr)
+    except SearchInterrupted as exc:  # Ctrl-C or SIGTERM: the run folder is consistent
+        print(f"search.py: {exc}", file=sys.stderr)
+        return 128 + exc.signum
+    except KeyboardInterrupt:  # outside the search's own handling (e.g. while it started)
+        print("search.py: interrupted; continue with --resume RUN_DIR if its run folder exists", file=sys.stderr)
         return 130
     print_summary(outcome)
     return 0 if outcome.completed else 1

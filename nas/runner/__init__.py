@@ -11,11 +11,15 @@ small parts:
   saved state, in that order), reuses the result of an architecture already evaluated in the
   run instead of training it again, and keeps the trial budget;
 * :mod:`nas.runner.ray_backend` / :mod:`nas.runner.tune_parts` / :mod:`nas.runner.trial` - the
-  Ray Tune backend: starting Ray, the Tune searcher over the driver, ASHA, crash bookkeeping,
-  and the trial function run on workers (:func:`nas.evaluate.evaluate` with the CPUs and GPU
-  fraction it was given, reporting validation accuracy after every epoch).
+  Ray Tune backend: starting Ray (with :mod:`nas.runner.reaper`, which takes a local Ray down
+  even after ``kill -9`` of the search), the Tune searcher over the driver, ASHA - multi-objective
+  (:mod:`nas.runner.moasha`) for ``objective=accuracy_macs`` -, crash bookkeeping, and the trial
+  function run on workers (:func:`nas.evaluate.evaluate` with the CPUs and GPU fraction it was
+  given, reporting validation accuracy after every epoch);
+* :mod:`nas.runner.stopping` - Ctrl-C, SIGTERM and time limits: a clean stop that records the
+  running trials as ``interrupted`` and leaves the folder ready for ``--resume``.
 
-A killed run resumes (``resume=run_dir``) with no finished trial lost or re-run: results
+A killed or interrupted run resumes (``resume=run_dir``) with no finished trial lost or re-run: results
 journaled but not yet told are told from the journal, candidates asked but not finished are
 asked again, and the searcher continues from its saved state. Failures never stop the search: a
 candidate that raises, runs out of memory or diverges is recorded as ``failed``; one over
@@ -29,7 +33,9 @@ from nas.runner.driver import Driver
 from nas.runner.folder import RunFolder
 from nas.runner.ray_backend import ray_environment, start_ray
 from nas.runner.search import SearchOutcome, SearchStopped, run_search
+from nas.runner.stopping import SearchInterrupted, StopRequest
 from nas.runner.trial import run_trial
 
-__all__ = ["SearchConfig", "SearchOutcome", "SearchStopped", "ConfigError", "run_search", "ray_environment",
-           "parse_count", "start_ray", "RESUMABLE_FIELDS", "Driver", "RunFolder", "run_trial", "import_modules"]
+__all__ = ["SearchConfig", "SearchOutcome", "SearchStopped", "SearchInterrupted", "StopRequest", "ConfigError",
+           "run_search", "ray_environment", "parse_count", "start_ray", "RESUMABLE_FIELDS", "Driver", "RunFolder",
+           "run_trial", "import_modules"]

@@ -2,9 +2,14 @@
 
 It is the one owner of the searcher and the trial log while a search runs, and knows nothing of
 the backend that trains candidates: a backend asks :meth:`Driver.next_candidate` for work under a
-key of its own (Ray Tune's trial id), and reports back with :meth:`Driver.complete`,
-:meth:`Driver.mark_stopped` and :meth:`Driver.trial_error`. Every finished trial is recorded in
-the same order: journal row (durable), tell, saved searcher state.
+key of its own (Ray Tune's trial id), and reports back with :meth:`Driver.report` (each
+intermediate result), :meth:`Driver.complete`, :meth:`Driver.mark_stopped` and
+:meth:`Driver.trial_error`. Every finished trial is recorded in the same order: journal row
+(durable), tell, saved searcher state. When the search is stopped early (Ctrl-C, SIGTERM, a time
+limit: a :class:`nas.runner.stopping.StopRequest`) the driver asks for no more candidates and
+:meth:`Driver.interrupt` records the trials still running as ``interrupted`` - not told to the
+searcher, which keeps them pending, so a resume trains them again and their final rows replace
+those.
 
 No architecture is trained twice in a run. A candidate whose ``arch_hash`` was already evaluated
 gets that result without training: its own row, with ``cached_from`` naming the trial it reuses,
@@ -21,6 +26,7 @@ from nas.cost import count
 from nas.errors import GraphError
 from nas.results import TrialLog
 from nas.runner.progress import Progress
+from nas.runner.stopping import StopRequest
 from nas.schema import ROW_FROM_REPORT
 from nas.searchers import Candidate, Result, Searcher
 from nas.spaces import SearchSpace, SpaceError
@@ -38,13 +44,16 @@ class Driver:
     """Runs ``searcher`` until ``trials`` rows are in ``trial_log`` (counting rows already there).
 
     ``save_state(searcher)`` persists the searcher's state; ``base_row`` holds the columns every
-    row shares (run id, searcher, space, seed); ``space`` writes each row's ``summary``.
+    row shares (run id, searcher, space, seed); ``space`` writes each row's ``summary``; ``stop``
+    says when to stop asking before the budget is spent.
     """
 
     def __init__(self, searcher: Searcher, trial_log: TrialLog, trials: int, *,
                  save_state: Callable[[Searcher], None], base_row: Mapping[str, Any], space: SearchSpace,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, stop: StopRequest | None = None) -> None:
         self.searcher = searcher
+        self.stop = stop or StopRequest()
+        self.interrupted = 0  # running trials recorded as interrupted by this driver
         self.log = trial_log
         self.trials = trials
         self.base_row = dict(base_row)
@@ -57,6 +66,8 @@ class Driver:
         self._live: dict[str, tuple[Candidate, float]] = {}  # key -> (candidate, asked at)
         self._errored: dict[str, tuple[Candidate, float]] = {}  # crashed, waiting for the error text
         self._stopped: dict[str, str] = {}  # keys a scheduler stopped early -> why
+        self._last: dict[str, dict[str, Any]] = {}  # key -> its latest intermediate result
+        self._retries: dict[str, int] = {}  # key -> times its worker was lost and it started again
         self._training: dict[str, str] = {}  # arch_hash -> key of the live trial training it
         self._waiting: dict[str, list[tuple[Candidate, float]]] = {}  # arch_hash -> repeats waiting for it
         self._first: dict[str, dict[str, Any]] = {}  # arch_hash -> the first row recorded for it
@@ -90,7 +101,7 @@ class Driver:
         """The next candidate to train under ``key``, or None when no more are needed (the budget
         is committed, or the searcher failed: see :attr:`fatal`). Repeats of architectures already
         evaluated are recorded on the way, without training."""
-        while self.fatal is None and self.committed < self.trials:
+        while self.fatal is None and self.committed < self.trials and not self.stop.requested:
             try:
                 candidate = self.searcher.ask()
                 self._save_state(self.searcher)
@@ -113,10 +124,33 @@ class Driver:
                 return candidate
         return None
 
+    def macs_of(self, candidate: Candidate) -> int | None:
+        """The candidate's exact MACs (from its graph; cached by :func:`nas.count`), None when it
+        cannot be counted (its trial will say why)."""
+        try:
+            return int(count(candidate.arch).macs)
+        except GraphError:
+            return None
+
+    def note_retry(self, key: str, why: str) -> None:
+        """The live trial ``key`` lost its worker (``why``) and the backend starts it again."""
+        entry = self._live.get(key)
+        if entry is None:
+            return
+        self._retries[key] = self._retries.get(key, 0) + 1
+        self._last.pop(key, None)
+        log.warning("trial %d: %s; starting it again (retry %d)", entry[0].id, why, self._retries[key])
+
+    def report(self, key: str, result: Mapping[str, Any]) -> None:
+        """An intermediate result of the live trial ``key`` (kept for its row if it is interrupted)."""
+        if key in self._live:
+            self._last[key] = dict(result)
+
     def complete(self, key: str, result: Mapping[str, Any] | None, error: bool = False) -> None:
         """The trial ``key`` ended: with its final report, stopped early (its last report), with
         an error (the text follows in :meth:`trial_error`), or cut short (asked again later)."""
         entry = self._live.pop(key, None)
+        self._last.pop(key, None)
         if entry is None:
             return
         candidate, asked_at = entry
@@ -124,9 +158,9 @@ class Driver:
             if error:
                 self._errored[key] = entry
             elif result is not None and result.get("final"):
-                self._record_trained(candidate, self._row(candidate, result, asked_at))
+                self._record_trained(candidate, self._row(candidate, result, asked_at, key))
             elif result is not None and key in self._stopped:
-                row = self._row(candidate, result, asked_at)
+                row = self._row(candidate, result, asked_at, key)
                 row.update(status="stopped", error=self._stopped.pop(key))
                 self._record_trained(candidate, row)
             else:  # never ran, or cut short by an interruption
@@ -144,12 +178,37 @@ class Driver:
         if entry is None:
             return
         candidate, asked_at = entry
-        row = self._row(candidate, {}, asked_at)
+        row = self._row(candidate, {}, asked_at, key)
         row.update(status="failed", error=message.strip() or "trial crashed")
         try:
             self._record_trained(candidate, row)
         except Exception as exc:
             self.fatal = exc
+
+    def interrupt(self, reason: str) -> None:
+        """The search stopped early (``reason``: the signal, or the time limit): each trial still
+        running is recorded as ``interrupted`` with what it reported so far - or, when its final
+        report had already come, as finished - and handed back to the searcher (a resume trains
+        it again and its final row replaces the interrupted one). Repeats waiting for it go back
+        too."""
+        for key in list(self._live):
+            candidate, asked_at = self._live.pop(key)
+            last = self._last.pop(key, {})
+            try:
+                if last.get("final"):
+                    self._record_trained(candidate, self._row(candidate, last, asked_at, key))
+                    continue
+                row = self._row(candidate, last, asked_at, key)
+                done = float(last.get("epoch") or 0.0)
+                row.update(status="interrupted", seconds=row["end_time"] - row["start_time"], train_seconds=None,
+                           error=f"interrupted ({reason}) after {done:g} epoch(s); a resume trains it again")
+                self.log.append(row)
+                self.interrupted += 1
+                if self.progress is not None:
+                    self.progress.add(row, count=False)
+            except Exception as exc:  # recording failed (e.g. a full disk): the resume re-runs it anyway
+                self.fatal = self.fatal or exc
+            self._release(candidate)
 
     def finish(self) -> None:
         """End of the backend's run: crashed trials are recorded, unfinished ones handed back to
@@ -222,10 +281,15 @@ class Driver:
                         type(exc).__name__, exc)
             return None
 
-    def _row(self, candidate: Candidate, result: Mapping[str, Any], asked_at: float) -> dict[str, Any]:
-        """The row of a trained (or crashed) candidate from the trial's report."""
+    def _row(self, candidate: Candidate, result: Mapping[str, Any], asked_at: float,
+             key: str | None = None) -> dict[str, Any]:
+        """The row of a trained (or crashed) candidate from the trial's report (``key``: the
+        backend's, for the retries it made)."""
         row = self._candidate_row(candidate)
+        row["retries"] = self._retries.pop(key, 0) if key is not None else 0
         row.update({key: result[key] for key in ROW_FROM_REPORT if result.get(key) is not None})
+        if result.get("final") is False:  # an intermediate report: its timings are the trial's so far
+            row.pop("end_time", None)
         if row.get("epochs") is None and result.get("epoch") is not None:
             row["epochs"] = result["epoch"]
         row.setdefault("start_time", asked_at)

@@ -115,19 +115,22 @@ class RunFolder:
     # ------------------------------------------------------------------ searcher state
 
     def save_state(self, searcher: Searcher) -> None:
-        """Replace the saved searcher state (atomically)."""
-        write_json_atomic(self.state_path, searcher.state_dict())
+        """Replace the saved searcher state (atomically). The hashes of the candidates proposed so
+        far are left out (the journal holds them), so the file does not grow with the search."""
+        write_json_atomic(self.state_path, searcher.state_dict(seen=False))
 
     def restore(self, searcher: Searcher, trial_log: TrialLog) -> None:
-        """Load the saved searcher state and tell it the journaled results it had not been told
-        (a run killed between journaling a row and saving the state)."""
+        """Load the saved searcher state (with the hashes of the candidates in the journal) and
+        tell it the journaled results it had not been told (a run killed between journaling a row
+        and saving the state). Interrupted trials stay pending: the resume runs them again."""
         if not self.state_path.exists():
-            if trial_log.rows:
+            if trial_log.rows or trial_log.interrupted:
                 raise ConfigError(f"{self.state_path} is missing: the searcher cannot be restored exactly; "
                                   f"start a new run")
             return
+        seen = {r["arch_hash"] for r in trial_log.rows} | {r["arch_hash"] for r in trial_log.interrupted.values()}
         try:
-            searcher.load_state_dict(read_json(self.state_path))
+            searcher.load_state_dict(read_json(self.state_path), seen=seen)
         except (SearcherError, ValueError, KeyError) as exc:
             raise ConfigError(f"cannot restore the searcher from {self.state_path}: {exc}") from None
         by_id = {r["trial_id"]: r for r in trial_log.rows}
@@ -138,7 +141,7 @@ class RunFolder:
                     raise ConfigError(f"trial {candidate.id} in the journal has hash {row['arch_hash']}, the saved "
                                       f"searcher state {candidate.arch_hash}: the run folder is inconsistent")
                 searcher.tell(candidate, Result.from_row(row))
-        unknown = sorted(i for i in by_id if i >= searcher.n_asked)
+        unknown = sorted(i for i in [*by_id, *trial_log.interrupted] if i >= searcher.n_asked)
         if unknown:
             raise ConfigError(f"the journal holds trials {unknown[:5]} the saved searcher never asked for: "
                               f"the run folder is inconsistent")

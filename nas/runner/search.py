@@ -22,12 +22,13 @@ from nas.runner.driver import Driver
 from nas.runner.folder import RunFolder, default_run_id
 from nas.runner.progress import Progress
 from nas.runner.ray_backend import run_on_tune
+from nas.runner.stopping import SearchInterrupted, StopRequest
 from nas.searchers import Searcher, SearcherError
 from nas.searchers import get as get_searcher
 from nas.searchers import resolve_options
 from nas.spaces import SearchSpace, SpaceError
 
-__all__ = ["run_search", "SearchOutcome", "SearchStopped"]
+__all__ = ["run_search", "SearchOutcome", "SearchStopped", "SearchInterrupted"]
 
 
 class SearchStopped(RuntimeError):
@@ -36,13 +37,15 @@ class SearchStopped(RuntimeError):
 
 @dataclass
 class SearchOutcome:
-    """A finished (or interrupted) search: its folder, its trials table and timings."""
+    """A finished (or stopped) search: its folder, its trials table and timings; ``stopped`` says
+    why it ended before its budget (the time limit), None when it did not."""
 
     run_dir: Path
     trials: Any  # pandas.DataFrame
     seconds: float
     completed: bool
     config: SearchConfig
+    stopped: str | None = None
 
 
 def run_search(
@@ -55,6 +58,7 @@ def run_search(
     evaluator: Callable[..., dict[str, Any]] | None = None,
     verbose: bool = False,
     argv: list[str] | None = None,
+    time_limit_s: float | None = None,
 ) -> SearchOutcome:
     """Run (or resume) a search; returns its run folder and trials table.
 
@@ -62,15 +66,22 @@ def run_search(
     search from its folder, with ``overrides`` for the fields in
     :data:`nas.runner.RESUMABLE_FIELDS` (e.g. more ``trials``, other resources). ``evaluator``
     replaces :func:`nas.evaluate.evaluate` (same signature; it must be picklable, it runs on Ray
-    workers). Raises ConfigError for a bad configuration before anything starts, SearchStopped
-    when the searcher fails mid-search (the folder stays resumable).
+    workers). ``time_limit_s`` ends the search after that many seconds of wall clock (trials
+    still running are recorded as ``interrupted``; the outcome says ``stopped``; a resume finishes
+    it). Raises ConfigError for a bad configuration before anything starts, SearchStopped when the
+    searcher fails mid-search, SearchInterrupted after SIGINT (Ctrl-C) or SIGTERM: trials still
+    running are recorded as ``interrupted`` and the folder is left consistent for ``--resume``.
     """
     from nas.evaluate import evaluate
 
     started = time.perf_counter()
+    try:
+        stop = StopRequest(time_limit_s)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     cfg, folder = _configure(config, out, resume, overrides or {})
     data, space, searcher = _prepare(cfg, folder.path)
-    with folder.locked():
+    with folder.locked(), stop.signals_handled():
         if resume is None:
             folder.write_config(cfg, space=space, searcher=searcher, data=data, argv=argv)
         else:
@@ -82,11 +93,15 @@ def run_search(
             driver = Driver(searcher, trial_log, cfg.trials, save_state=folder.save_state, space=space,
                             base_row={"run_id": cfg.run_id, "searcher": cfg.searcher, "space": cfg.space,
                                       "seed": cfg.seed, "device": "cuda" if cfg.gpus_per_trial > 0 else "cpu"},
-                            progress=Progress(cfg.trials, len(trial_log.rows), str(cfg.run_id)) if progress else None)
+                            progress=Progress(cfg.trials, len(trial_log.rows), str(cfg.run_id)) if progress else None,
+                            stop=stop)
             folder.save_state(searcher)
             try:
                 if not driver.done:
-                    run_on_tune(driver, cfg, data, evaluator or evaluate, verbose)
+                    run_on_tune(driver, cfg, data, evaluator or evaluate, verbose, stop)
+            except KeyboardInterrupt:  # a second Ctrl-C (or one before the handlers were in place)
+                stop.request("SIGINT", 2)
+                driver.interrupt("SIGINT")
             finally:
                 driver.finish()
                 folder.save_state(searcher)
@@ -95,9 +110,15 @@ def run_search(
     if driver.fatal is not None:
         raise SearchStopped(f"the search stopped: {driver.fatal}; the run folder is intact: fix the cause "
                             f"and continue with --resume {folder.path}") from driver.fatal
+    if stop.by_signal and not driver.done:
+        raise SearchInterrupted(
+            f"interrupted by {stop.reason}: {len(trial_log.rows)} of {cfg.trials} trials recorded, "
+            f"{driver.interrupted} running trial(s) recorded as interrupted; continue with: "
+            f"python scripts/search.py --resume {folder.path}", signum=int(stop.signum or 2), run_dir=folder.path,
+            recorded=len(trial_log.rows), interrupted=driver.interrupted)
     df = results.load(folder.path, warn=False)
     return SearchOutcome(run_dir=folder.path, trials=df, seconds=time.perf_counter() - started,
-                         completed=driver.done, config=cfg)
+                         completed=driver.done, config=cfg, stopped=None if driver.done else stop.reason)
 
 
 def _configure(config: SearchConfig | None, out: str | Path, resume: str | Path | None,

@@ -31,18 +31,22 @@ def run_trial(config: dict[str, Any], *, data: Any, evaluator: Callable[..., dic
               settings: dict[str, Any]) -> None:
     """Tune function trainable: evaluate ``config["arch_json"]`` with ``settings`` (threads,
     epochs, seed, device, cost limits, test, train options), reporting as it goes."""
+    import ray
     import torch
     from ray import tune
 
     torch.set_num_threads(int(settings["threads"]))
     started = time.time()
     history: list[float | None] = []
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    node_id = ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
 
     def on_epoch(index: int, metrics: dict[str, Any]) -> None:
         history.append(metrics.get("val_acc"))
         tune.report({"score": score(metrics.get("val_acc")), "final": False, "epoch": metrics.get("epochs"),
                      "val_acc": metrics.get("val_acc"), "val_acc_per_epoch": list(history),
-                     "train_loss": metrics.get("train_loss"), "start_time": started})
+                     "train_loss": metrics.get("train_loss"), "start_time": started, "worker": worker,
+                     "node_id": node_id})
 
     try:
         row = evaluator(config["arch_json"], data, epochs=settings["epochs"], seed=settings["seed"],
@@ -60,5 +64,5 @@ def run_trial(config: dict[str, Any], *, data: Any, evaluator: Callable[..., dic
         final["error"] = f"{final.get('error')}\n{row['traceback']}".strip()
     final.update(score=score(final.get("val_acc")), final=True, epoch=final.get("epochs") or 0.0,
                  start_time=started, end_time=time.time(), trial_seconds=row.get("seconds"),
-                 worker=f"{socket.gethostname()}:{os.getpid()}")
+                 worker=worker, node_id=node_id)
     tune.report(final)

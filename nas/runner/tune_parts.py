@@ -1,5 +1,6 @@
-"""The pieces Ray Tune is given: a Tune searcher over the driver, ASHA that says whom it stopped,
-a callback for crashed trials, and the Tuner itself. Imported only when a search runs (it imports Ray)."""
+"""The pieces Ray Tune is given: a Tune searcher over the driver, ASHA (single- or multi-objective)
+that says whom it stopped, a callback for crashed trials, a stopper for Ctrl-C and time limits, and
+the Tuner itself. Imported only when a search runs (it imports Ray)."""
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -7,12 +8,16 @@ from typing import Any, Callable
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher as TuneSearcher
+from ray.tune.stopper import Stopper
 
 from nas.runner.config import SearchConfig
 from nas.runner.driver import Driver
+from nas.runner.moasha import ParetoASHA
+from nas.runner.stopping import StopRequest
 from nas.runner.trial import run_trial
 
-__all__ = ["DriverSearcher", "RecordingASHA", "CrashRecorder", "make_tuner"]
+__all__ = ["DriverSearcher", "RecordingASHA", "RecordingParetoASHA", "CrashRecorder", "StopOnRequest",
+           "make_scheduler", "make_tuner"]
 
 
 class _DriverBound:
@@ -32,15 +37,33 @@ class DriverSearcher(_DriverBound, TuneSearcher):
     def __init__(self, driver: Driver) -> None:
         super().__init__(metric="score", mode="max")
         self.driver = driver
+        self._node_names: dict[str, str] = {}
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         candidate = self.driver.next_candidate(trial_id)
         if candidate is None:
             return TuneSearcher.FINISHED  # type: ignore[return-value]  # Tune's marker is a str
-        return {"candidate_id": candidate.id, "arch_hash": candidate.arch_hash, "arch_json": candidate.arch_json}
+        return {"candidate_id": candidate.id, "arch_hash": candidate.arch_hash, "arch_json": candidate.arch_json,
+                "macs": self.driver.macs_of(candidate)}
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        self.driver.report(trial_id, self._named(result))
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
-        self.driver.complete(trial_id, result, error)
+        self.driver.complete(trial_id, None if result is None else self._named(result), error)
+
+    def _named(self, result: dict[str, Any]) -> dict[str, Any]:
+        """The result with ``node`` set to the name of the Ray node (``ray start --node-name``,
+        by default its IP) whose id the trial reported; looked up once per node."""
+        node_id = result.get("node_id")
+        if not node_id:
+            return result
+        if node_id not in self._node_names:
+            import ray
+
+            for node in ray.nodes():
+                self._node_names[node["NodeID"]] = str(node.get("NodeName") or node.get("NodeManagerAddress"))
+        return {**result, "node": self._node_names.get(node_id, node_id)}
 
     def save(self, checkpoint_path: str) -> None:  # the run folder is our checkpoint
         return None
@@ -76,31 +99,75 @@ class CrashRecorder(_DriverBound, tune.Callback):
 
     def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self.retries[trial.trial_id] = self.retries.get(trial.trial_id, 0) + 1
+        self.driver.note_retry(trial.trial_id, f"its worker was lost ({_last_line(trial)})")
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        try:
-            text = str(trial.get_error() or "")
-        except (OSError, ValueError):  # the error file is unreadable: say what we know
-            text = ""
-        lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-        message = lines[-1].strip() if lines else "worker lost"
+        message = _last_line(trial)
         attempts = self.retries.get(trial.trial_id, 0) + 1
         self.driver.trial_error(trial.trial_id, f"trial crashed after {attempts} attempt(s): {message[:2000]}")
 
 
+class RecordingParetoASHA(_DriverBound, ParetoASHA):
+    """Multi-objective ASHA (:class:`nas.runner.moasha.ParetoASHA`: each rung ranked by
+    non-dominated sorting of (validation accuracy at the rung, exact MACs)) that tells the driver
+    which trials it stopped, like :class:`RecordingASHA`."""
+
+    def __init__(self, driver: Driver, epochs: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.driver = driver
+        self.epochs = epochs
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
+        decision = super().on_trial_result(tune_controller, trial, result)
+        if decision == self.STOP:
+            if result.get("final") or float(result.get("epoch") or 0.0) >= self.epochs - 1e-9:
+                return self.CONTINUE
+            self.driver.mark_stopped(trial.trial_id, "stopped early by multi-objective ASHA")
+        return decision
+
+
+class StopOnRequest(Stopper):
+    """Ends the whole Tune run when the search's :class:`StopRequest` says so (a signal, or the
+    time limit): Tune stops the running trials and asks for no more."""
+
+    def __init__(self, request: StopRequest) -> None:
+        self.request = request
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        return self.request.requested
+
+
+def _last_line(trial: Any) -> str:
+    """The last line of a Tune trial's error (what killed its worker), or "worker lost"."""
+    try:
+        text = str(trial.get_error() or "")
+    except (OSError, ValueError):  # the error file is unreadable: say what we know
+        text = ""
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1].strip()[:300] if lines else "worker lost"
+
+
 def make_scheduler(driver: Driver, cfg: SearchConfig) -> TrialScheduler:
-    """ASHA on the validation accuracy per epoch when ``cfg.asha``, else first-in first-out."""
+    """With ``cfg.asha``: ASHA on the validation accuracy per epoch for ``objective=accuracy``, and
+    multi-objective ASHA (validation accuracy vs exact MACs, MOASHA's non-dominated ranking) for
+    ``objective=accuracy_macs``; else first-in first-out."""
     if not cfg.asha:
         return FIFOScheduler()
-    return RecordingASHA(driver, cfg.epochs, time_attr="epoch", metric="score", mode="max", max_t=cfg.epochs,
-                         grace_period=min(cfg.asha_grace_epochs, cfg.epochs),
-                         reduction_factor=cfg.asha_reduction_factor)
+    common = dict(time_attr="epoch", max_t=cfg.epochs, grace_period=min(cfg.asha_grace_epochs, cfg.epochs),
+                  reduction_factor=cfg.asha_reduction_factor)
+    if driver.searcher.objective == "accuracy_macs":  # the searcher's: nsga2 defaults to it
+        return RecordingParetoASHA(driver, cfg.epochs, **common)
+    return RecordingASHA(driver, cfg.epochs, metric="score", mode="max", **common)
 
 
 def make_tuner(driver: Driver, cfg: SearchConfig, data: Any, evaluator: Callable[..., dict[str, Any]],
-               storage: str, verbose: bool) -> tune.Tuner:
+               storage: str, verbose: bool, stop: StopRequest | None = None) -> tune.Tuner:
     """The Tuner of a search: our trial function with its resources, the driver's searcher, the
-    scheduler, retries of lost workers, Tune's own files under ``storage``."""
+    scheduler, retries of lost workers, ``stop`` (Ctrl-C, SIGTERM, time limit), Tune's own files
+    under ``storage``."""
     settings = {
         "threads": max(1, int(cfg.cpus_per_trial)), "epochs": cfg.epochs, "seed": cfg.seed,
         "device": "cuda" if cfg.gpus_per_trial > 0 else "cpu", "max_macs": cfg.max_macs,
@@ -120,6 +187,6 @@ def make_tuner(driver: Driver, cfg: SearchConfig, data: Any, evaluator: Callable
         run_config=tune.RunConfig(
             name=cfg.run_id, storage_path=storage, verbose=1 if verbose else 0,
             failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
-            callbacks=[CrashRecorder(driver)], log_to_file=False,
+            callbacks=[CrashRecorder(driver)], log_to_file=False, stop=StopOnRequest(stop or StopRequest()),
         ),
     )

@@ -18,7 +18,7 @@ import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Iterable, Mapping
 
 import numpy as np
 
@@ -221,6 +221,8 @@ class Searcher(ABC):
         self._pending: dict[int, Candidate] = {}
         self._requeue: list[int] = []
         self.n_told = 0
+        #: hashes of the candidates proposed so far, for subclasses that skip repeats (they add to it)
+        self._seen: set[str] = set()
 
     # ------------------------------------------------------------------ the contract
 
@@ -266,9 +268,14 @@ class Searcher(ABC):
         """How many distinct candidates were proposed so far."""
         return self._next_id
 
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue this search exactly, as JSON-plain data."""
-        return {
+    def state_dict(self, seen: bool = True) -> dict[str, Any]:
+        """Everything needed to continue this search exactly, as JSON-plain data.
+
+        ``seen=False`` leaves out the hashes of the candidates proposed so far (which grow with the
+        search): a run folder saves that smaller state after every ask and tell, and hands the
+        hashes back to :meth:`load_state_dict` from its journal.
+        """
+        state = {
             "searcher": self.name,
             "format": 1,
             "seed": self.seed,
@@ -279,12 +286,22 @@ class Searcher(ABC):
             "pending": [c.to_dict() for c in self.pending],
             **self._state(),
         }
+        if seen and self._seen:
+            state["seen"] = sorted(self._seen)
+        elif not seen:
+            state["seen_elsewhere"] = True
+        return state
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+    def load_state_dict(self, state: Mapping[str, Any], seen: Iterable[str] | None = None) -> None:
         """Continue from a :meth:`state_dict` of a searcher of the same kind and options.
 
         Pending candidates of the saved state are handed out again by the next asks, in id order.
+        A state saved with ``seen=False`` needs ``seen``: the hashes of every candidate told so far
+        (a run folder's journal); SearcherError without them.
         """
+        if state.get("seen_elsewhere") and seen is None:
+            raise SearcherError("this state was saved without the hashes of the candidates proposed so far; "
+                                "pass them as seen= (a run folder's journal holds them)")
         if state.get("searcher") != self.name:
             raise SearcherError(f"state belongs to searcher {state.get('searcher')!r}, not {self.name!r}")
         if int(state.get("seed", -1)) != self.seed or state.get("objective") != self.objective:
@@ -300,6 +317,9 @@ class Searcher(ABC):
         self.n_told = int(state.get("n_told", 0))
         self._pending = {c.id: c for c in (Candidate.from_dict(d) for d in state.get("pending", []))}
         self._requeue = sorted(self._pending)
+        self._seen = set(state.get("seen", [])) | set(seen or ())
+        if self._seen or seen is not None:
+            self._seen |= {c.arch_hash for c in self._pending.values()}
         self._load_state(state)
 
     def options(self) -> dict[str, Any]:

@@ -149,7 +149,6 @@ class Evolution(Searcher):
         self._members: list[_Member] = []  # oldest first
         self._n_initial = 0  # random samples asked while initialising
         self._round = 0  # evolutionary rounds (children) asked: the i of Algorithm 1
-        self._seen: set[str] = set()
         self._keys: list[tuple[float, float]] | None = None  # fitness keys cache, aligned with members
 
     def options(self) -> dict[str, Any]:
@@ -292,8 +291,6 @@ class Evolution(Searcher):
             "n_initial": self._n_initial,
             "round": self._round,
         }
-        if self.skip_duplicates:
-            state["seen"] = sorted(self._seen)
         return state
 
     def _load_state(self, state: Mapping[str, Any]) -> None:
@@ -301,7 +298,6 @@ class Evolution(Searcher):
         self._members = [_Member.from_dict(d) for d in state["members"]]
         self._n_initial = int(state["n_initial"])
         self._round = int(state["round"])
-        self._seen = set(state.get("seen", []))
         self._keys = None
 
 

@@ -28,7 +28,6 @@ class RandomSearch(Searcher):
         self.skip_duplicates = bool(skip_duplicates)
         self.max_redraws = max_redraws
         self._rng = new_rng(self.seed)
-        self._seen: set[str] = set()
 
     def options(self) -> dict[str, Any]:
         return {"skip_duplicates": self.skip_duplicates, "max_redraws": self.max_redraws}
@@ -50,10 +49,7 @@ class RandomSearch(Searcher):
 
     def _state(self) -> dict[str, Any]:
         state: dict[str, Any] = {"rng": rng_state(self._rng)}
-        if self.skip_duplicates:
-            state["seen"] = sorted(self._seen)
         return state
 
     def _load_state(self, state: Mapping[str, Any]) -> None:
         set_rng_state(self._rng, state["rng"])
-        self._seen = set(state.get("seen", []))
