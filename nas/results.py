@@ -400,6 +400,13 @@ def _snapshot_offset(table: Any) -> int | None:
         return None
 
 
+def _utc(seconds: float) -> Any:
+    """Seconds since the epoch as a UTC datetime, rounded to the microsecond (as Arrow stores it)."""
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc)
+
+
 def _rows_from_table(table: Any) -> list[dict[str, Any]]:
     import datetime as dt
 
@@ -555,8 +562,9 @@ def load(run_dir: str | Path, warn: bool = True) -> Any:
             df[col] = df[col].astype("Int64")
         elif kind in ("float", "fraction"):
             df[col] = df[col].astype("float64")
-        elif kind == "time":
-            df[col] = pd.to_datetime(df[col], unit="s", utc=True)
+        elif kind == "time":  # to the microsecond, as the snapshot stores them, whichever file a row came from
+            df[col] = pd.to_datetime([None if v is None or v != v else _utc(v) for v in df[col]],
+                                     utc=True).astype("datetime64[ns, UTC]")
     df.attrs["skipped"] = skipped
     df.attrs["run_dir"] = str(run_dir)
     worth = [s for s in skipped if not s["reason"].startswith("torn last line")]

@@ -174,19 +174,30 @@ def _search_cmd(out: Path, run_id: str) -> list[str]:
 
 
 def test_kill_9_then_resume_equals_the_uninterrupted_run(ray_session, tmp_path: Path) -> None:
+    """kill -9 of the search alone (not its process group): the local Ray it started goes with it
+    (no process of that instance outlives it: checked by process id), and a resume continues."""
+    from processes import descendants, kill, name, wait_gone
+
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen(_search_cmd(tmp_path, "killed"), env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     journal = tmp_path / "killed" / "trials.jsonl"
     deadline = time.time() + 240
+    ray_processes, names = [], []
     try:
         while time.time() < deadline and proc.poll() is None:
             if journal.exists() and len(journal.read_text().splitlines()) >= 3:
                 break
             time.sleep(0.2)
+        ray_processes = descendants(proc.pid)
+        names = [name(p) for p in ray_processes]
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the search and everything it started
+        os.kill(proc.pid, signal.SIGKILL)  # the search process alone, as the OOM killer would
         proc.wait()
+    left = wait_gone(ray_processes, 30)
+    kill(left)  # clean up before failing
+    assert any("raylet" in n for n in names) and any("DashboardAgent" in n for n in names), names
+    assert left == [], f"outlived the search: {[names[ray_processes.index(p)] for p in left]}"
     before = results.load(tmp_path / "killed", warn=False)
     assert 3 <= len(before) < 8, "the search was not killed mid-run"
 

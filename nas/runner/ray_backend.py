@@ -58,7 +58,6 @@ class RaySession:
         try:
             ray.shutdown()
         finally:
-            os.environ.pop(reaper.MARKER_VARIABLE, None)
             if self.reaper is not None and self.reaper.stdin is not None:
                 try:
                     self.reaper.stdin.write(b"clean\n")
@@ -93,13 +92,14 @@ def start_ray(address: str | None = None, num_cpus: int | None = None, num_gpus:
         ray.init(address=address, **kwargs)
         return RaySession(address)
     watchdog, marker = _start_reaper()
-    os.environ[reaper.MARKER_VARIABLE] = marker  # inherited by every process of the new instance
+    os.environ[reaper.MARKER_VARIABLE] = marker  # inherited by the processes ray.init starts (only those)
     try:
         ray.init(num_cpus=num_cpus, num_gpus=num_gpus, _temp_dir=os.environ["RAY_TMPDIR"], **kwargs)
     except BaseException:
-        session = RaySession(None, watchdog)
-        session.stop()
+        RaySession(None, watchdog).stop()
         raise
+    finally:
+        os.environ.pop(reaper.MARKER_VARIABLE, None)
     return RaySession(None, watchdog)
 
 
