@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 import sys
-from typing import NoReturn
+from typing import Callable, NoReturn
 
-__all__ = ["Parser", "UsageError", "count", "positive_float", "die"]
+__all__ = ["Parser", "UsageError", "count", "positive_float", "die", "run"]
 
 
 class UsageError(Exception):
@@ -58,3 +59,14 @@ def die(prog: str, message: str, status: int = 2) -> NoReturn:
     """Print ``prog: error: message`` (one line) to stderr and exit."""
     print(f"{prog}: error: {' '.join(str(message).split())}", file=sys.stderr)
     raise SystemExit(status)
+
+
+def run(main: Callable[[], int]) -> NoReturn:
+    """``sys.exit(main())``, quietly when the output pipe closes early (``script | head``)."""
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
+    raise SystemExit(code)

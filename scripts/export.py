@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from nas._cli import Parser, count, die, positive_float  # noqa: E402
+from nas._cli import Parser, count, die, positive_float, run  # noqa: E402
 
 PROG = "export.py"
 
@@ -217,4 +217,4 @@ def _summary(res: Any, metrics: dict[str, Any], seconds: float) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

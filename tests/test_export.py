@@ -276,6 +276,21 @@ def test_raw_and_float_images_agree(tmp_path: Path) -> None:
         model(torch.zeros(2, 3, 28, 28))
 
 
+def test_float_data_range(tmp_path: Path) -> None:
+    """Data that came as floats of another range (mapped onto 0..255 for training) is read in that range."""
+    arch = nas.baselines.build("lenet5", num_classes=10, in_channels=1, input_size=28)
+    ref = nas.compile(arch, seed=0)
+    ref.load_state_dict(perturbed_state(ref, 1))
+    ref.eval()
+    desc = {"mean": [0.4], "std": [0.2], "input_range": [-1.0, 3.0]}
+    export(arch, ref, tmp_path / "x", data=desc, onnx=False, picture=False)
+    model = load_exported(tmp_path / "x")
+    raw = torch.rand((3, 1, 28, 28), generator=torch.Generator().manual_seed(2)) * 4 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(model(raw), ref(((raw + 1) / 4 - 0.4) / 0.2), rtol=1e-4, atol=1e-4)
+    assert "FLOAT_RANGE = (-1.0, 3.0)" in (tmp_path / "x" / "model.py").read_text()
+
+
 def test_folder_readme_and_manifest(tmp_path: Path) -> None:
     arch = nas.baselines.build("resnet20", num_classes=10, in_channels=1, input_size=28)
     model = nas.compile(arch, seed=0)
@@ -373,3 +388,22 @@ def test_onnx_skipped_without_the_extra(tmp_path: Path, monkeypatch: pytest.Monk
     res = export(arch, nas.compile(arch, seed=0), tmp_path / "x", picture=False)
     assert not res.onnx.ok and "nas[export]" in res.onnx.skipped
     assert "model.onnx" not in res.files and "pip install" in (tmp_path / "x" / "README.md").read_text()
+
+
+def test_pictures(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    from nas.exporter.picture import draw
+
+    darts = nas.baselines.build("darts_v2", num_classes=10, in_channels=1, input_size=28)
+    cases = {"darts": darts, "every op": every_op_arch()}
+    for seed in (0, 3, 11, 19):
+        cases[f"random {seed}"] = random_architecture(np.random.default_rng(seed), awkward_names=0.5)
+    for label, arch in cases.items():
+        path = draw(arch, tmp_path / f"{label}.svg")
+        root = ET.parse(path).getroot()
+        text = " ".join(t.text or "" for t in root.iter() if t.tag.endswith("text"))
+        for cell in arch.cells:
+            assert f"cell {cell!r}" in text or f"cell '{cell}'" in text, (label, cell)
+    svg = (tmp_path / "darts.svg").read_text()
+    assert "sep_conv_3x3" in svg and "macro graph" in svg

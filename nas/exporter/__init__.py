@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -46,8 +47,8 @@ __all__ = ["export", "ExportError", "ExportResult", "generate", "Generated", "re
            "WriterError", "FILES", "load_exported", "data_description", "INSTALL_HINT"]
 
 #: The files an export folder holds (model.onnx and arch.svg only when they could be made).
-FILES: tuple[str, ...] = ("model.py", "weights.safetensors", "weights.pt", "arch.json", "model.onnx", "arch.svg",
-                          "README.md", "manifest.json")
+FILES: tuple[str, ...] = ("model.py", "weights.safetensors", "weights.pt", "arch.json", "model.onnx",
+                          "model.onnx.data", "arch.svg", "README.md", "manifest.json")
 
 
 class ExportError(ValueError):
@@ -187,8 +188,11 @@ def export(
             report = export_onnx(module, example, tmp / "model.onnx", seed=seed, flat=flat)
             if report.ok:
                 files["model.onnx"] = tmp / "model.onnx"
-            elif report.path is not None and report.path.exists():
-                report.path.unlink()
+                if (tmp / "model.onnx.data").exists():
+                    files["model.onnx.data"] = tmp / "model.onnx.data"
+            else:
+                for name in ("model.onnx", "model.onnx.data"):
+                    (tmp / name).unlink(missing_ok=True)
                 report.path = None
         t = lap("onnx", t)
 
@@ -317,7 +321,12 @@ def _check_against_compiled(module: nn.Module, flat: Any, arch: Architecture,
 
 
 def _put_in_place(tmp: Path, out: Path, files: dict[str, Path]) -> dict[str, Path]:
-    """Move the finished folder to ``out`` (replacing our files there, when forced)."""
+    """Move the finished folder to ``out`` (replacing our files there, when forced), readable as the umask allows."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o777 & ~mask)  # mkdtemp made it private
+    for p in files.values():
+        os.chmod(p, 0o666 & ~mask)
     if not out.exists():
         tmp.rename(out)
         return {k: out / v.name for k, v in files.items()}

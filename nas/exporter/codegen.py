@@ -48,6 +48,9 @@ _MODULE_ATTRS = frozenset(dir(nn.Module())) | _FX_RESERVED | {"normalize", "norm
 _CODE_NAMES = frozenset({"self", "torch", "nn", "F", "images", "super", "int", "float", "tuple", "len", "range",
                          "print", "isinstance", "ValueError", "Path"}) | frozenset(keyword.kwlist)
 _HELPER_NAMES = ("GlobalAvgPool", "Zero", "PadShortcut", "Crop")
+# module-level names of model.py that a generated class must not take
+_FILE_NAMES = frozenset(_HELPER_NAMES) | {"Path", "INPUT_SHAPE", "NUM_CLASSES", "MEAN", "STD", "FLOAT_RANGE",
+                                          "build_model", "torch", "nn", "F", "annotations"}
 
 
 def _arg(i: int) -> str:
@@ -360,7 +363,10 @@ def _basis(unit: _Unit) -> dict[str, int]:
     """Values a class may write its varying constructor values as expressions of."""
     out: dict[str, int] = {}
     for k, v in unit.params.items():
-        out[_segment(k)] = v
+        name = _segment(k)
+        while keyword.iskeyword(name) or name in ("self", "in_channels") or name in out:
+            name += "_"
+        out[name] = v
     shapes = unit.input_shapes()
     for i, s in enumerate(shapes):
         out["in_channels" if len(shapes) == 1 else f"in_channels{i}"] = s[0]
@@ -430,7 +436,7 @@ def _assign_classes(root: _Unit) -> list[_Class]:
     heights: dict[int, int] = {}
     _heights(root, heights)
     classes: list[_Class] = []
-    taken: set[str] = set(_HELPER_NAMES)
+    taken: set[str] = set(_FILE_NAMES)
     for h in sorted({heights[id(u)] for u in units}):
         groups: dict[tuple[Any, ...], list[_Unit]] = {}
         for u in units:
@@ -698,7 +704,7 @@ def generate(arch: Architecture, *, data: Mapping[str, Any] | None = None, flat:
     root = _build_units(arch, flat)
     _group(root)
     classes = _assign_classes(root)
-    taken = {c.name for c in classes} | set(_HELPER_NAMES)
+    taken = {c.name for c in classes} | set(_FILE_NAMES)
     net_name = _identifier(class_name_for(arch.name or "Net"), taken, prefix="Net")
     export_paths: dict[str, str] = {}
     _paths(root, "", export_paths)
@@ -797,7 +803,7 @@ def _render_root(name: str, arch: Architecture, body: _Body, norm: dict[str, Any
     lines += _indent(body.init, 8)
     if norm:
         lo, hi = norm["float_range"]
-        scale = "" if (lo, hi) == (0.0, 1.0) else f"\n        x = (x - {lo!r}) / {hi - lo!r}"
+        scale = "" if (lo, hi) == (0.0, 1.0) else f"\n            x = (x - {lo!r}) / {hi - lo!r}"
         lines += ["", "    def normalize(self, images: torch.Tensor) -> torch.Tensor:",
                   f'        """(N, {c}, H, W) uint8 images (0..255) or float images in FLOAT_RANGE -> the normalised '
                   'input of training."""',

@@ -77,11 +77,14 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path, *, check_ba
     if absent:
         return OnnxReport(None, skipped=f"{', '.join(absent)} not installed: {INSTALL_HINT}")
     model = model.eval()
+    # one self-contained file unless the weights pass protobuf's 2 GB limit (then model.onnx.data beside it)
+    big = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers())) > 1_800_000_000
     try:
         with _quiet():
             program = torch.onnx.export(
                 model, (example,), str(path), dynamo=True, input_names=["images"], output_names=["logits"],
-                dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=1 << 16)},), verbose=False)
+                dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=1 << 16)},), verbose=False,
+                external_data=big)
         opset = getattr(getattr(program, "model", None), "opset_imports", {}).get("", None) if program else None
     except Exception as exc:  # the exporter raises many types; the message is what the user needs
         return OnnxReport(None, error=f"torch.onnx.export failed: {type(exc).__name__}: {str(exc).splitlines()[0]}",

@@ -123,7 +123,7 @@ def readme(info: Mapping[str, Any]) -> str:
              f"| validation accuracy | {_pct(m.get('val_acc'))} |",
              f"| test accuracy | {_pct(m.get('test_acc'))} |"]
     if m.get("epochs") is not None:
-        lines.append(f"| epochs trained | {m['epochs']:g} |")
+        lines.append(f"| epochs trained | {round(float(m['epochs']), 3):g} |")
     if m.get("recorded_val_acc") is not None:
         lines.append(f"| validation accuracy recorded by the search | {_pct(m['recorded_val_acc'])} |")
     lines += ["", "## Use it", "", "```python", "import torch", "",
@@ -152,7 +152,9 @@ def readme(info: Mapping[str, Any]) -> str:
     lines += ["## ONNX", ""]
     onnx = info["checks"]["onnx"]
     if onnx["checked"]:
-        lines += [f"`model.onnx` takes {inp['onnx']} under the input name `images` (any batch size) and returns "
+        fr = inp.get("float_range")
+        what = inp["onnx"].replace("float_range", f"[{fr[0]:g}, {fr[1]:g}]") if fr else inp["onnx"]
+        lines += [f"`model.onnx` takes {what} under the input name `images` (any batch size) and returns "
                   f"`logits`. It was checked in onnxruntime against PyTorch (batch sizes "
                   f"{', '.join(map(str, onnx['batch_sizes']))}; max |difference| {onnx['max_abs_diff']:.2g}).", "",
                   "```python", "import numpy as np", "import onnxruntime as ort", "",
@@ -194,6 +196,8 @@ def readme(info: Mapping[str, Any]) -> str:
     lines += ["", "## Files", "", "| file | bytes | sha256 |", "| --- | --- | --- |"]
     for fname, f in info["files"].items():
         lines.append(f"| `{fname}` | {f['bytes']:,} | `{f['sha256'][:16]}...` |")
+    if "model.onnx.data" in info["files"]:
+        lines += ["", "`model.onnx.data` holds model.onnx's weights (over protobuf's 2 GB limit): keep the two together."]
     lines += ["", "`README.md` and `manifest.json` (the same facts, for programs) are written last.", "",
               "## Back into nas", "", "```python", "import nas", "",
               "arch = nas.from_json(open(\"arch.json\").read())",
