@@ -88,6 +88,7 @@ class _Unit:
     cls: _Class | None = None        # set by class assignment
     call: Call | None = None         # how the enclosing unit constructs this one
     sequential: bool = False
+    variadic: bool = False           # forward(*features): its inputs only feed one concat, in order
     where: str = ""                  # where in the architecture: "layer1.0", "cells.0.cell/e0to2"
 
     def input_shapes(self) -> list[Shape]:
@@ -221,6 +222,7 @@ def _group(unit: _Unit) -> None:
             _group(item.unit)
     if unit.kind == "scope":
         unit.sequential = _is_chain(unit)
+        unit.variadic = _is_variadic(unit)
 
 
 def _group_items(unit: _Unit, items: list[_Item], prefix: tuple[str, ...]) -> list[_Item]:
@@ -288,6 +290,16 @@ def _as_block(unit: _Unit, items: list[_Item], members: list[_Item], scope: tupl
     return _Item(outputs[0], scope, ext, unit=child)
 
 
+def _is_variadic(unit: _Unit) -> bool:
+    """Whether a scope's inputs all go, in order, into one concat and nowhere else (DenseNet's layers):
+    then uses with different numbers of inputs share a class whose forward takes ``*features``."""
+    if unit.n_inputs < 2:
+        return False
+    users = [it for it in unit.items if any(_is_arg(s) for s in it.inputs)]
+    return (len(users) == 1 and isinstance(users[0].written, Inline) and users[0].written.kind == "concat"
+            and users[0].inputs == [_arg(i) for i in range(unit.n_inputs)])
+
+
 def _is_chain(unit: _Unit) -> bool:
     """Whether a scope is numbered blocks 0, 1, 2... each feeding the next (an nn.Sequential)."""
     if unit.n_inputs != 1 or len(unit.items) < 2:
@@ -316,8 +328,11 @@ def _call_shape(call: Call) -> tuple[Any, ...]:
     return (call.cls, call.helper, len(call.args), tuple(k for k, _ in call.kwargs), nested)
 
 
-def _item_signature(it: _Item, index: dict[str, int]) -> tuple[Any, ...]:
-    refs = tuple(("arg", int(s[len(_ARG):])) if _is_arg(s) else ("item", index[s]) for s in it.inputs)
+def _item_signature(it: _Item, index: dict[str, int], variadic: bool) -> tuple[Any, ...]:
+    if variadic and it.inputs and _is_arg(it.inputs[0]):
+        refs: tuple[Any, ...] = ("*args",)
+    else:
+        refs = tuple(("arg", int(s[len(_ARG):])) if _is_arg(s) else ("item", index[s]) for s in it.inputs)
     if it.unit is not None:
         assert it.unit.call is not None
         kind: tuple[Any, ...] = ("block", _call_shape(it.unit.call), id(it.unit.cls) if it.unit.cls else None)
@@ -332,8 +347,9 @@ def _item_signature(it: _Item, index: dict[str, int]) -> tuple[Any, ...]:
 def _unit_signature(unit: _Unit) -> tuple[Any, ...]:
     index = {it.key: i for i, it in enumerate(unit.items)}
     out = ("arg", unit.output) if _is_arg(unit.output) else ("item", index[unit.output])
-    head = (unit.kind, unit.label if unit.kind == "cell" else None, unit.n_inputs, unit.sequential, out)
-    return head + tuple(_item_signature(it, index) for it in unit.items)
+    head = (unit.kind, unit.label if unit.kind == "cell" else None, "*" if unit.variadic else unit.n_inputs,
+            unit.sequential, out)
+    return head + tuple(_item_signature(it, index, unit.variadic) for it in unit.items)
 
 
 def _unit_leaves(unit: _Unit) -> list[Any]:
@@ -368,6 +384,9 @@ def _basis(unit: _Unit) -> dict[str, int]:
             name += "_"
         out[name] = v
     shapes = unit.input_shapes()
+    if unit.variadic:
+        out["in_channels"] = sum(s[0] for s in shapes)
+        return out
     for i, s in enumerate(shapes):
         out["in_channels" if len(shapes) == 1 else f"in_channels{i}"] = s[0]
     return out
@@ -515,7 +534,10 @@ def _class_label(members: list[_Unit]) -> str:
         stem = parents.pop() if len(parents) == 1 else ""
         return class_name_for(stem) + "Block" if stem else "Block"
     if len(set(lasts)) == 1:
-        return class_name_for(re.sub(r"^e\d+to\d+_", "", lasts[0]))  # (DARTS names edges e<i>to<j>_<op>)
+        name = re.sub(r"^e\d+to\d+_", "", lasts[0])  # (DARTS names edges e<i>to<j>_<op>)
+        if not re.search(r"\d+x\d+$", name):  # block0 -> Block, but sep_conv_3x3 keeps its 3x3
+            name = re.sub(r"\d+$", "", name) or name
+        return class_name_for(name)
     stripped = {re.sub(r"\d+$", "", x) for x in lasts}
     if len(stripped) == 1 and (s := stripped.pop()):
         return class_name_for(s)
@@ -590,9 +612,11 @@ def _body(unit: _Unit, codes: Iterator[str] | None) -> _Body:
         args = [_identifier(h, set(), prefix="x") for h in unit.arg_hints]
         if len(set(args)) != len(args):
             args = [f"x{i}" for i in range(unit.n_inputs)]
+    elif unit.variadic:
+        args = ["*features"]
     else:
         args = ["x"] if unit.n_inputs == 1 else [f"x{i}" for i in range(unit.n_inputs)]
-    var_taken.update(args)
+    var_taken.update(a.lstrip("*") for a in args)
     names: dict[str, str] = {_arg(i): a for i, a in enumerate(args)}
     init: list[str] = []
     fwd: list[str] = []
@@ -605,10 +629,15 @@ def _body(unit: _Unit, codes: Iterator[str] | None) -> _Body:
         text = "_".join(it.path)
         if _IDENT.sub("_", text).strip("_")[:1].isdigit():
             text = f"{lead}_{text}"
-        inputs = [names[s] for s in it.inputs]
+        if unit.variadic and it.inputs and _is_arg(it.inputs[0]):
+            inputs = ["features"]  # the concat of all inputs: torch.cat(features, dim=1)
+        else:
+            inputs = [names[s] for s in it.inputs]
         if isinstance(it.written, Inline):
             var = _identifier(text, var_taken, _MODULE_ATTRS)
-            fwd.append(f"{var} = {it.written.render(inputs)}")
+            code = (f"torch.cat(features, dim=1)" if inputs == ["features"] and it.written.kind == "concat"
+                    else it.written.render(inputs))
+            fwd.append(f"{var} = {code}")
             names[it.key] = var
             continue
         attr = _identifier(text, attr_taken | var_taken, _MODULE_ATTRS)
