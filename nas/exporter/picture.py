@@ -28,6 +28,9 @@ _KIND = {"conv": "weights", "convt": "weights", "linear": "weights", "maxpool": 
          "output": "io"}
 _MAX_RUN = 10
 _WRAP = 32
+_MAX_SPAN = 3          # edges over more layers bow around the boxes instead of taking slots of their own
+_SLOT_W, _LAYER_H = 1.6, 0.78   # inches per box slot and per layer
+_ARC_RAD = 0.2
 
 
 def _pair(v: Any) -> str:
@@ -150,6 +153,7 @@ class _Layout:
     paths: list[tuple[list[str], int | None]]  # per edge: the chain of boxes / dummies, port
     layers: int
     width: float
+    margin: float = 0.0                        # room on the left for the long edges' bows
 
 
 def _layout(box_keys: list[str], edges: list[tuple[str, str, int | None]]) -> _Layout:
@@ -163,9 +167,15 @@ def _layout(box_keys: list[str], edges: list[tuple[str, str, int | None]]) -> _L
     width = {k: 1.0 for k in box_keys}
     up: dict[str, list[str]] = {k: [] for k in box_keys}
     paths: list[tuple[list[str], int | None]] = []
+    margin = 0.0
     for i, (s, t, port) in enumerate(edges):
         chain = [s]
         prev = s
+        span = layer[t] - layer[s]
+        if span > _MAX_SPAN:  # drawn as a bow (dense graphs would need a slot per skipped layer and edge)
+            paths.append(([s, t], port))
+            margin = max(margin, _bow(span))
+            continue
         for lv in range(layer[s] + 1, layer[t]):
             d = f"\x00{i}:{lv}"
             layer[d] = lv
@@ -198,7 +208,18 @@ def _layout(box_keys: list[str], edges: list[tuple[str, str, int | None]]) -> _L
             _place(row, want, width, x)
     lo = min(x.values(), default=0.0)
     hi = max(x.values(), default=0.0)
-    return _Layout({k: (x[k] - lo, float(layer[k])) for k in nodes}, paths, n_layers, hi - lo + 1.0)
+    return _Layout({k: (x[k] - lo + margin, float(layer[k])) for k in nodes}, paths, n_layers,
+                   hi - lo + 1.0 + margin, margin)
+
+
+def _rad(span: int) -> float:
+    """arc3 curvature for an edge over ``span`` layers: bows at most 3 slots to the left."""
+    return min(_ARC_RAD, 3 * _SLOT_W / (_LAYER_H * span))
+
+
+def _bow(span: int) -> float:
+    """How far (in slots) an edge over ``span`` layers bows to the left."""
+    return _rad(span) * _LAYER_H * span / _SLOT_W
 
 
 def _place(row: list[str], want: dict[str, float], width: dict[str, float], x: dict[str, float]) -> None:
@@ -239,12 +260,23 @@ def _panel(ax: Any, title: str, box_list: list[_Box], edges: list[tuple[str, str
         ax.add_patch(FancyBboxPatch((x - bw / 2, y - bh / 2), bw, bh, boxstyle="round,pad=0.0,rounding_size=0.06",
                                     facecolor=_COLOURS[b.kind], edgecolor="#555555", linewidth=0.6))
         ax.text(x, y, "\n".join([b.title, *shown]), ha="center", va="center", fontsize=6, linespacing=1.25)
+    from matplotlib.patches import FancyArrowPatch
+
     for chain, port in lay.paths:
         pts = [lay.pos[k] for k in chain]
         xs = [p[0] for p in pts]
         ys = [p[1] for p in pts]
         ys[0] += half[chain[0]]
         ys[-1] -= half[chain[-1]]
+        span = round(pts[-1][1] - pts[0][1])
+        if len(chain) == 2 and span > _MAX_SPAN:  # a long edge: a bow on the left
+            xs[0] -= bw / 2
+            xs[-1] -= bw / 2
+            ys[0] -= half[chain[0]]
+            ys[-1] += half[chain[-1]]
+            ax.add_patch(FancyArrowPatch((xs[0], ys[0]), (xs[-1], ys[-1]), connectionstyle=f"arc3,rad={_rad(span)}",
+                                         arrowstyle="-|>", color="#8888aa", linewidth=0.5, mutation_scale=6))
+            continue
         if len(pts) > 2:
             ax.plot(xs[:-1], ys[:-1], color="#666666", linewidth=0.6)
         ax.annotate("", xy=(xs[-1], ys[-1]), xytext=(xs[-2], ys[-2]),
@@ -283,7 +315,7 @@ def draw(arch: Architecture, path: str | Path, *, flat: FlatGraph | None = None,
     panels = [("macro graph" if used_cells(arch) else "", *_graph_boxes(arch.graph, "", False, shapes))]
     for name in used_cells(arch):
         panels.append((f"cell {name!r}", *_graph_boxes(arch.cells[name], name, True, None)))
-    slot_w, layer_h = 1.6, 0.78
+    slot_w, layer_h = _SLOT_W, _LAYER_H
     widths = [max(2.0, w * slot_w) for *_, w in panels]
     height = max(2.0, max(layers for *_, layers, _ in panels) * layer_h + 0.8)
     fig = Figure(figsize=(sum(widths) + 0.3 * len(panels), height))
