@@ -6,7 +6,7 @@ import math
 import os
 import re
 import sys
-from typing import Callable, NoReturn
+from typing import Any, Callable, NoReturn
 
 __all__ = ["Parser", "UsageError", "count", "positive_float", "die", "run"]
 
@@ -22,7 +22,7 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
 class Parser(argparse.ArgumentParser):
     """argparse that shows defaults in --help and reports a bad command line in one line (exit 2)."""
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", _Formatter)
         super().__init__(*args, **kwargs)
 

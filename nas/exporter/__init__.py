@@ -304,8 +304,9 @@ def _check_against_compiled(module: nn.Module, flat: Any, arch: Architecture,
             images = torch.randint(0, 256, (3, *shape), generator=g, dtype=torch.uint8)
             got = module(images)
             c = shape[0]
-            mean = torch.tensor([float(v) for v in desc["mean"]]).view(1, c, 1, 1)  # type: ignore[index]
-            std = torch.tensor([float(v) for v in desc["std"]]).view(1, c, 1, 1)  # type: ignore[index]
+            assert desc is not None  # gen.normalizes implies statistics
+            mean = torch.tensor([float(v) for v in desc["mean"]]).view(1, c, 1, 1)
+            std = torch.tensor([float(v) for v in desc["std"]]).view(1, c, 1, 1)
             want = ref((images.float() / 255.0 - mean) / std)
         else:
             x = torch.randn((3, *shape), generator=g)

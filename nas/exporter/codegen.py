@@ -464,7 +464,7 @@ def _assign_classes(root: _Unit) -> list[_Class]:
         for members in groups.values():
             if members[0].sequential:
                 for u in members:
-                    u.call = Call("nn.Sequential", tuple(it.unit.call for it in u.items))  # type: ignore[union-attr]
+                    u.call = Call("nn.Sequential", tuple(it.unit.call for it in u.items if it.unit is not None))
                     u.cls = None
                 continue
             cls = _make_class(members, taken)
@@ -712,8 +712,8 @@ def _paths(unit: _Unit, prefix: str, out: dict[str, str]) -> None:
     body = _body(unit, None)
     for it in unit.items:
         if it.unit is None:
-            if it.key in body.attrs:
-                out[it.flat] = prefix + body.attrs[it.key]  # type: ignore[index]
+            if it.key in body.attrs and it.flat is not None:
+                out[it.flat] = prefix + body.attrs[it.key]
         else:
             _paths(it.unit, prefix + body.attrs[it.key] + ".", out)
 

@@ -12,7 +12,7 @@ import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from torch import nn
@@ -130,7 +130,7 @@ def _check(model: nn.Module, example: torch.Tensor, path: Path, batches: tuple[i
 
 
 @contextlib.contextmanager
-def _quiet():  # type: ignore[no-untyped-def]
+def _quiet() -> Iterator[None]:
     """Silence the exporter's progress prints, warnings and log lines (errors still raise)."""
     loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._export", "onnxscript",
                                                "torch.fx.experimental.symbolic_shapes", "torch._dynamo")]

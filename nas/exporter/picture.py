@@ -17,7 +17,6 @@ import networkx as nx
 
 from nas.analysis import FlatGraph, _check_structure
 from nas.graph import Architecture
-from nas.ops import OPS
 
 __all__ = ["draw", "boxes"]
 
