@@ -15,7 +15,6 @@ prints one line and exits with status 2.
 """
 from __future__ import annotations
 
-import math
 import os
 import sys
 from pathlib import Path
@@ -43,8 +42,14 @@ def build_parser() -> Parser:
     return ap
 
 
+def _missing(v: Any) -> bool:
+    import pandas as pd
+
+    return v is None or bool(pd.isna(v))
+
+
 def _count(v: Any) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
+    if _missing(v):
         return "-"
     v = float(v)
     for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
@@ -54,7 +59,7 @@ def _count(v: Any) -> str:
 
 
 def _pct(v: Any) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
+    if _missing(v):
         return "-"
     return f"{100 * float(v):.2f}"
 
@@ -107,8 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\nbaselines against the searched trials:")
         rows = []
         for r in versus.to_dict("records"):
-            by = ("not dominated" if r["dominated_by"] is None or (isinstance(r["dominated_by"], float)
-                                                                   and math.isnan(r["dominated_by"]))
+            by = ("not dominated" if _missing(r["dominated_by"])
                   else f"dominated by trial {int(r['dominated_by'])} ({_pct(r['by_' + args.accuracy])}% at "
                        f"{_count(r['by_' + args.cost])})")
             rows.append(([r["run"]] if several else []) + [r["baseline"], _count(r[args.cost]),
