@@ -11,9 +11,11 @@ from nas.ops import OPS
 from nas.serialize import from_json, to_json
 from nas import baselines, data, results, searchers, spaces
 from nas.train import train
+from nas import pareto  # noqa: E402 - after the modules it reads
 
 __all__ = [
     "Architecture", "GraphBuilder", "FlatGraph", "Cost", "OPS",
     "GraphError", "OpError", "ShapeError", "StructureError", "SerializationError",
     "analyse", "validate", "count", "compile", "to_json", "from_json", "arch_hash", "baselines", "spaces", "data", "train", "results", "searchers",
 ]
+__all__ += ["pareto"]

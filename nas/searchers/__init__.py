@@ -16,6 +16,7 @@ from nas.searchers.base import (OBJECTIVES, STATUSES, USABLE_STATUSES, Candidate
                                 SearcherError)
 from nas.searchers.bayesian import OptunaSearcher
 from nas.searchers.evolution import Evolution, crowding_distances, pareto_ranks
+from nas.searchers.local_search import LocalSearch
 from nas.searchers.random_search import RandomSearch
 from nas.spaces import SearchSpace
 
@@ -52,5 +53,6 @@ def get(name: str, space: SearchSpace, seed: int = 0, **options: Any) -> Searche
 
 register("evolution", Evolution)
 register("random", RandomSearch)
+register("local", LocalSearch)
 for _sampler in ("tpe", "gp", "nsga2"):
     register(_sampler, lambda space, seed=0, _s=_sampler, **options: OptunaSearcher(space, seed, sampler=_s, **options))
