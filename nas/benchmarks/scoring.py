@@ -4,7 +4,8 @@ The cell a search returns after ``q`` queries is the one it would report: the be
 signal among the cells it evaluated (the first of equals). It is scored by its 200-epoch test
 accuracy, never by the signal. In the multi-objective mode the returned set is the front of the
 evaluated cells by (signal up, MACs down), scored by the hypervolume of its (test accuracy, MACs)
-points relative to the table's true (test accuracy, MACs) front.
+points relative to that of the table's true (test accuracy, MACs) front, both scaled by the true
+front's ranges with the reference point 10% beyond its worst corner.
 """
 from __future__ import annotations
 
@@ -40,34 +41,49 @@ def queries_to_top(trace: Trace, bench: TabularBenchmark, budget: int) -> float:
     return float(hit[0] + 1) if len(hit) else math.inf
 
 
-def _normalised(bench: TabularBenchmark, test: np.ndarray, macs: np.ndarray) -> np.ndarray:
-    """(test accuracy, MACs) scaled to [0, 1] by the table's ranges (accuracy up, MACs down)."""
-    lo_a, hi_a = float(bench.test.min()), float(bench.test.max())
-    lo_m, hi_m = float(bench.macs.min()), float(bench.macs.max())
-    return np.column_stack([(test - lo_a) / (hi_a - lo_a), (macs - lo_m) / (hi_m - lo_m)])
+#: the reference point of the hypervolume, in front-normalised units (see :func:`hypervolume_ratio`)
+REFERENCE = 1.1
 
 
-def _hv(points: np.ndarray) -> float:
-    """Hypervolume of normalised (accuracy up, MACs down) points against the reference (0, 1)."""
+def _true_front(bench: TabularBenchmark) -> tuple[np.ndarray, np.ndarray]:
+    """(test accuracy, MACs) of the table's true front (one row per distinct point)."""
     import pandas as pd
 
     from nas import pareto
 
-    df = pd.DataFrame({"acc": points[:, 0], "macs": points[:, 1]})
-    return pareto.hypervolume(df, ["acc"], ["macs"], ref={"acc": 0.0, "macs": 1.0})
+    df = pd.DataFrame({"acc": bench.test, "macs": bench.macs.astype(np.float64)})
+    front = pareto.front(df, ["acc"], ["macs"], ties="first")
+    return front["acc"].to_numpy(), front["macs"].to_numpy()
+
+
+def _hv(bench: TabularBenchmark, test: np.ndarray, macs: np.ndarray) -> float:
+    """Hypervolume of (test accuracy, MACs) points, both scaled so that the true front spans [0, 1]
+    (0 = the front's best value), against the reference point (1.1, 1.1)."""
+    import pandas as pd
+
+    from nas import pareto
+
+    acc, cost = _true_front(bench)
+    best_a, worst_a = float(acc.max()), float(acc.min())
+    best_m, worst_m = float(cost.min()), float(cost.max())
+    df = pd.DataFrame({"acc": (best_a - test) / (best_a - worst_a), "macs": (macs - best_m) / (worst_m - best_m)})
+    return pareto.hypervolume(df, [], ["acc", "macs"], ref={"acc": REFERENCE, "macs": REFERENCE})
 
 
 def true_front_hypervolume(bench: TabularBenchmark) -> float:
-    """Hypervolume of the whole table's (test accuracy, MACs) front, normalised as in :func:`hypervolume_ratio`."""
-    return _hv(_normalised(bench, bench.test, bench.macs.astype(np.float64)))
+    """Hypervolume of the whole table's (test accuracy, MACs) front, scaled as in :func:`hypervolume_ratio`."""
+    acc, cost = _true_front(bench)
+    return _hv(bench, acc, cost)
 
 
 def hypervolume_ratio(trace: Trace, bench: TabularBenchmark, budget: int, true_hv: float) -> float:
     """Hypervolume of the (test accuracy, MACs) points of the cells a search returns after ``budget``
     queries (its front by signal and MACs), divided by the true front's ``true_hv``.
 
-    Both axes are scaled to [0, 1] by the table's ranges; the reference point is the worst test
-    accuracy and the largest MACs of the table."""
+    Both objectives are scaled so that the table's true front spans [0, 1] (test accuracy from its
+    best to its worst front value, MACs from the cheapest to the most expensive front cell), and
+    the reference point lies 10% beyond the front's worst corner, so only cells in the region of
+    the trade-off count and 1.0 means the true front was found."""
     import pandas as pd
 
     from nas import pareto
@@ -76,7 +92,7 @@ def hypervolume_ratio(trace: Trace, bench: TabularBenchmark, budget: int, true_h
     seen = pd.DataFrame({"signal": bench.signal[cells], "macs": bench.macs[cells].astype(np.float64),
                          "cell": cells})
     returned = pareto.front(seen, maximize=["signal"], minimize=["macs"])["cell"].to_numpy()
-    return _hv(_normalised(bench, bench.test[returned], bench.macs[returned].astype(np.float64))) / true_hv
+    return _hv(bench, bench.test[returned], bench.macs[returned].astype(np.float64)) / true_hv
 
 
 def summarize(traces: Sequence[Trace], bench: TabularBenchmark, budgets: Sequence[int], *,
