@@ -12,6 +12,7 @@ from nas.serialize import from_json, to_json
 from nas import baselines, data, plots, results, searchers, spaces
 from nas.exporter import export
 from nas.train import train
+from nas import pareto  # noqa: E402 - after the modules it reads
 
 __all__ = [
     "Architecture", "GraphBuilder", "FlatGraph", "Cost", "OPS",
@@ -19,3 +20,4 @@ __all__ = [
     "analyse", "validate", "count", "compile", "to_json", "from_json", "arch_hash", "baselines", "spaces", "data", "train", "results", "searchers",
     "export", "plots",
 ]
+__all__ += ["pareto"]
