@@ -12,7 +12,8 @@ Sources:
   installed (``/usr/share/datasets/fashion-mnist``), else the embedded subset.
 * ``"fashion-mnist-embedded"``: always the embedded stratified subset (6,000 train / 1,000 test)
   shipped in ``nas/embedded/`` (built by ``scripts/make_embedded_fmnist.py``; MIT licence beside it).
-* a folder of MNIST-style idx files (``train-images-idx3-ubyte[.gz]`` and friends);
+* a folder of MNIST-style idx files (``train-images-idx3-ubyte[.gz]`` and friends; without the
+  ``t10k`` files, ``test_fraction`` of the training files is the test split);
 * a CIFAR-10 (``data_batch_1..5``, ``test_batch``) or CIFAR-100 (``train``, ``test``) folder in
   the python-pickle batch format, or a folder holding ``cifar-10-batches-py`` / ``cifar-100-python``;
 * an ``.npz`` file with ``x`` and ``y`` (N,), optionally ``x_test`` / ``y_test``: images as
@@ -49,11 +50,20 @@ __all__ = [
     "EMBEDDED_FASHION_MNIST",
     "SOURCES",
     "LAYOUTS",
+    "is_named",
 ]
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 EMBEDDED_FASHION_MNIST = Path(__file__).resolve().parent / "embedded" / "fashion_mnist_subset.npz"
 SOURCES = ("fashion-mnist", "fashion-mnist-embedded", "fashion-mnist-full")
+_ALIASES = {"fashion-mnist": "fashion-mnist", "fashion_mnist": "fashion-mnist", "fmnist": "fashion-mnist",
+            "fashion-mnist-full": "fashion-mnist-full", "fashion-mnist-embedded": "fashion-mnist-embedded",
+            "fmnist-embedded": "fashion-mnist-embedded"}
+
+
+def is_named(source: str | Path) -> bool:
+    """Whether ``source`` is one of the named datasets (:data:`SOURCES` or an alias), not a path."""
+    return isinstance(source, str) and source.lower() in _ALIASES
 
 _IDX_NAMES = {
     "train_x": ("train-images-idx3-ubyte", "train-images.idx3-ubyte"),
@@ -152,7 +162,8 @@ def load(
     ``val_fraction`` of the training pool (after ``max_train``) becomes validation, picked
     per class with a generator seeded by ``seed``. ``max_train`` / ``max_test`` keep a seeded,
     class-stratified subset of that many examples (for quick runs). ``test_fraction`` is used only
-    for an .npz without ``x_test``: that share is carved off as the test split first.
+    for an .npz without ``x_test`` or an idx folder without ``t10k`` files: that share is carved
+    off as the test split first.
     ``num_classes`` overrides the class count inferred from the labels (labels must lie below it).
     ``hflip`` overrides whether horizontal flips are allowed (default: yes for Fashion-MNIST and
     CIFAR, no for other idx folders and .npz files). ``layout`` ("nchw" or "nhwc") says how an
@@ -230,21 +241,21 @@ Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]
 
 def _read_source(source: str | Path, *, seed: int, test_fraction: float, layout: str | None) -> Arrays:
     """Raw (x_train NCHW uint8, y_train, x_test, y_test, meta) for any supported source."""
-    key = str(source).lower() if isinstance(source, str) else None
-    if key in ("fashion-mnist", "fashion_mnist", "fmnist"):
+    key = _ALIASES.get(source.lower()) if isinstance(source, str) else None
+    if key == "fashion-mnist":
         if _idx_folder_complete(DEBIAN_FASHION_MNIST):
             return _read_idx_folder(DEBIAN_FASHION_MNIST, name="fashion-mnist", hflip=True, classes=10)
         *arrays, meta = _read_embedded()
         meta["note"] = (f"the full set is not installed ({DEBIAN_FASHION_MNIST} missing: Debian package "
                         f"dataset-fashion-mnist), so the embedded subset (6,000 training + 1,000 test images) is used")
         return (*arrays, meta)  # type: ignore[return-value]
-    if key in ("fashion-mnist-full",):
+    if key == "fashion-mnist-full":
         if not _idx_folder_complete(DEBIAN_FASHION_MNIST):
             raise FileNotFoundError(
                 f"full Fashion-MNIST not found in {DEBIAN_FASHION_MNIST}: install Debian's "
                 f"dataset-fashion-mnist package or use 'fashion-mnist-embedded'")
         return _read_idx_folder(DEBIAN_FASHION_MNIST, name="fashion-mnist", hflip=True, classes=10)
-    if key in ("fashion-mnist-embedded", "fmnist-embedded"):
+    if key == "fashion-mnist-embedded":
         return _read_embedded()
 
     path = Path(source).expanduser()
@@ -252,6 +263,7 @@ def _read_source(source: str | Path, *, seed: int, test_fraction: float, layout:
         raise FileNotFoundError(
             f"dataset source {str(source)!r} not found: give one of {', '.join(SOURCES)}, a folder of "
             f"idx or CIFAR batch files, or an .npz file")
+    path = path.resolve()  # the source recorded with a run works from any folder
     if path.is_file():
         if path.suffix.lower() != ".npz":
             raise ValueError(f"{path}: unsupported file type; give an .npz with arrays x and y, or a folder")
@@ -266,7 +278,8 @@ def _read_source(source: str | Path, *, seed: int, test_fraction: float, layout:
         return _read_cifar100(path)
     if any(_find_idx(path, k) is not None for k in _IDX_NAMES):
         hflip = "fashion" in path.resolve().as_posix().lower()
-        return _read_idx_folder(path, name=path.name or "idx", hflip=hflip, classes=None)
+        return _read_idx_folder(path, name=path.name or "idx", hflip=hflip, classes=None, seed=seed,
+                                test_fraction=test_fraction)
     raise ValueError(
         f"{path}: folder holds neither MNIST idx files (train-images-idx3-ubyte[.gz], ...) nor CIFAR "
         f"batches (data_batch_1..5 + test_batch, or train + test)")
@@ -330,21 +343,36 @@ def read_idx(path: str | Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder('='))
 
 
-def _read_idx_folder(folder: Path, *, name: str, hflip: bool, classes: int | None) -> Arrays:
-    paths = {}
+def _read_idx_folder(folder: Path, *, name: str, hflip: bool, classes: int | None, seed: int = 0,
+                     test_fraction: float = 0.1) -> Arrays:
+    """The four idx files of ``folder``; without both t10k files, ``test_fraction`` of the
+    training files (seeded, per class) is the test split, and the note says so."""
+    paths: dict[str, Path | None] = {key: _find_idx(folder, key) for key in _IDX_NAMES}
+    no_test = paths["test_x"] is None and paths["test_y"] is None
     for key, stems in _IDX_NAMES.items():
-        found = _find_idx(folder, key)
-        if found is None:
-            raise FileNotFoundError(f"{folder / stems[0]}[.gz] not found (an idx folder needs train/t10k "
-                                    f"images and labels)")
-        paths[key] = found
-    x_tr, x_te, value_range = _as_uint8_pair(_as_nchw(read_idx(paths["train_x"]), paths["train_x"], "images", "nhwc"),
-                                             _as_nchw(read_idx(paths["test_x"]), paths["test_x"], "images", "nhwc"),
-                                             paths["train_x"], "images")
-    y_tr = _as_labels(read_idx(paths["train_y"]), len(x_tr), paths["train_y"], "labels")
-    y_te = _as_labels(read_idx(paths["test_y"]), len(x_te), paths["test_y"], "labels")
-    return x_tr, y_tr, x_te, y_te, {"name": name, "hflip": hflip, "num_classes": classes, "source": str(folder),
-                                    "input_range": value_range}
+        if paths[key] is None and not (no_test and key.startswith("test")):
+            raise FileNotFoundError(f"{folder / stems[0]}[.gz] not found (an idx folder needs train images and "
+                                    f"labels, and optionally t10k images and labels)")
+    train_x, train_y = paths["train_x"], paths["train_y"]
+    assert train_x is not None and train_y is not None
+    x_tr = _as_nchw(read_idx(train_x), train_x, "images", "nhwc")
+    y_tr = _as_labels(read_idx(train_y), len(x_tr), train_y, "labels")
+    meta: dict[str, Any] = {"name": name, "hflip": hflip, "num_classes": classes, "source": str(folder)}
+    if no_test:
+        test_idx = _stratified_pick(y_tr, test_fraction, np.random.default_rng([seed, 1]))
+        mask = np.ones(len(y_tr), dtype=bool)
+        mask[test_idx] = False
+        x_tr, y_tr, x_te, y_te = x_tr[mask], y_tr[mask], x_tr[test_idx], y_tr[test_idx]
+        meta["note"] = f"no t10k files: {test_fraction:g} of the training files is the test split"
+    else:
+        test_x, test_y = paths["test_x"], paths["test_y"]
+        assert test_x is not None and test_y is not None
+        x_te = _as_nchw(read_idx(test_x), test_x, "images", "nhwc")
+        y_te = _as_labels(read_idx(test_y), len(x_te), test_y, "labels")
+        if x_te.shape[1:] != x_tr.shape[1:]:
+            raise ValueError(f"{test_x}: test images are {x_te.shape[1:]} but training images are {x_tr.shape[1:]}")
+    x_tr, x_te, meta["input_range"] = _as_uint8_pair(x_tr, x_te, train_x, "images")
+    return x_tr, y_tr, x_te, y_te, meta
 
 
 # --- CIFAR
