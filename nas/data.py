@@ -1,4 +1,5 @@
-"""Image-classification datasets as uint8 tensors: Fashion-MNIST (full or embedded), idx folders, CIFAR, .npz.
+"""Image-classification datasets as uint8 tensors: Fashion-MNIST (full or embedded), idx folders, CIFAR,
+folders of images per class, .npz.
 
 ``load(source)`` returns a :class:`DataSplits` holding train / validation / test splits as
 ``uint8`` tensors shaped (N, C, H, W) with ``int64`` labels. Validation is carved from the
@@ -16,6 +17,9 @@ Sources:
   ``t10k`` files, ``test_fraction`` of the training files is the test split);
 * a CIFAR-10 (``data_batch_1..5``, ``test_batch``) or CIFAR-100 (``train``, ``test``) folder in
   the python-pickle batch format, or a folder holding ``cifar-10-batches-py`` / ``cifar-100-python``;
+* a folder of images, one sub-folder per class (``CLASS/*.png``, or ``train/CLASS/*.png`` with an
+  optional ``test/CLASS/*.png``; any format Pillow reads, all of one size; labels in the sorted
+  order of the class names, kept as ``class_names``);
 * an ``.npz`` file with ``x`` and ``y`` (N,), optionally ``x_test`` / ``y_test``: images as
   (N, H, W), (N, H, W, C) or (N, C, H, W) (the layout is detected when unambiguous, else give
   ``layout``), uint8 0..255, or floats of any range (mapped linearly from the training pool's
@@ -98,6 +102,7 @@ class DataSplits:
     source: str = ""
     input_range: tuple[float, float] = (0.0, 255.0)  # raw input values stored as 0 and 255
     note: str = ""  # how the source was resolved, when it is not what the name says
+    class_names: tuple[str, ...] = ()  # what each label means, where the data says (a folder per class)
 
     def describe(self) -> dict[str, Any]:
         """What was loaded, as JSON-plain data: name, source, sizes, classes, shape, normalisation."""
@@ -105,6 +110,8 @@ class DataSplits:
                                "num_classes": self.num_classes, "input_shape": list(self.input_shape),
                                "mean": list(self.mean), "std": list(self.std),
                                "input_range": list(self.input_range), "hflip": self.hflip}
+        if self.class_names:
+            out["class_names"] = list(self.class_names)
         if self.note:
             out["note"] = self.note
         return out
@@ -231,6 +238,7 @@ def load(
         source=origin,
         input_range=meta.get("input_range", (0.0, 255.0)),
         note=meta.get("note", ""),
+        class_names=tuple(meta.get("class_names", ())),
     )
 
 
@@ -261,8 +269,8 @@ def _read_source(source: str | Path, *, seed: int, test_fraction: float, layout:
     path = Path(source).expanduser()
     if not path.exists():
         raise FileNotFoundError(
-            f"dataset source {str(source)!r} not found: give one of {', '.join(SOURCES)}, a folder of "
-            f"idx or CIFAR batch files, or an .npz file")
+            f"dataset source {str(source)!r} not found: give one of {', '.join(SOURCES)}, a folder (of idx "
+            f"files, CIFAR batches or images in a folder per class), or an .npz file")
     path = path.resolve()  # the source recorded with a run works from any folder
     if path.is_file():
         if path.suffix.lower() != ".npz":
@@ -280,9 +288,12 @@ def _read_source(source: str | Path, *, seed: int, test_fraction: float, layout:
         hflip = "fashion" in path.resolve().as_posix().lower()
         return _read_idx_folder(path, name=path.name or "idx", hflip=hflip, classes=None, seed=seed,
                                 test_fraction=test_fraction)
+    if _class_folders(path / "train") or _class_folders(path):
+        return _read_image_folder(path, seed=seed, test_fraction=test_fraction)
     raise ValueError(
-        f"{path}: folder holds neither MNIST idx files (train-images-idx3-ubyte[.gz], ...) nor CIFAR "
-        f"batches (data_batch_1..5 + test_batch, or train + test)")
+        f"{path}: folder holds neither MNIST idx files (train-images-idx3-ubyte[.gz], ...), CIFAR "
+        f"batches (data_batch_1..5 + test_batch, or train + test) nor one folder of images per class "
+        f"(CLASS/*.png, or train/CLASS/*.png and test/CLASS/*.png)")
 
 
 def _read_embedded() -> Arrays:
@@ -431,6 +442,78 @@ def _read_cifar100(folder: Path) -> Arrays:
     x_tr, y_tr = _cifar_batch(folder / "train", b"fine_labels")
     x_te, y_te = _cifar_batch(folder / "test", b"fine_labels")
     return x_tr, y_tr, x_te, y_te, {"name": "cifar100", "hflip": True, "num_classes": 100, "source": str(folder)}
+
+
+# --- a folder of images per class
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm")
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _class_folders(folder: Path) -> list[Path]:
+    """The sub-folders of ``folder`` that hold image files (one per class), sorted by name."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and _images_in(p))
+
+
+def _read_image_folder(folder: Path, *, seed: int, test_fraction: float) -> Arrays:
+    """``folder/CLASS/*.png`` (or ``train/CLASS/...`` and ``test/CLASS/...``): labels are the class
+    folders in sorted order (their names kept as ``class_names``), images all of one size, grey
+    when every file is grey, else RGB. Without ``test/``, ``test_fraction`` is carved off."""
+    try:
+        from PIL import Image
+    except ImportError as exc:  # pragma: no cover - pillow ships with the test extras
+        raise ValueError(f"{folder}: reading image files needs Pillow (pip install pillow, or nas[images])") from exc
+    train_dir = folder / "train" if _class_folders(folder / "train") else folder
+    test_dir = folder / "test" if train_dir != folder and _class_folders(folder / "test") else None
+    names = sorted({p.name for d in (train_dir, test_dir) if d is not None for p in _class_folders(d)})
+    files: dict[str, list[tuple[Path, int]]] = {}
+    for split, root in (("train", train_dir), ("test", test_dir)):
+        if root is not None:
+            files[split] = [(f, names.index(c.name)) for c in _class_folders(root) for f in _images_in(c)]
+
+    headers: dict[Path, tuple[str, tuple[int, int]]] = {}  # mode and size, read without decoding the pixels
+    for f, _ in (item for split in files.values() for item in split):
+        try:
+            with Image.open(f) as im:
+                headers[f] = (im.mode, im.size)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{f}: not a readable image ({exc})") from exc
+    grey = all(mode in ("1", "L", "I", "I;16", "F") for mode, _ in headers.values())
+    first = next(iter(headers))
+    size = headers[first][1]
+
+    def stack(items: list[tuple[Path, int]]) -> tuple[np.ndarray, np.ndarray]:
+        arrays = []
+        for f, _ in items:
+            if headers[f][1] != size:
+                w, h = headers[f][1]
+                raise ValueError(f"{f}: {w}x{h} pixels, but {first} is {size[0]}x{size[1]}; give images of one "
+                                 f"size (resize them first)")
+            try:
+                with Image.open(f) as im:
+                    arr = np.asarray(im.convert("L" if grey else "RGB"), dtype=np.uint8)
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"{f}: not a readable image ({exc})") from exc
+            arrays.append(arr[None] if grey else arr.transpose(2, 0, 1))
+        return np.stack(arrays), np.array([label for _, label in items], dtype=np.int64)
+
+    x_tr, y_tr = stack(files["train"])
+    meta: dict[str, Any] = {"name": folder.name or "images", "hflip": False, "num_classes": len(names),
+                            "source": str(folder), "class_names": tuple(names)}
+    if "test" in files:
+        x_te, y_te = stack(files["test"])
+    else:
+        test_idx = _stratified_pick(y_tr, test_fraction, np.random.default_rng([seed, 1]))
+        mask = np.ones(len(y_tr), dtype=bool)
+        mask[test_idx] = False
+        x_tr, y_tr, x_te, y_te = x_tr[mask], y_tr[mask], x_tr[test_idx], y_tr[test_idx]
+        meta["note"] = f"no test/ folder: {test_fraction:g} of the images is the test split"
+    return x_tr, y_tr, x_te, y_te, meta
 
 
 # --- npz

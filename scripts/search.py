@@ -45,8 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--objective", choices=("accuracy", "accuracy-macs"), default=None,
                       help="accuracy, or accuracy vs MACs (Pareto); nsga2 defaults to accuracy-macs")
     what.add_argument("--dataset", default=None,
-                      help="fashion-mnist, fashion-mnist-embedded, a folder of idx files or CIFAR batches, or an "
-                           ".npz with x and y (README: Data); default: fashion-mnist-embedded")
+                      help="fashion-mnist, fashion-mnist-embedded, a folder (idx files, CIFAR batches, or images in "
+                           "a folder per class) or an .npz with x and y (README: Your own data); default: "
+                           "fashion-mnist-embedded")
     what.add_argument("--num-classes", type=cli.positive_int, default=None,
                       help="classes of the data (default: inferred from the labels)")
     what.add_argument("--data-option", action="append", type=cli.key_value, default=None, metavar="KEY=VALUE",

@@ -5,7 +5,7 @@
     python scripts/train_baseline.py lenet5 --dataset my_images.npz --data-option layout=nchw
 
 Baselines are those of nas.baselines.names() (scripts/baselines_table.py lists them). The data is
-anything nas.data.load reads (README: Data); what was loaded is printed first. A bad name, value
+anything nas.data.load reads (README: Your own data); what was loaded is printed first. A bad name, value
 or dataset prints one line and exits with status 2.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ def build_parser() -> cli.ArgumentParser:
     ap.add_argument("name", choices=nas.baselines.names(), metavar="NAME",
                     help="baseline name, e.g. lenet5, resnet20, mobilenet_v2 (scripts/baselines_table.py lists them)")
     ap.add_argument("--dataset", default="fashion-mnist",
-                    help="fashion-mnist | fashion-mnist-embedded | idx/CIFAR folder | .npz")
+                    help="fashion-mnist | fashion-mnist-embedded | idx, CIFAR or image folder | .npz")
     ap.add_argument("--num-classes", type=cli.positive_int, default=None,
                     help="classes of the data (default: inferred from the labels)")
     ap.add_argument("--data-option", action="append", type=cli.key_value, default=None, metavar="KEY=VALUE",

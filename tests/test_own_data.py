@@ -132,3 +132,38 @@ def test_data_flags_and_budgets_that_cannot_work_are_refused(args: list[str], me
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
     assert not any(tmp_path.iterdir())
+
+
+def write_image_folder(root: Path, rng: np.random.Generator, split: bool, mode: str = "RGB") -> Path:
+    """One sub-folder of PNG images per class (under train/ and test/ when ``split``)."""
+    from PIL import Image
+
+    for part, n in ((("train", 20), ("test", 4)) if split else ((".", 20),)):
+        for k, name in enumerate(("cat", "dog", "emu")):
+            folder = root / part / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                shape = (8, 10, 3) if mode == "RGB" else (8, 10)
+                Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(folder / f"{k}_{i}.png")
+    return root
+
+
+def test_a_folder_of_images_per_class(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    d = nas.data.load(write_image_folder(tmp_path / "pets", rng, split=True), val_fraction=0.25)
+    assert d.class_names == ("cat", "dog", "emu") and d.num_classes == 3 and d.input_shape == (3, 8, 10)
+    assert d.sizes() == {"train": 45, "val": 15, "test": 12} and d.describe()["class_names"] == ["cat", "dog", "emu"]
+    assert sorted(np.bincount(d.y_test.numpy())) == [4, 4, 4] and not d.hflip
+    grey = nas.data.load(write_image_folder(tmp_path / "grey", rng, split=False, mode="L"))
+    assert grey.input_shape == (1, 8, 10) and "no test/ folder" in grey.note and grey.sizes()["test"] == 6
+    from PIL import Image
+
+    Image.fromarray(np.zeros((9, 9), np.uint8)).save(tmp_path / "grey" / "dog" / "odd.png")
+    with pytest.raises(ValueError, match=r"odd\.png: 9x9 pixels, but .* is 10x8; give images of one size"):
+        nas.data.load(tmp_path / "grey")
+    (tmp_path / "grey" / "dog" / "odd.png").write_bytes(b"not a png")
+    with pytest.raises(ValueError, match=r"odd\.png: not a readable image"):
+        nas.data.load(tmp_path / "grey")
+    (tmp_path / "empty" / "nothing").mkdir(parents=True)
+    with pytest.raises(ValueError, match="one folder of images per class"):
+        nas.data.load(tmp_path / "empty")

@@ -26,6 +26,11 @@ def test_spaces_and_testing_tools_take_a_seed_or_a_generator() -> None:
     assert nas.arch_hash(relabel(net, 1)) == nas.arch_hash(net)
     assert corrupt(net, 2)[1] == corrupt(net, np.random.default_rng(2))[1]
     assert corrupt_json(net, 4) == corrupt_json(net, np.random.default_rng(4))
+    from nas.choices import ChoiceError, RandomTrial
+
+    assert RandomTrial(7).suggest_int("d", 1, 100) == RandomTrial(np.random.default_rng(7)).suggest_int("d", 1, 100)
+    with pytest.raises(ChoiceError, match="numpy.random.Generator or a seed"):
+        RandomTrial(random.Random(0))
     for bad in (random.Random(0), -1, True, 0.5):
         with pytest.raises(SpaceError, match="numpy.random.Generator or a seed"):
             space.sample(bad)
