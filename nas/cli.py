@@ -16,6 +16,10 @@ and runs the part that reads the user's input (files, names, options) under :fun
             data = nas.data.load(args.dataset)
         ...
 
+Every script under ``scripts/`` has ``main(argv: list[str] | None = None) -> int`` and builds its
+parser from :class:`ArgumentParser`; ``tests/test_cli.py`` checks each file there (``--help``
+with defaults, a bad flag answered in one line with exit status 2), a new script included.
+
 What the user sees for bad input is one line, ``<prog>: error: <what to fix>``, on stderr, and
 exit status 2 (argparse's own status for a bad command line); nothing else. ``--help`` shows each
 flag's default (unless its help already says it). A value outside ``choices`` is refused with the

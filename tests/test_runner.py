@@ -360,7 +360,8 @@ def test_config_validation_and_counts() -> None:
 def test_resume_keeps_what_the_run_is_and_extending_is_explicit(ray_session, tmp_path: Path,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     """Fewer --trials is refused, resources given at a resume are that session's, more --trials
-    is the one change config.json takes; --config reruns go beside the original or to --out."""
+    is the one change config.json takes, data that changed under a run is refused; --config
+    reruns go beside the original or to --out, and say where."""
     out = run_search(quick(searcher="random", trials=2, workers=1, run_id="base"), out=tmp_path, progress=False)
     run = out.run_dir
     before = json.loads((run / "config.json").read_text())
@@ -392,14 +393,11 @@ def test_resume_keeps_what_the_run_is_and_extending_is_explicit(ray_session, tmp
     saved["data"] = before["data"]
     (run / "config.json").write_text(json.dumps(saved))
 
+    # --config reruns (tests/test_readme.py runs one): beside the original, or where --out says
     script = _search_script()
-    assert script.main(["--config", str(run / "config.json"), "--run-id", "again", "--trials", "1",
-                        "--no-progress"]) == 0
-    said = capsys.readouterr().out
-    assert f"a new run of that configuration, beside the original, in {tmp_path}" in said
-    assert f"run folder: {tmp_path / 'again'}" in said
-    again = json.loads((tmp_path / "again" / "config.json").read_text())["config"]
-    assert again == {**saved["config"], "trials": 1, "run_id": "again"}
+    base, where = script.rerun_of(run / "config.json", None, results.read_json)
+    assert where == str(tmp_path) and base == {k: v for k, v in saved["config"].items() if k != "run_id"}
+    assert f"a new run of that configuration, beside the original, in {tmp_path}" in capsys.readouterr().out
     base, where = script.rerun_of(run, str(tmp_path / "elsewhere"), results.read_json)  # a folder works too
     assert where == str(tmp_path / "elsewhere") and base["trials"] == 3 and "run_id" not in base
     assert f"in {tmp_path / 'elsewhere'}" in capsys.readouterr().out
