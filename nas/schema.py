@@ -81,7 +81,8 @@ TRAIN_METRICS: tuple[str, ...] = (
     "test_acc", "seconds", "train_seconds", "epoch_seconds", "images_per_s", "epochs", "steps", "device",
     "batch_size", "lr", "stopped_early", "peak_memory_mb", "seed",
 )
-#: What the trainer passes its ``on_epoch`` callback after every epoch (``seconds`` besides: time so far).
+#: What the trainer passes its ``on_epoch`` callback after every epoch (besides: ``seconds``, the time so
+#: far, and ``planned_epochs``, the epochs the run trains when nothing stops it early).
 EPOCH_METRICS: tuple[str, ...] = ("epochs", "steps", "val_acc", "train_loss", "train_acc")
 
 #: What :func:`nas.evaluate.evaluate` returns (``traceback`` besides, when it failed).
@@ -100,8 +101,10 @@ ROW_FROM_REPORT: tuple[str, ...] = (
 #: ``trial_seconds`` the evaluator's own time).
 REPORT_KEYS: tuple[str, ...] = ROW_FROM_REPORT + ("score", "final", "epoch", "trial_seconds")
 #: Every key of a trial's per-epoch report (what a scheduler such as ASHA reads).
+#: ``planned_epochs`` tells a scheduler whether this report is the trial's last: a trial that reached it
+#: ran its whole budget, whatever the scheduler decides.
 EPOCH_REPORT_KEYS: tuple[str, ...] = ("score", "final", "epoch", "val_acc", "val_acc_per_epoch", "train_loss",
-                                      "start_time")
+                                      "start_time", "planned_epochs")
 
 #: The columns the driver takes from the candidate (the searcher's proposal) rather than the report.
 CANDIDATE_COLUMNS: tuple[str, ...] = ("trial_id", "arch_hash", "arch_json", "parent_hash", "mutations", "origin",

@@ -12,7 +12,6 @@ trained in the run reuses its result instead of training again; the demo says ho
 """
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import sys
 from typing import Any
@@ -60,32 +59,40 @@ def _lineage(row: Any) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="a small evolution search on embedded Fashion-MNIST, on Ray")
-    p.add_argument("--trials", type=int, default=32)
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--epochs", type=float, default=1.0)
-    p.add_argument("--max-macs", type=int, default=3_000_000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--space", default="mixed", help="the space searched (mixed)")
-    p.add_argument("--out", default="results")
+    import nas.spaces
+    from nas import cli
+
+    p = cli.ArgumentParser(prog="demo.py", description="a small evolution search on embedded Fashion-MNIST, on Ray")
+    p.add_argument("--trials", type=cli.positive_int, default=32, help="candidates to train")
+    p.add_argument("--workers", type=cli.positive_int, default=2, help="concurrent trials")
+    p.add_argument("--epochs", type=cli.positive_float, default=1.0, help="epochs per candidate")
+    p.add_argument("--max-macs", type=cli.count, default=3_000_000, help="MAC budget per candidate (3M, 3e6)")
+    p.add_argument("--max-train", type=cli.positive_int, default=None,
+                   help="use a stratified subset of this many training images (default: all 6,000)")
+    p.add_argument("--seed", type=cli.nonneg_int, default=0, help="seed of the search")
+    p.add_argument("--space", choices=nas.spaces.names(), default="mixed", metavar="SPACE", help="the space searched")
+    p.add_argument("--out", default="results", help="parent folder of the run folder")
     args = p.parse_args(argv)
 
     from nas.results import best
-    from nas.runner import SearchConfig, run_search
+    from nas.runner import ConfigError, SearchConfig, run_search
 
     space = args.space
+    population = min(8, max(2, args.trials // 4))  # 8 for the demo's 32 trials; smaller for a shorter run
     config = SearchConfig(
         space=space, searcher="evolution", dataset="fashion-mnist-embedded", trials=args.trials,
         epochs=args.epochs, workers=args.workers, cpus_per_trial=1, max_macs=args.max_macs, seed=args.seed,
         space_options=SPACE_OPTIONS if space == "mixed" else {},
-        searcher_options={"population": 8, "sample_size": 4},
+        searcher_options={"population": population, "sample_size": max(2, population // 2)},
         train_options={"batch_size": 64, "lr": 0.1},
+        data_options={} if args.max_train is None else {"max_train": args.max_train},
         run_id=f"demo-{dt.datetime.now():%Y%m%d-%H%M%S}",
     )
     print(f"Regularized evolution over the {space!r} space on embedded Fashion-MNIST (1x28x28): "
           f"{args.trials} candidates, {args.epochs:g} epoch each, {args.workers} Ray workers, "
           f"at most {_fmt_count(args.max_macs)} MACs", flush=True)
-    outcome = run_search(config, out=args.out)
+    with cli.user_errors(p, ConfigError):
+        outcome = run_search(config, out=args.out, announce=print)
     df = outcome.trials
 
     counts = df["status"].value_counts().to_dict()

@@ -27,7 +27,7 @@ from nas.searchers import get as get_searcher
 from nas.searchers import resolve_options
 from nas.spaces import SearchSpace, SpaceError
 
-__all__ = ["run_search", "SearchOutcome", "SearchStopped"]
+__all__ = ["run_search", "SearchOutcome", "SearchStopped", "check_budget"]
 
 
 class SearchStopped(RuntimeError):
@@ -43,6 +43,7 @@ class SearchOutcome:
     seconds: float
     completed: bool
     config: SearchConfig
+    data: dict[str, Any] = dataclasses.field(default_factory=dict)  # DataSplits.describe() of the data used
 
 
 def run_search(
@@ -55,6 +56,7 @@ def run_search(
     evaluator: Callable[..., dict[str, Any]] | None = None,
     verbose: bool = False,
     argv: list[str] | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> SearchOutcome:
     """Run (or resume) a search; returns its run folder and trials table.
 
@@ -62,22 +64,30 @@ def run_search(
     search from its folder, with ``overrides`` for the fields in
     :data:`nas.runner.RESUMABLE_FIELDS` (e.g. more ``trials``, other resources). ``evaluator``
     replaces :func:`nas.evaluate.evaluate` (same signature; it must be picklable, it runs on Ray
-    workers). Raises ConfigError for a bad configuration before anything starts, SearchStopped
-    when the searcher fails mid-search (the folder stays resumable).
+    workers). ``announce(line)``, when given, is told before the first trial what the search runs
+    on: the data (:meth:`nas.data.DataSplits.summary`) and the run folder. Raises ConfigError for
+    a bad configuration or a budget that cannot work (a validation split smaller than a batch,
+    fewer ``trials`` than a resumed run has, ...) before anything starts, SearchStopped when the
+    searcher fails mid-search (the folder stays resumable).
     """
     from nas.evaluate import evaluate
 
     started = time.perf_counter()
-    cfg, folder = _configure(config, out, resume, overrides or {})
+    cfg, folder, saved = _configure(config, out, resume, overrides or {})
     data, space, searcher = _prepare(cfg, folder.path)
+    if resume is not None:
+        folder.check_data(data.describe())
+    if announce is not None:
+        announce(f"data: {data.summary()}")
+        announce(f"run folder: {folder.path}{' (resumed)' if resume is not None else ''}")
     with folder.locked():
         if resume is None:
             folder.write_config(cfg, space=space, searcher=searcher, data=data, argv=argv)
-        else:
-            folder.note_resume(cfg)
         trial_log = TrialLog(folder.path)
         try:
             if resume is not None:
+                folder.check_budget(cfg, len(trial_log.rows))
+                folder.note_resume(saved, cfg, argv)
                 folder.restore(searcher, trial_log)
             driver = Driver(searcher, trial_log, cfg.trials, save_state=folder.save_state, space=space,
                             base_row={"run_id": cfg.run_id, "searcher": cfg.searcher, "space": cfg.space,
@@ -97,18 +107,20 @@ def run_search(
                             f"and continue with --resume {folder.path}") from driver.fatal
     df = results.load(folder.path, warn=False)
     return SearchOutcome(run_dir=folder.path, trials=df, seconds=time.perf_counter() - started,
-                         completed=driver.done, config=cfg)
+                         completed=driver.done, config=cfg, data=data.describe())
 
 
 def _configure(config: SearchConfig | None, out: str | Path, resume: str | Path | None,
-               overrides: Mapping[str, Any]) -> tuple[SearchConfig, RunFolder]:
-    """The validated configuration and its run folder: a resumed run's saved configuration (with
-    ``overrides``), or a new one with its run id and budget-dependent searcher options resolved."""
+               overrides: Mapping[str, Any]) -> tuple[SearchConfig, RunFolder, SearchConfig]:
+    """The validated configuration, its run folder and the configuration saved there: a resumed
+    run's saved configuration (with ``overrides``), or a new one with its run id and
+    budget-dependent searcher options resolved (saved as it is)."""
     if resume is not None:
         folder = RunFolder(Path(resume).resolve())
-        cfg = folder.read_config().with_overrides(overrides)
+        saved = folder.read_config()
+        cfg = saved.with_overrides(overrides, run_dir=str(resume))
         _import_and_validate(cfg)
-        return cfg, folder
+        return cfg, folder, saved
     if config is None:
         raise ConfigError("run_search needs a config (or resume=RUN_DIR)")
     run_id = config.run_id or default_run_id(config)
@@ -120,7 +132,7 @@ def _configure(config: SearchConfig | None, out: str | Path, resume: str | Path 
         raise ConfigError(str(exc)) from None
     folder = RunFolder((Path(out) / run_id).resolve())
     folder.check_unused()
-    return cfg, folder
+    return cfg, folder, cfg
 
 
 def _import_and_validate(cfg: SearchConfig) -> None:
@@ -144,6 +156,7 @@ def _prepare(cfg: SearchConfig, run_dir: Path) -> tuple[Any, SearchSpace, Search
         data = nas.data.load(cfg.dataset, seed=cfg.seed, **cfg.data_options)
     except (FileNotFoundError, ValueError, TypeError) as exc:
         raise ConfigError(f"dataset {cfg.dataset!r}: {exc}") from None
+    check_budget(cfg, data)
     try:
         space = nas.spaces.get(cfg.space, input_shape=data.input_shape, num_classes=data.num_classes,
                                max_macs=cfg.max_macs, max_params=cfg.max_params, **cfg.space_options)
@@ -164,3 +177,26 @@ def _prepare(cfg: SearchConfig, run_dir: Path) -> tuple[Any, SearchSpace, Search
             raise ConfigError(f"gpus-per-trial {cfg.gpus_per_trial:g} but this machine has no CUDA GPU "
                               f"(use --address to run on a cluster that has GPUs)")
     return data, space, searcher
+
+
+def check_budget(cfg: SearchConfig, data: Any) -> None:
+    """ConfigError when the data cannot carry the search's budget: a validation split smaller
+    than one training batch (its accuracy would move in steps too coarse to rank candidates), a
+    ``batch_size`` above the training images, ``test`` with no test images."""
+    from nas.train import default_batch_size
+
+    sizes = data.sizes()
+    given = cfg.train_options.get("batch_size")
+    if given is not None and given > sizes["train"]:
+        raise ConfigError(f"batch-size {given} is larger than the {sizes['train']} training images of "
+                          f"{data.name}: lower --batch-size or keep more training images")
+    batch = given if given is not None else min(default_batch_size(sizes["train"], cfg.gpus_per_trial > 0),
+                                                sizes["train"])
+    if sizes["val"] < batch:
+        fraction = cfg.data_options.get("val_fraction", 0.1)
+        raise ConfigError(f"the validation split of {data.name} has {sizes['val']} images (val-fraction "
+                          f"{fraction:g} of {sizes['train'] + sizes['val']}), fewer than one training batch of "
+                          f"{batch}: too few to rank candidates; keep more training images (--max-train) or "
+                          f"raise --val-fraction")
+    if cfg.test and sizes["test"] == 0:
+        raise ConfigError(f"--test, but {data.name} has no test images")

@@ -42,7 +42,8 @@ def run_trial(config: dict[str, Any], *, data: Any, evaluator: Callable[..., dic
         history.append(metrics.get("val_acc"))
         tune.report({"score": score(metrics.get("val_acc")), "final": False, "epoch": metrics.get("epochs"),
                      "val_acc": metrics.get("val_acc"), "val_acc_per_epoch": list(history),
-                     "train_loss": metrics.get("train_loss"), "start_time": started})
+                     "train_loss": metrics.get("train_loss"), "start_time": started,
+                     "planned_epochs": metrics.get("planned_epochs")})
 
     try:
         row = evaluator(config["arch_json"], data, epochs=settings["epochs"], seed=settings["seed"],
