@@ -152,7 +152,8 @@ def baselines_vs_front(runs: Any, accuracy: str = "val_acc", cost: str = "macs")
     """One row per baseline: its cost and accuracy, and the searched trial that dominates it (if any).
 
     A searched trial dominates a baseline when it is at least as accurate at no more cost and
-    better in one of the two; the dominating trial shown is the most accurate such trial."""
+    better in one of the two; the dominating trial shown is the most accurate such trial.
+    ``over_budget`` says which cost limit of the search a baseline exceeds (None: within it)."""
     import pandas as pd
 
     rows = []
@@ -166,12 +167,14 @@ def baselines_vs_front(runs: Any, accuracy: str = "val_acc", cost: str = "macs")
             dom = searched[(searched[accuracy].astype(float) >= acc) & (searched[cost].astype(float) <= c)
                            & ((searched[accuracy].astype(float) > acc) | (searched[cost].astype(float) < c))]
             best = dom.sort_values([accuracy, cost], ascending=[False, True]).iloc[0] if len(dom) else None
+            over = r.get("over_budget")
             rows.append({"run": label, "baseline": baseline_label(r), cost: r[cost], accuracy: acc,
                          "dominated_by": None if best is None else int(best["trial_id"]),
                          f"by_{accuracy}": None if best is None else float(best[accuracy]),
-                         f"by_{cost}": None if best is None else best[cost]})
+                         f"by_{cost}": None if best is None else best[cost],
+                         "over_budget": over if isinstance(over, str) and over else None})
     return pd.DataFrame(rows, columns=["run", "baseline", cost, accuracy, "dominated_by", f"by_{accuracy}",
-                                       f"by_{cost}"])
+                                       f"by_{cost}", "over_budget"])
 
 
 def _save(fig: Any, path: str | Path) -> Path:

@@ -26,7 +26,7 @@ TRAINER_STATUSES: tuple[str, ...] = ("ok", "failed")
 
 #: The kinds of column, what each holds (None is allowed unless said otherwise).
 KINDS: dict[str, str] = {
-    "id": "an integer >= 0, never missing",
+    "id": "an integer, never missing (>= 0: the searcher's candidates; < 0: rows beside the search, e.g. baselines)",
     "ref": "the trial_id of another row of the run",
     "status": "one of STATUSES, never missing",
     "hash": "a non-empty string, never missing",
@@ -43,8 +43,11 @@ KINDS: dict[str, str] = {
 #: Every column of the trials table, in order, with its kind (see :data:`KINDS`).
 COLUMNS: dict[str, str] = {
     "trial_id": "id",            # candidate number in the run, in the order the searcher proposed them
+                                 # (baselines: -1, -2, ... in the order of --with-baselines)
     "run_id": "str",
-    "searcher": "str",
+    "searcher": "str",           # the searcher that proposed it, or "baseline" for a lecture baseline
+    "baseline": "str",           # the baseline's registry name (nas.baselines) on baseline rows, else None
+    "over_budget": "str",        # a baseline trained although over --max-macs / --max-params: which limit
     "space": "str",
     "status": "status",
     "arch_hash": "hash",         # nas.arch_hash: isomorphic networks hash equal

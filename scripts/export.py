@@ -136,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"training {how}: {epochs:g} epoch(s), seed {seed}"
               + (f", {train_options}" if train_options else ""), flush=True)
         model = nas.compile(arch, seed=seed)
+        if args.retrain_epochs is None and not _on_cuda(args.device):
+            import torch
+
+            torch.set_num_threads(settings.get("threads", torch.get_num_threads()))  # the trial's: same weights
         result = _train(model, data, epochs, seed, args.device, train_options)
         if result["status"] != "ok":
             print(f"{PROG}: error: training failed: {result['error']}", file=sys.stderr)
@@ -147,8 +151,9 @@ def main(argv: list[str] | None = None) -> int:
                     "batch_size": result["batch_size"], "lr": result["lr"], **train_options}
         if args.retrain_epochs is None and recorded is not None and result["val_acc"] is not None:
             same = abs(result["val_acc"] - recorded) < 1e-9
+            differs = ": GPU runs, and runs on other hardware, are not bit-for-bit repeatable"
             print(f"val acc {result['val_acc']:.4f} ({'the same as' if same else 'the search recorded'} "
-                  f"{recorded:.4f}{'' if same else ': GPU runs are not bit-for-bit repeatable'})", flush=True)
+                  f"{recorded:.4f}{'' if same else differs})", flush=True)
 
     origin = {"run_dir": str(run.run_dir), "trial_id": trial_id, "searcher": row.get("searcher"),
               "space": row.get("space"), "origin": row.get("origin"), "run_id": row.get("run_id")}
@@ -161,6 +166,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     _summary(res, metrics, time.perf_counter() - started)
     return 0
+
+
+def _on_cuda(device: str | None) -> bool:
+    """Whether training runs on CUDA (``device``, or by default when a GPU is there)."""
+    import torch
+
+    return str(device).startswith("cuda") if device is not None else torch.cuda.is_available()
 
 
 def _train(model: Any, data: Any, epochs: float, seed: int, device: str | None, options: dict[str, Any]

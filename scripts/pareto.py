@@ -115,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
             by = ("not dominated" if _missing(r["dominated_by"])
                   else f"dominated by trial {int(r['dominated_by'])} ({_pct(r['by_' + args.accuracy])}% at "
                        f"{_count(r['by_' + args.cost])})")
-            rows.append(([r["run"]] if several else []) + [r["baseline"], _count(r[args.cost]),
-                                                          _pct(r[args.accuracy]), by])
+            name = r["baseline"] + (" (over budget)" if isinstance(r.get("over_budget"), str) else "")
+            rows.append(([r["run"]] if several else []) + [name, _count(r[args.cost]), _pct(r[args.accuracy]), by])
         header = (["run"] if several else []) + ["baseline", args.cost, f"{args.accuracy} %", "searched front"]
         _print_table(rows, header, right={len(header) - 3, len(header) - 2})
         n_dom = int(versus["dominated_by"].notna().sum())

@@ -12,6 +12,8 @@ Examples::
     python scripts/search.py --space vgg --searcher evolution --searcher-option removal=worst --searcher-option max_redraws=10
     python scripts/search.py --space vgg --dataset my_images.npz --num-classes 5 --data-option layout=nchw
     python scripts/search.py --config results/<run_id>/config.json --seed 1   # a new run beside the original
+    python scripts/search.py --space mixed --max-macs 3M --with-baselines                 # + the default lecture nets
+    python scripts/search.py --space mixed --max-macs 3M --with-baselines lenet5 resnet20 mobilenet_v2
 
 Searchers and spaces are those registered (nas.searchers.names(), nas.spaces.names(), plus the
 spaces of --import modules). The data the search runs on (source, sizes, classes, normalisation)
@@ -61,6 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--max-params", type=cli.count, default=None, help="reject candidates above this many parameters")
     what.add_argument("--import", dest="imports", action="append", default=None, metavar="MODULE",
                       help="import a module or .py file first (e.g. one registering your own space)")
+    what.add_argument("--with-baselines", nargs="*", default=None, metavar="NAME",
+                      help="also train these lecture baselines (nas.baselines.names(); space- or comma-separated) "
+                           "in the same Ray run, same data, epochs, seed and trainer settings; recorded with "
+                           "searcher 'baseline', never told to the searcher, not counted in --trials. Without names "
+                           "(or with 'default'): the cheapest small-input form of each lecture family, cheapest "
+                           "first (lenet5, resnet20, mobilenet_v1, vgg11_bn, densenet121, googlenet_bn) while "
+                           "together they need at most trials x --max-macs MACs (all of them without --max-macs)")
+    what.add_argument("--baselines-within-budget", action="store_true", default=None,
+                      help="leave out baselines over --max-macs / --max-params (default: train them anyway, "
+                           "marked over budget in the over_budget column)")
 
     budget = p.add_argument_group("budget and resources")
     budget.add_argument("--trials", type=cli.positive_int, default=None, help="candidates to train; on --resume, more extends the run (default: 20)")
@@ -125,7 +137,7 @@ _DIRECT = {"space": "space", "searcher": "searcher", "objective": "objective", "
            "gpus_per_trial": "gpus_per_trial", "max_macs": "max_macs", "max_params": "max_params", "seed": "seed",
            "asha": "asha", "grace_epochs": "asha_grace_epochs", "reduction_factor": "asha_reduction_factor",
            "max_failures": "max_failures", "address": "address", "test": "test", "run_id": "run_id",
-           "imports": "imports"}
+           "imports": "imports", "baselines_within_budget": "baselines_within_budget"}
 
 
 def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -142,6 +154,9 @@ def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = Non
     dataset = cfg.get("dataset")
     if dataset and not is_named(dataset) and Path(dataset).expanduser().exists():  # a path: absolute, as imports
         cfg["dataset"] = str(Path(cfg["dataset"]).expanduser().resolve())
+    if args.with_baselines is not None:  # names, space- or comma-separated; none: the default set
+        names = [n.strip() for item in args.with_baselines for n in item.split(",") if n.strip()]
+        cfg["baselines"] = names or ["default"]
     if cfg.get("imports"):  # files by absolute path, so a resume from elsewhere finds them
         cfg["imports"] = [str(Path(i).resolve()) if i.endswith(".py") else i for i in cfg["imports"]]
     searcher = cfg.get("searcher", "evolution")
@@ -175,27 +190,60 @@ def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = Non
     return cfg
 
 
+def _known(v: Any) -> bool:
+    """Whether ``v`` is a value (not None, NaN or pandas' NA)."""
+    import pandas as pd
+
+    return v is not None and not bool(pd.isna(v))
+
+
+def _int(v: Any) -> str:
+    return f"{int(v):,}" if _known(v) else "-"
+
+
+def _statuses(df: Any) -> str:
+    return ", ".join(f"{v} {k}" for k, v in df["status"].value_counts().to_dict().items())
+
+
 def print_summary(outcome: Any, top: int = 5) -> None:
-    """The best trials (each architecture once, described in a few words) and where the run folder is."""
+    """The best searched trials (each architecture once, described in a few words), the baselines
+    trained beside them (and which searched trial dominates each), and where the run folder is."""
+    from nas.plots import baseline_mask, baselines_vs_front
     from nas.results import best
 
     df = outcome.trials
-    counts = df["status"].value_counts().to_dict()
-    repeats = int(df["cached_from"].notna().sum())
+    is_base = baseline_mask(df)
+    searched, base = df[~is_base], df[is_base]
+    repeats = int(searched["cached_from"].notna().sum())
     reused = f"; {repeats} repeated an architecture and reused its result" if repeats else ""
-    print(f"\n{len(df)} trials ({', '.join(f'{v} {k}' for k, v in counts.items())}{reused}) "
-          f"in {outcome.seconds:.0f} s")
-    top_rows = best(df, top)
+    also = f" + {len(base)} baselines ({_statuses(base)})" if len(base) else ""
+    print(f"\n{len(searched)} trials ({_statuses(searched)}{reused}){also} in {outcome.seconds:.0f} s")
+    top_rows = best(searched, top)
     if len(top_rows):
         table = top_rows[["trial_id", "val_acc", "params", "macs", "origin", "summary"]].copy()
         table["val_acc"] = table["val_acc"].map(lambda v: f"{v:.4f}")
         table["summary"] = table["summary"].map(lambda t: t if isinstance(t, str) and len(t) <= 70 else
                                                 f"{str(t)[:67]}...")
         print(table.to_string(index=False))
+    if len(base):
+        versus = {r["baseline"]: r["dominated_by"] for r in baselines_vs_front(df).to_dict("records")}
+        print(f"\n{'baseline':>14} {'val_acc':>8} {'params':>11} {'MACs':>14}  searched front")
+        lines = []
+        for r in base.sort_values("macs").to_dict("records"):
+            name = str(r.get("baseline"))
+            usable = r["status"] in ("ok", "stopped") and _known(r["val_acc"])
+            acc = f"{r['val_acc']:.4f}" if usable else str(r["status"])
+            by = versus.get(name)
+            dom = f"dominated by trial {int(by)}" if _known(by) else "not dominated" if usable else "-"
+            over = "  (over budget)" if isinstance(r.get("over_budget"), str) else ""
+            lines.append(f"{name:>14} {acc:>8} {_int(r['params']):>11} {_int(r['macs']):>14}  {dom}{over}")
+        print("\n".join(lines))
     if not outcome.completed:
         print(f"the search stopped before its {outcome.config.trials} trials; continue it with "
               f"--resume {outcome.run_dir}")
     print(f"run folder: {outcome.run_dir}")
+    print(f"  front and plots:  python scripts/pareto.py {outcome.run_dir}")
+    print(f"  export the best:  python scripts/export.py {outcome.run_dir} --out exported/{outcome.run_dir.name}")
 
 
 def _say(line: str) -> None:

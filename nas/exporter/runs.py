@@ -110,6 +110,7 @@ def training_settings(run: Run, row: Any) -> dict[str, Any]:
         "seed": seed,
         "epochs": cfg.get("epochs"),
         "train_options": dict(cfg.get("train_options") or {}),
+        "threads": max(1, int(cfg.get("cpus_per_trial") or 1)),  # torch threads of a CPU trial
     }
 
 

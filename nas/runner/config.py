@@ -66,6 +66,8 @@ class SearchConfig:
     test: bool = False
     address: str | None = None
     imports: list[str] = field(default_factory=list)
+    baselines: list[str] = field(default_factory=list)  # trained beside the search (see nas.runner.baselines)
+    baselines_within_budget: bool = False  # leave out baselines over max_macs / max_params (else: trained, marked)
     run_id: str | None = None
 
     def validate(self) -> None:
@@ -116,6 +118,10 @@ class SearchConfig:
         _check_train_options(self.train_options)
         if not isinstance(self.imports, list) or not all(isinstance(i, str) and i for i in self.imports):
             raise bad("imports", "a list of module names or .py paths")
+        if not isinstance(self.baselines, list) or not all(isinstance(n, str) and n for n in self.baselines):
+            raise bad("baselines", "a list of baseline names (nas.baselines.names(), or 'default')")
+        if not isinstance(self.baselines_within_budget, bool):
+            raise bad("baselines_within_budget", "true or false")
         if self.run_id is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", self.run_id):
             raise bad("run_id", "letters, digits, '.', '_' or '-' (starting with a letter or digit)")
         try:

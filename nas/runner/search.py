@@ -1,13 +1,14 @@
 """``run_search``: a search as a short sequence of the runner's parts.
 
-configuration (:mod:`nas.runner.config`) -> data, space and searcher -> run folder
-(:mod:`nas.runner.folder`: lock, ``config.json``, restore) -> the driver
-(:mod:`nas.runner.driver`) run by the Ray Tune backend (:mod:`nas.runner.ray_backend`) ->
-the trials table.
+configuration (:mod:`nas.runner.config`) -> data, space and searcher -> the baselines trained
+beside the search (:mod:`nas.runner.baselines`) -> run folder (:mod:`nas.runner.folder`: lock,
+``config.json``, restore) -> the driver (:mod:`nas.runner.driver`) run by the Ray Tune backend
+(:mod:`nas.runner.ray_backend`) -> the trials table.
 """
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +18,10 @@ import numpy as np
 
 from nas import results
 from nas.results import TrialLog
+from nas.runner.baselines import BaselinePlan, baseline_extras, plan_baselines
 from nas.runner.config import ConfigError, SearchConfig, import_modules
 from nas.runner.driver import Driver
+from nas.runner.extras import Extra, ExtraQueue
 from nas.runner.folder import RunFolder, default_run_id
 from nas.runner.progress import Progress
 from nas.runner.ray_backend import run_on_tune
@@ -44,6 +47,7 @@ class SearchOutcome:
     completed: bool
     config: SearchConfig
     data: dict[str, Any] = dataclasses.field(default_factory=dict)  # DataSplits.describe() of the data used
+    baselines: BaselinePlan | None = None  # the baselines trained beside the search, and those left out
 
 
 def run_search(
@@ -80,6 +84,11 @@ def run_search(
     if announce is not None:
         announce(f"data: {data.summary()}")
         announce(f"run folder: {folder.path}{' (resumed)' if resume is not None else ''}")
+    plan = _plan_baselines(cfg, data, new=resume is None)
+    extras = baseline_extras(cfg.baselines, input_shape=data.input_shape, num_classes=data.num_classes,
+                             max_macs=cfg.max_macs, max_params=cfg.max_params)
+    if progress and (plan.names or plan.left_out):
+        print(_describe_plan(plan, extras), file=sys.stderr, flush=True)
     with folder.locked():
         if resume is None:
             folder.write_config(cfg, space=space, searcher=searcher, data=data, argv=argv)
@@ -92,7 +101,9 @@ def run_search(
             driver = Driver(searcher, trial_log, cfg.trials, save_state=folder.save_state, space=space,
                             base_row={"run_id": cfg.run_id, "searcher": cfg.searcher, "space": cfg.space,
                                       "seed": cfg.seed, "device": "cuda" if cfg.gpus_per_trial > 0 else "cpu"},
-                            progress=Progress(cfg.trials, len(trial_log.rows), str(cfg.run_id)) if progress else None)
+                            progress=Progress(cfg.trials + len(extras), len(trial_log.rows), str(cfg.run_id))
+                            if progress else None,
+                            extras=ExtraQueue(extras))
             folder.save_state(searcher)
             try:
                 if not driver.done:
@@ -107,7 +118,34 @@ def run_search(
                             f"and continue with --resume {folder.path}") from driver.fatal
     df = results.load(folder.path, warn=False)
     return SearchOutcome(run_dir=folder.path, trials=df, seconds=time.perf_counter() - started,
-                         completed=driver.done, config=cfg, data=data.describe())
+                         completed=driver.done, config=cfg, data=data.describe(), baselines=plan)
+
+
+def _plan_baselines(cfg: SearchConfig, data: Any, new: bool) -> BaselinePlan:
+    """The baselines of the run. A new run resolves ``default`` and the budget once, and saves
+    the names it trains in its configuration; a resumed run trains the names it saved (so their
+    trial ids stay the same)."""
+    if not new:
+        return BaselinePlan(names=list(cfg.baselines))
+    plan = plan_baselines(cfg.baselines, input_shape=data.input_shape, num_classes=data.num_classes,
+                          trials=cfg.trials, max_macs=cfg.max_macs, max_params=cfg.max_params,
+                          within_budget=cfg.baselines_within_budget)
+    cfg.baselines = list(plan.names)
+    return plan
+
+
+def _describe_plan(plan: BaselinePlan, extras: list[Extra]) -> str:
+    """One line: the baselines trained beside the search (over the budget or not), and those left
+    out with why."""
+    names = [str(e.row["baseline"]) + (" (over the budget, trained anyway)" if e.row.get("over_budget") else "")
+             for e in extras]
+    text = f"baselines trained beside the search: {', '.join(names) or 'none'}"
+    by_reason: dict[str, list[str]] = {}
+    for name, why in plan.left_out.items():
+        by_reason.setdefault(why, []).append(name)
+    if by_reason:
+        text += "; left out: " + "; ".join(f"{', '.join(names)} ({why})" for why, names in by_reason.items())
+    return text
 
 
 def _configure(config: SearchConfig | None, out: str | Path, resume: str | Path | None,

@@ -37,7 +37,8 @@ class DriverSearcher(_DriverBound, TuneSearcher):
         candidate = self.driver.next_candidate(trial_id)
         if candidate is None:
             return TuneSearcher.FINISHED  # type: ignore[return-value]  # Tune's marker is a str
-        return {"candidate_id": candidate.id, "arch_hash": candidate.arch_hash, "arch_json": candidate.arch_json}
+        return {"candidate_id": candidate.id, "arch_hash": candidate.arch_hash, "arch_json": candidate.arch_json,
+                "cost_limits": self.driver.cost_limits(candidate)}
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         self.driver.complete(trial_id, result, error)
