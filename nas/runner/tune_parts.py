@@ -19,7 +19,7 @@ from nas.runner.stopping import StopRequest
 from nas.runner.trial import run_trial
 
 __all__ = ["DriverSearcher", "QueuedFIFO", "RecordingASHA", "RecordingParetoASHA", "CrashRecorder", "StopOnRequest",
-           "make_scheduler", "make_tuner"]
+           "make_scheduler", "make_tuner", "ran_full_budget"]
 
 
 class _DriverBound:
@@ -46,7 +46,7 @@ class DriverSearcher(_DriverBound, TuneSearcher):
         if candidate is None:
             return TuneSearcher.FINISHED  # type: ignore[return-value]  # Tune's marker is a str
         return {"candidate_id": candidate.id, "arch_hash": candidate.arch_hash, "arch_json": candidate.arch_json,
-                "macs": self.driver.macs_of(candidate)}
+                "macs": self.driver.macs_of(candidate), "cost_limits": self.driver.cost_limits(candidate)}
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         self.driver.report(trial_id, self._named(result))
@@ -72,6 +72,17 @@ class DriverSearcher(_DriverBound, TuneSearcher):
 
     def restore(self, checkpoint_path: str) -> None:
         return None
+
+
+def ran_full_budget(result: dict[str, Any], epochs: float) -> bool:
+    """Whether the report ``result`` is a trial's last: its final report, or an epoch report at
+    the epochs the trainer planned (``planned_epochs``; ``epochs`` when the report lacks it).
+    Fractional epochs are rounded to whole steps, so the plan can fall short of ``epochs``."""
+    if result.get("final"):
+        return True
+    planned = result.get("planned_epochs")
+    target = float(planned) if isinstance(planned, (int, float)) and planned > 0 else float(epochs)
+    return float(result.get("epoch") or 0.0) >= target - 1e-9
 
 
 class _QueuedChoice:
@@ -101,7 +112,8 @@ class QueuedFIFO(_QueuedChoice, FIFOScheduler):
 
 class RecordingASHA(_DriverBound, _QueuedChoice, ASHAScheduler):
     """ASHA that tells the driver which trials it stopped (to tell them from interrupted ones),
-    and lets a trial that is finishing anyway deliver its final report."""
+    and lets a trial that is finishing anyway deliver its final report: a trial that ran its
+    whole budget is ``ok``, whatever ASHA thought of it."""
 
     def __init__(self, driver: Driver, epochs: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -111,7 +123,7 @@ class RecordingASHA(_DriverBound, _QueuedChoice, ASHAScheduler):
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
         decision = super().on_trial_result(tune_controller, trial, result)
         if decision == self.STOP:
-            if result.get("final") or float(result.get("epoch") or 0.0) >= self.epochs - 1e-9:
+            if ran_full_budget(result, self.epochs):
                 return self.CONTINUE
             self.driver.mark_stopped(trial.trial_id, "stopped early by ASHA")
         return decision
@@ -147,7 +159,7 @@ class RecordingParetoASHA(_DriverBound, _QueuedChoice, ParetoASHA):
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
         decision = super().on_trial_result(tune_controller, trial, result)
         if decision == self.STOP:
-            if result.get("final") or float(result.get("epoch") or 0.0) >= self.epochs - 1e-9:
+            if ran_full_budget(result, self.epochs):
                 return self.CONTINUE
             self.driver.mark_stopped(trial.trial_id, "stopped early by multi-objective ASHA")
         return decision
