@@ -24,6 +24,8 @@ def test_rungs_follow_asha_milestones_and_keep_the_front() -> None:
     assert rungs.decide("a", 0.5, 0.9, 100) is True  # below the first rung: nothing to decide
     assert rungs.decide("big", 1, 0.8, 1000) is True  # alone at the rung
     assert rungs.decide("worse", 1, 0.7, 2000) is False  # less accurate and dearer: dominated
+    assert rungs.decide("worst", 1, 0.6, 3000) is False  # dominated by both
+    # 4 at the rung, the best 2 go on: the front is "big" and "cheap"
     assert rungs.decide("cheap", 1, 0.3, 10) is True  # far less accurate, far cheaper: on the front
     assert rungs.decide("cheap", 1.5, 0.3, 10) is True  # decided at this rung already
     # single-objective ASHA (Ray Tune's) would have cut "cheap": it is the least accurate so far
@@ -31,7 +33,7 @@ def test_rungs_follow_asha_milestones_and_keep_the_front() -> None:
 
     bracket = _Bracket(1, 9, 3, 0)
     trial = type("T", (), {})
-    for key, acc in (("big", 0.8), ("worse", 0.7), ("cheap", 0.3)):
+    for key, acc in (("big", 0.8), ("worse", 0.7), ("worst", 0.6), ("cheap", 0.3)):
         t = trial()
         t.trial_id = key
         decision = bracket.on_result(t, 1, acc)

@@ -13,8 +13,9 @@ trains, from its graph - so a trial continues when its place in the rung's non-d
 scheduler over it. The rung milestones are ASHA's: ``grace_period * reduction_factor**k`` below
 ``max_t``.
 
-The ranking uses :func:`nas.searchers.evolution.pareto_ranks` and ``crowding_distances``
-(O(n^2) memory per decision, fine for rungs of a few thousand trials).
+The ranks come from :func:`nas.pareto.pareto_ranks` (moocore's non-dominated sorting), the
+crowding distances from :func:`nas.searchers.evolution.crowding_distances` (NSGA-II's); a decision
+costs O(n log n) in the ``n`` trials recorded at its rung.
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ from typing import Any, Hashable
 import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from nas.searchers.evolution import crowding_distances, pareto_ranks
+from nas.pareto import pareto_ranks
+from nas.searchers.evolution import crowding_distances
 
 __all__ = ["ParetoRungs", "ParetoASHA", "nondominated_order"]
 
@@ -33,7 +35,7 @@ def nondominated_order(accuracies: np.ndarray, macs: np.ndarray) -> np.ndarray:
     """Indices from best to worst by (Pareto rank on accuracy up / MACs down, crowding distance
     within the front - larger first -, accuracy, fewer MACs)."""
     points = np.column_stack([np.asarray(accuracies, dtype=np.float64), -np.asarray(macs, dtype=np.float64)])
-    ranks = pareto_ranks(points)
+    ranks = pareto_ranks(points, maximize=[True, True])  # MACs negated: both maximised
     crowd = crowding_distances(points, ranks)
     return np.array(sorted(range(len(points)), key=lambda i: (ranks[i], -crowd[i], -points[i, 0], -points[i, 1])),
                     dtype=np.int64)
