@@ -81,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--cpus-per-trial", type=cli.positive_float, default=None, help="CPUs (torch threads) per trial (default: 1)")
     budget.add_argument("--gpus-per-trial", type=cli.nonneg_float, default=None,
                         help="GPUs per trial; fractions pack several small candidates on one GPU (default: 0)")
-    budget.add_argument("--asha", action="store_true", default=None, help="stop hopeless candidates early (ASHA on val accuracy)")
+    budget.add_argument("--asha", action="store_true", default=None, help="stop hopeless candidates early: ASHA on val accuracy, or with --objective "
+                             "accuracy-macs multi-objective ASHA (each rung ranked by non-dominated sorting of "
+                             "val accuracy and exact MACs, as MOASHA)")
     budget.add_argument("--grace-epochs", type=cli.positive_float, default=None, help="ASHA: epochs before the first cut, below --epochs (default: 1)")
     budget.add_argument("--reduction-factor", type=cli.positive_int, default=None, help="ASHA: keep 1/this per rung (default: 3)")
     budget.add_argument("--max-failures", type=cli.nonneg_int, default=None, help="retries of a trial whose worker died (default: 2)")

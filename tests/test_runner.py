@@ -220,6 +220,59 @@ def test_kill_9_then_resume_equals_the_uninterrupted_run(ray_session, tmp_path: 
         run_search(resume=tmp_path / "killed", overrides={"epochs": 2}, progress=False)
 
 
+def test_sigterm_stops_cleanly_and_resume_finishes_with_nothing_lost_or_repeated(ray_session, tmp_path: Path) -> None:
+    """SIGTERM (what a cluster scheduler or ``kill`` sends; Ctrl-C is the same path, see
+    test_cluster.py): running trials are recorded as ``interrupted``, the search exits 143 with
+    one line saying how to resume, its local Ray goes with it, and ``--resume`` finishes the run
+    with every trial recorded for good exactly once."""
+    from processes import descendants, kill, name, wait_gone
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    cmd = [*_search_cmd(tmp_path, "term"), "--epochs", "2"]  # the last --epochs wins: trials long enough to cut
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    journal = tmp_path / "term" / "trials.jsonl"
+    ray_processes: list[Any] = []
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and proc.poll() is None:
+            if journal.exists() and len(journal.read_text().splitlines()) >= 2:
+                break
+            time.sleep(0.2)
+        ray_processes = descendants(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=90)  # a hang guard, not a timing: the stop takes seconds
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    left = wait_gone(ray_processes, 30)
+    names = [name(p) for p in left]
+    kill(left)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    last = stderr.strip().splitlines()[-1]
+    assert "interrupted by SIGTERM" in last and f"--resume {tmp_path / 'term'}" in last, stderr
+    assert "Traceback" not in stderr, stderr
+    assert left == [], f"outlived the stopped search: {names}"
+    before = [json.loads(line) for line in journal.read_text().splitlines()]
+    finished = {r["trial_id"]: r for r in before if r["status"] != "interrupted"}
+    assert 2 <= len(finished) < 8, "the search was not stopped mid-run"
+    assert all(r["status"] == "ok" for r in finished.values())
+    df = results.load(tmp_path / "term")
+    assert set(df.loc[df["status"] == "interrupted", "trial_id"]) == {r["trial_id"] for r in before
+                                                                       if r["status"] == "interrupted"}
+
+    resumed = run_search(resume=tmp_path / "term", progress=False)
+    assert resumed.completed and resumed.trials["trial_id"].tolist() == list(range(8))
+    assert set(resumed.trials["status"]) == {"ok"}
+    after = [json.loads(line) for line in journal.read_text().splitlines()]
+    finals = sorted(r["trial_id"] for r in after if r["status"] != "interrupted")
+    assert finals == list(range(8))  # none lost, none recorded twice
+    kept = resumed.trials.set_index("trial_id")
+    for tid, row in finished.items():  # finished before the signal: not run again
+        assert kept.loc[tid, "end_time"].timestamp() == pytest.approx(row["end_time"], abs=1e-5)
+
+
 @pytest.mark.parametrize("args, message", [
     (["--space", "tiny", "--trials", "0"], "--trials"),
     (["--space", "tiny", "--searcher", "annealing"], "invalid choice: 'annealing' (choose from 'evolution', 'random'"),
