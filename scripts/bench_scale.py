@@ -24,7 +24,6 @@ answered from the cache): the cost measured is the runner's, not the space's or 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -34,12 +33,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import nas  # noqa: E402
-from nas.spaces import SearchSpace, Trial  # noqa: E402
+import nas
+from nas.spaces import SearchSpace, Trial
 
 WINDOW = 1000  # trials per window for the driver and Ray parts
 
@@ -215,10 +210,11 @@ def _table(rows: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--trials", type=int, default=20000, help="rows for the journal and driver parts (20000)")
-    p.add_argument("--ray-trials", type=int, default=20000, help="trials for the Ray part (20000; 0 skips it)")
+    from nas import cli
+
+    p = cli.ArgumentParser(prog="bench_scale.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--trials", type=cli.positive_int, default=20000, help="rows for the journal and driver parts")
+    p.add_argument("--ray-trials", type=cli.nonneg_int, default=20000, help="trials for the Ray part (0 skips it)")
     p.add_argument("--only", action="append", choices=("journal", "driver", "ray"), default=None)
     p.add_argument("--dir", default=None, help="where the run folders go (default: a temporary folder on disk)")
     p.add_argument("--json", default=None, help="write the numbers here")

@@ -6,7 +6,12 @@
 2. ``overhead`` - Ray Tune's cost per trial: the same candidates trained through the runner
    (one worker) and by calling the evaluator directly in this process;
 3. ``speedup``  - throughput of 2 workers over 1 on this machine (goal >= 1.7x on 2 cores);
-4. ``gpu``      - on a CUDA machine, aggregate training throughput of k small candidates packed on
+4. ``moasha``   - early stopping on accuracy vs MACs: the same random proposals trained for the
+   same wall-clock budget (``--time-limit``) with no early stopping, single-objective ASHA, and
+   multi-objective ASHA (``--asha --objective accuracy-macs``), several seeds; the hypervolume of
+   the fully trained trials' front (validation accuracy up, MACs down, reference point (0,
+   ``max_macs``), as a fraction of the box);
+5. ``gpu``      - on a CUDA machine, aggregate training throughput of k small candidates packed on
    one GPU (k processes sharing it, as Ray's fractional ``--gpus-per-trial 1/k`` does) against
    the same candidates one at a time (goal >= 3x). Runs through Ray when Ray is installed, else
    through plain processes (``--gpu-backend``).
@@ -169,7 +174,52 @@ def bench_speedup(space_name: str, trials: int, work: Path) -> dict[str, Any]:
     return out
 
 
-# ------------------------------------------------------------------ 4. GPU packing
+# ------------------------------------------------------------------ 4. multi-objective early stopping
+
+
+MOASHA_MAX_MACS = 2_000_000
+
+
+def bench_moasha(space_name: str, seeds: list[int], seconds: float, epochs: float, work: Path) -> dict[str, Any]:
+    """Hypervolume of the front found in ``seconds`` of wall clock with no early stopping, ASHA and
+    MOASHA (same searcher, seed and proposals; 1 worker), for each seed."""
+    from nas import pareto
+    from nas.runner import SearchConfig, start_ray
+
+    start_ray(num_cpus=2)
+    space_name = _space_name(space_name)
+    modes = {"none": {"asha": False, "objective": "accuracy_macs"},
+             "asha": {"asha": True, "objective": "accuracy"},
+             "moasha": {"asha": True, "objective": "accuracy_macs"}}
+    out: dict[str, Any] = {"seconds": seconds, "epochs": epochs, "max_macs": MOASHA_MAX_MACS, "runs": []}
+    for seed in seeds:
+        for mode, options in modes.items():
+            cfg = SearchConfig(space=space_name, searcher="random", trials=10_000, epochs=epochs, workers=1, seed=seed,
+                               max_macs=MOASHA_MAX_MACS, asha_grace_epochs=1, asha_reduction_factor=3,
+                               data_options={"max_train": 2000, "val_fraction": 0.25},
+                               train_options={"batch_size": 64, "lr": 0.1}, space_options=SMALL.get(space_name, {}),
+                               run_id=f"moasha-{mode}-s{seed}", **options)
+            from nas.runner import run_search
+
+            outcome = run_search(cfg, out=work, progress=False, time_limit_s=seconds)
+            df = outcome.trials
+            full = df[df["status"] == "ok"]
+            hv = pareto.hypervolume(full, maximize="val_acc", minimize="macs",
+                                    ref={"val_acc": 0.0, "macs": float(MOASHA_MAX_MACS)}) / MOASHA_MAX_MACS
+            run = {"seed": seed, "mode": mode, "trials": int(len(df)), "ok": int(len(full)),
+                   "stopped": int((df["status"] == "stopped").sum()), "hypervolume": hv,
+                   "front": int(len(pareto.front(full)))}
+            out["runs"].append(run)
+            print(f"  seed {seed} {mode:<7} {run['trials']:>4} trials ({run['ok']} ok, {run['stopped']} stopped), "
+                  f"front of {run['front']}, hypervolume {hv:.4f}", flush=True)
+    for mode in modes:
+        values = [r["hypervolume"] for r in out["runs"] if r["mode"] == mode]
+        out[mode] = {"mean_hypervolume": statistics.fmean(values), "per_seed": values}
+    print("  mean hypervolume: " + ", ".join(f"{m} {out[m]['mean_hypervolume']:.4f}" for m in modes), flush=True)
+    return out
+
+
+# ------------------------------------------------------------------ 5. GPU packing
 
 
 def _gpu_job(args: tuple[str, int, float, int, str]) -> dict[str, Any]:
@@ -270,12 +320,15 @@ def main(argv: list[str] | None = None) -> int:
     from nas import cli
 
     p = cli.ArgumentParser(prog="bench_search.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("--only", action="append", choices=("asktell", "overhead", "speedup", "gpu"),
+    p.add_argument("--only", action="append", choices=("asktell", "overhead", "speedup", "moasha", "gpu"),
                    help="run only these parts (repeatable)")
     p.add_argument("--space", default="mixed")
     p.add_argument("--asktell-seconds", type=float, default=5.0, help="time per searcher for ask/tell")
     p.add_argument("--overhead-trials", type=int, default=10)
     p.add_argument("--speedup-trials", type=int, default=16)
+    p.add_argument("--moasha-seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the moasha part")
+    p.add_argument("--moasha-seconds", type=float, default=300.0, help="wall clock per search of the moasha part")
+    p.add_argument("--moasha-epochs", type=float, default=9.0, help="epochs per candidate in the moasha part")
     p.add_argument("--gpu-k", type=int, action="append", default=None,
                    help="candidates packed on one GPU (repeatable; default 8)")
     p.add_argument("--gpu-epochs", type=float, default=3.0)
@@ -284,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gpu-device", default="cuda", help=argparse.SUPPRESS)  # "cpu" dry-runs the packing code
     p.add_argument("--json", default=None, help="write the numbers here")
     args = p.parse_args(argv)
-    parts = args.only or ["asktell", "overhead", "speedup", "gpu"]
+    parts = args.only or ["asktell", "overhead", "speedup", "moasha", "gpu"]
 
     report: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                                           "load_avg": os.getloadavg()}}
@@ -299,6 +352,10 @@ def main(argv: list[str] | None = None) -> int:
         if "speedup" in parts:
             print("2 workers over 1:", flush=True)
             report["speedup"] = bench_speedup(args.space, args.speedup_trials, work)
+        if "moasha" in parts:
+            print("early stopping on accuracy vs MACs (same wall clock per search):", flush=True)
+            report["moasha"] = bench_moasha(args.space, args.moasha_seeds, args.moasha_seconds, args.moasha_epochs,
+                                            work)
         if "gpu" in parts:
             print("GPU packing:", flush=True)
             report["gpu"] = [bench_gpu(args.space, k, args.gpu_epochs, args.gpu_batch_size, args.gpu_backend,

@@ -132,8 +132,9 @@ def run_search(
         raise SearchStopped(f"the search stopped: {driver.fatal}; the run folder is intact: fix the cause "
                             f"and continue with --resume {folder.path}") from driver.fatal
     if stop.by_signal and not driver.done:
+        searched = sum(not is_extra_id(int(r["trial_id"])) for r in trial_log.rows)
         raise SearchInterrupted(
-            f"interrupted by {stop.reason}: {len(trial_log.rows)} of {cfg.trials} trials recorded, "
+            f"interrupted by {stop.reason}: {searched} of {cfg.trials} trials recorded, "
             f"{driver.interrupted} running trial(s) recorded as interrupted; continue with: "
             f"python scripts/search.py --resume {folder.path}", signum=int(stop.signum or 2), run_dir=folder.path,
             recorded=len(trial_log.rows), interrupted=driver.interrupted)
