@@ -204,41 +204,35 @@ def test_expected_improvement_matches_monte_carlo() -> None:
 
 
 def _hypervolume(points: np.ndarray, reference: tuple[float, float]) -> float:
-    """Area dominated by ``points`` (value up, cost down) within the reference box, on a fine grid."""
-    values = np.linspace(reference[0], points[:, 0].max(), 801)
+    """Area dominated by ``points`` (value up, cost down) inside the reference box, summed slab by
+    slab between the points' distinct values."""
+    values = sorted({v for v, _ in points if v > reference[0]}, reverse=True) + [reference[0]]
     total = 0.0
-    for lo, hi in zip(values[:-1], values[1:]):
-        t = 0.5 * (lo + hi)
-        covering = points[points[:, 0] >= t]
-        if len(covering):
-            total += (hi - lo) * max(0.0, reference[1] - covering[:, 1].min())
+    for hi, lo in zip(values[:-1], values[1:]):
+        cheapest = min(c for v, c in points if v >= hi)
+        total += (hi - lo) * max(0.0, reference[1] - cheapest)
     return total
 
 
 def test_expected_hypervolume_improvement_matches_monte_carlo() -> None:
     front = np.array([[0.2, 1.0], [0.6, 2.0], [0.9, 4.0], [0.5, 3.5]])  # the last one is dominated
     reference = (0.0, 5.0)
+    assert _hypervolume(front, reference) == pytest.approx(0.2 * 4 + 0.4 * 3 + 0.3 * 1)
     rng = np.random.default_rng(0)
     base = _hypervolume(front, reference)
     for mu, sd, cost in ((0.7, 0.2, 1.5), (0.3, 0.3, 0.5), (1.0, 0.1, 4.5), (0.5, 0.4, 6.0)):
-        draws = mu + sd * rng.standard_normal(400)
-        mc = np.mean([_hypervolume(np.vstack([front, [[max(f, 0.0), cost]]]), reference) - base for f in draws])
+        draws = mu + sd * rng.standard_normal(4000)
+        mc = np.mean([_hypervolume(np.vstack([front, [[f, cost]]]), reference) - base for f in draws])
         exact = float(expected_hypervolume_improvement(np.array([mu]), np.array([sd]), np.array([cost]),
                                                        front, reference)[0])
-        assert exact == pytest.approx(mc, abs=0.01 + 0.05 * mc)
+        assert exact == pytest.approx(mc, abs=0.005 + 0.03 * mc)
     # with an exactly known value the improvement is the area the point adds
     exact = expected_hypervolume_improvement(np.array([0.7]), np.array([1e-9]), np.array([1.5]), front, reference)
-    assert exact[0] == pytest.approx(_hypervolume(np.vstack([front, [[0.7, 1.5]]]), reference) - base, abs=2e-3)
+    assert exact[0] == pytest.approx(_hypervolume(np.vstack([front, [[0.7, 1.5]]]), reference) - base, abs=1e-6)
 
 
-# ---------------------------------------------------------------- the shared contract, for combo
-
-
-def test_contract_serial_runs_are_deterministic() -> None:
-    a = [c.arch_hash for c, _ in drive(make(seed=3), 10)]
-    b = [c.arch_hash for c, _ in drive(make(seed=3), 10)]
-    c = [c.arch_hash for c, _ in drive(make(seed=4), 10)]
-    assert a == b and a != c and len(set(a)) == len(a)
+# ---------------------------------------------------------------- the contract, beyond tests/test_searchers.py
+# (combo is among its SEARCHERS: determinism, misuse, release, cost limits, a small real search)
 
 
 def test_contract_ids_sequential_and_candidates_well_formed() -> None:
@@ -254,16 +248,6 @@ def test_contract_ids_sequential_and_candidates_well_formed() -> None:
     for c in reversed(cands):
         s.tell(c, fake_result(c))
     assert s.pending == [] and s.n_told == 8
-
-
-def test_contract_misuse_is_refused() -> None:
-    s = make()
-    c = s.ask()
-    s.tell(c, fake_result(c))
-    with pytest.raises(SearcherError, match="not pending"):
-        s.tell(c, fake_result(c))
-    with pytest.raises(SearcherError):
-        s.tell(s.ask(), {"val_acc": 0.5})  # type: ignore[arg-type]
 
 
 def test_contract_state_round_trip_continues_identically() -> None:
@@ -309,22 +293,6 @@ def test_contract_failures_are_survived_and_never_reproposed() -> None:
     hashes = [c.arch_hash for c, _ in told]
     assert len(set(hashes)) == len(hashes)
     assert len(s.observations) == 18 and sum(o["y"] is None for o in s.observations) == 9
-
-
-def test_contract_release_hands_a_candidate_out_again() -> None:
-    s = make()
-    c = s.ask()
-    s.release(c)
-    assert s.ask() is c and s.ask().id == 1
-
-
-def test_contract_respects_cost_limits() -> None:
-    free = layers_space()
-    macs = sorted(nas.count(free.sample(np.random.default_rng(i))).macs for i in range(40))
-    limit = macs[len(macs) // 3]
-    s = make(layers_space(max_macs=limit))
-    for c, r in drive(s, 14):
-        assert r.macs <= limit
 
 
 @pytest.mark.parametrize("space_name", [n for n in nas.spaces.names() if n != "tiny"])
@@ -403,8 +371,8 @@ def test_combo_finds_the_optimum_of_a_combinatorial_function_faster_than_random(
     values = sorted(toy_value(p) for p in points)
     optimum = values[-1]
     assert len(points) == 576 and optimum == pytest.approx(1.4) and values[-2] < optimum - 0.04
-    combo = [_evaluations_to_optimum(make(space, seed=k, n_initial=5, n_random=200), optimum, 45) for k in range(3)]
+    combo = [_evaluations_to_optimum(make(space, seed=k, n_initial=5, n_random=200), optimum, 60) for k in range(3)]
     rand = [_evaluations_to_optimum(searchers.get("random", space, seed=k, skip_duplicates=True), optimum, 150)
             for k in range(3)]
-    assert max(combo) <= 45, combo  # found within the budget every time
+    assert max(combo) <= 60, combo  # found within the budget every time (about 40: a tenth of the space)
     assert np.mean(combo) < np.mean(rand), (combo, rand)
