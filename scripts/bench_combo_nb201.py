@@ -24,11 +24,15 @@ from typing import Any
 import numpy as np
 
 DEFAULT_TABLE = "/work/shared/benchmarks/nb201/nb201_merged.csv"
-SETTINGS: dict[str, dict[str, Any]] = {
-    "combo": {},
-    "tpe": {"n_startup_trials": 10},
-    "evolution": {"population": 20, "sample_size": 5},
-    "random": {},
+#: label -> (registry name, options); unlisted options at the searchers' defaults (evolution and
+#: random redraw duplicates). evolution-40-20 is the population and tournament scripts/bench_nb201.py
+#: (branch nb201-bench) tuned for 150 queries on the 12-epoch signal.
+SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "combo": ("combo", {}),
+    "tpe": ("tpe", {"n_startup_trials": 10}),
+    "evolution": ("evolution", {"population": 20, "sample_size": 5}),
+    "evolution-40-20": ("evolution", {"population": 40, "sample_size": 20}),
+    "random": ("random", {}),
 }
 
 
@@ -54,7 +58,8 @@ def run_one(job: tuple[str, int, int, str, str, dict[str, Any]]) -> dict[str, An
     shape, classes = {"cifar10": ((3, 32, 32), 10), "cifar100": ((3, 32, 32), 100),
                       "imagenet16": ((3, 16, 16), 120)}[dataset]
     space = nas.spaces.get("nb201", input_shape=shape, num_classes=classes)
-    s = searchers.get(name, space, seed=seed, **{**SETTINGS[name], **options})
+    registered, defaults = SETTINGS[name]
+    s = searchers.get(registered, space, seed=seed, **{**defaults, **options})
     index, secs, cpu = [], [], []
     for _ in range(queries):
         t0, c0 = time.perf_counter(), time.thread_time()
