@@ -132,8 +132,8 @@ def clean_row(row: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str | None
                 return None, f"{col} is not valid JSON"
         bad = None
         if kind == "id":
-            if not (isinstance(v, int) and not isinstance(v, bool) and v >= 0):
-                bad = "must be an integer >= 0"
+            if not (isinstance(v, int) and not isinstance(v, bool)):
+                bad = "must be an integer"
         elif kind == "status":
             if v not in STATUSES:
                 bad = f"must be one of {', '.join(STATUSES)}"
@@ -148,7 +148,9 @@ def clean_row(row: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str | None
         elif kind in ("count", "ref"):
             if isinstance(v, float) and v.is_integer():
                 v = int(v)
-            if not (isinstance(v, int) and not isinstance(v, bool) and v >= 0):
+            if not (isinstance(v, int) and not isinstance(v, bool)):
+                bad = "must be an integer"
+            elif kind == "count" and v < 0:
                 bad = "must be an integer >= 0"
         elif kind in ("float", "time"):
             if not _number(v):

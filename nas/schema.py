@@ -26,7 +26,7 @@ TRAINER_STATUSES: tuple[str, ...] = ("ok", "failed")
 
 #: The kinds of column, what each holds (None is allowed unless said otherwise).
 KINDS: dict[str, str] = {
-    "id": "an integer >= 0, never missing",
+    "id": "an integer, never missing (>= 0: the searcher's candidates; < 0: rows beside the search, e.g. baselines)",
     "ref": "the trial_id of another row of the run",
     "status": "one of STATUSES, never missing",
     "hash": "a non-empty string, never missing",
@@ -43,8 +43,11 @@ KINDS: dict[str, str] = {
 #: Every column of the trials table, in order, with its kind (see :data:`KINDS`).
 COLUMNS: dict[str, str] = {
     "trial_id": "id",            # candidate number in the run, in the order the searcher proposed them
+                                 # (baselines: -1, -2, ... in the order of --with-baselines)
     "run_id": "str",
-    "searcher": "str",
+    "searcher": "str",           # the searcher that proposed it, or "baseline" for a lecture baseline
+    "baseline": "str",           # the baseline's registry name (nas.baselines) on baseline rows, else None
+    "over_budget": "str",        # a baseline trained although over --max-macs / --max-params: which limit
     "space": "str",
     "status": "status",
     "arch_hash": "hash",         # nas.arch_hash: isomorphic networks hash equal
@@ -81,7 +84,8 @@ TRAIN_METRICS: tuple[str, ...] = (
     "test_acc", "seconds", "train_seconds", "epoch_seconds", "images_per_s", "epochs", "steps", "device",
     "batch_size", "lr", "stopped_early", "peak_memory_mb", "seed",
 )
-#: What the trainer passes its ``on_epoch`` callback after every epoch (``seconds`` besides: time so far).
+#: What the trainer passes its ``on_epoch`` callback after every epoch (besides: ``seconds``, the time so
+#: far, and ``planned_epochs``, the epochs the run trains when nothing stops it early).
 EPOCH_METRICS: tuple[str, ...] = ("epochs", "steps", "val_acc", "train_loss", "train_acc")
 
 #: What :func:`nas.evaluate.evaluate` returns (``traceback`` besides, when it failed).
@@ -100,8 +104,10 @@ ROW_FROM_REPORT: tuple[str, ...] = (
 #: ``trial_seconds`` the evaluator's own time).
 REPORT_KEYS: tuple[str, ...] = ROW_FROM_REPORT + ("score", "final", "epoch", "trial_seconds")
 #: Every key of a trial's per-epoch report (what a scheduler such as ASHA reads).
+#: ``planned_epochs`` tells a scheduler whether this report is the trial's last: a trial that reached it
+#: ran its whole budget, whatever the scheduler decides.
 EPOCH_REPORT_KEYS: tuple[str, ...] = ("score", "final", "epoch", "val_acc", "val_acc_per_epoch", "train_loss",
-                                      "start_time")
+                                      "start_time", "planned_epochs")
 
 #: The columns the driver takes from the candidate (the searcher's proposal) rather than the report.
 CANDIDATE_COLUMNS: tuple[str, ...] = ("trial_id", "arch_hash", "arch_json", "parent_hash", "mutations", "origin",

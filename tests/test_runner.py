@@ -231,7 +231,8 @@ def test_cli_bad_values_give_one_line_and_exit_2(args: list[str], message: str, 
     """In this process (scripts/search.py's main), to spare a Python start-up per case; the
     subprocess test below checks the same from a shell."""
     try:
-        code = _search_script().main([*args, "--import", "test_searchers", "--out", str(tmp_path)])
+        out = [] if "--resume" in args else ["--out", str(tmp_path)]
+        code = _search_script().main([*args, "--import", "test_searchers", *out])
     except SystemExit as exc:  # argparse's own errors
         code = exc.code
     err = capsys.readouterr().err
@@ -346,3 +347,79 @@ def test_config_validation_and_counts() -> None:
             quick(**bad).validate()
     with pytest.raises(ConfigError, match="unknown configuration fields"):
         SearchConfig.from_dict({"space": "tiny", "trails": 5})
+    with pytest.raises(ConfigError, match="unknown training option 'bach_size'; did you mean 'batch_size'"):
+        quick(train_options={"bach_size": 32}).validate()
+    with pytest.raises(ConfigError, match="TrainConfig.momentum must be in"):
+        quick(train_options={"momentum": 2.0}).validate()
+    with pytest.raises(ConfigError, match="grace-epochs 1 >= epochs 1: ASHA could never stop"):
+        quick(asha=True).validate()
+    with pytest.raises(ConfigError, match="unknown data option 'max_trian'; did you mean 'max_train'"):
+        quick(data_options={"max_trian": 5}).validate()
+
+
+def test_resume_keeps_what_the_run_is_and_extending_is_explicit(ray_session, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Fewer --trials is refused, resources given at a resume are that session's, more --trials
+    is the one change config.json takes, data that changed under a run is refused; --config
+    reruns go beside the original or to --out, and say where."""
+    out = run_search(quick(searcher="random", trials=2, workers=1, run_id="base"), out=tmp_path, progress=False)
+    run = out.run_dir
+    before = json.loads((run / "config.json").read_text())
+    assert before["data"] == out.data and before["data"]["num_classes"] == 10 and "mean" in before["data"]
+    with pytest.raises(ConfigError, match=r"--trials 1 is below this run's 2 trials.*--config .*base/config.json"):
+        run_search(resume=run, overrides={"trials": 1}, progress=False)
+    lines: list[str] = []
+    same = run_search(resume=run, overrides={"workers": 2, "data_options": {"max_train": 600}}, progress=False,
+                      announce=lines.append)
+    assert len(same.trials) == 2 and lines[0].startswith("data: fashion-mnist-embedded: 450 train / 150 val")
+    after = json.loads((run / "config.json").read_text())
+    assert after["config"] == before["config"]  # the run is what it was: workers 1, 2 trials
+    assert after["resumed"][-1]["changed"] == {"workers": [1, 2]}
+    extended = run_search(resume=run, overrides={"trials": 3}, progress=False)
+    assert len(extended.trials) == 3
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["config"] == {**before["config"], "trials": 3} and saved["resumed"][-1]["changed"] == {"trials": [2, 3]}
+
+    # a run whose journal holds more rows than its budget (once made by a resume with fewer trials)
+    saved["config"]["trials"] = 1
+    (run / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(ConfigError, match="already holds 3 trials, more than its budget of 1"):
+        run_search(resume=run, progress=False)
+    saved["config"]["trials"] = 3
+    saved["data"]["mean"] = [0.5]  # the data changed under the run
+    (run / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(ConfigError, match="dataset now reads differently"):
+        run_search(resume=run, progress=False)
+    saved["data"] = before["data"]
+    (run / "config.json").write_text(json.dumps(saved))
+
+    # --config reruns (tests/test_readme.py runs one): beside the original, or where --out says
+    script = _search_script()
+    base, where = script.rerun_of(run / "config.json", None, results.read_json)
+    assert where == str(tmp_path) and base == {k: v for k, v in saved["config"].items() if k != "run_id"}
+    assert f"a new run of that configuration, beside the original, in {tmp_path}" in capsys.readouterr().out
+    base, where = script.rerun_of(run, str(tmp_path / "elsewhere"), results.read_json)  # a folder works too
+    assert where == str(tmp_path / "elsewhere") and base["trials"] == 3 and "run_id" not in base
+    assert f"in {tmp_path / 'elsewhere'}" in capsys.readouterr().out
+    loose = tmp_path / "loose.json"  # a configuration outside any run folder goes to results/
+    loose.write_text(json.dumps({"space": "tiny"}))
+    assert script.rerun_of(loose, None, results.read_json) == ({"space": "tiny"}, "results")
+
+
+def test_a_trial_that_ran_its_full_budget_is_ok_under_asha(ray_session, tmp_path: Path) -> None:
+    """1.3 epochs of 14 steps are 18 steps (1.29 epochs): ASHA's rung at 1.2 judges each trial at
+    its last report, after its whole budget. Those it would cut are ok, not stopped."""
+    cfg = quick(searcher="random", trials=5, workers=1, epochs=1.3, asha=True, asha_grace_epochs=1.2,
+                asha_reduction_factor=2)
+    df = run_search(cfg, out=tmp_path, progress=False).trials
+    assert len(df) == 5 and (df["status"] == "ok").all(), df[["status", "epochs", "val_acc", "error"]]
+    assert df["epochs"].map(lambda e: e == pytest.approx(18 / 14)).all()
+
+
+def test_ran_full_budget_reads_the_planned_epochs() -> None:
+    from nas.runner.tune_parts import ran_full_budget
+
+    assert ran_full_budget({"epoch": 18 / 14, "planned_epochs": 18 / 14}, 1.3)
+    assert not ran_full_budget({"epoch": 1.0, "planned_epochs": 18 / 14}, 1.3)
+    assert ran_full_budget({"final": True, "epoch": 0.5}, 3) and ran_full_budget({"epoch": 3.0}, 3)
+    assert not ran_full_budget({"epoch": 2.0}, 3)

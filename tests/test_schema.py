@@ -28,7 +28,7 @@ def test_trainer_and_evaluator_return_the_schema_keys(tiny_data: Any, one_torch_
     row = evaluate(nas.to_json(small_arch()), tiny_data, epochs=1, device="cpu", batch_size=32,
                    on_epoch=lambda i, m: epochs.append(m))
     assert row["status"] == "ok" and set(row) == set(schema.EVAL_METRICS)
-    assert set(epochs[0]) == set(schema.EPOCH_METRICS) | {"seconds"}
+    assert set(epochs[0]) == set(schema.EPOCH_METRICS) | {"seconds", "planned_epochs"}
     trained = nas.train(nas.compile(small_arch()), tiny_data, epochs=1, device="cpu", batch_size=32)
     assert set(trained) == set(schema.TRAIN_METRICS) and trained["status"] in schema.TRAINER_STATUSES
     rejected = evaluate(nas.to_json(small_arch()), tiny_data, epochs=1, device="cpu", max_macs=1)

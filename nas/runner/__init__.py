@@ -10,6 +10,9 @@ small parts:
 * :mod:`nas.runner.driver` - asks the searcher, records each finished trial (journal row, tell,
   saved state, in that order), reuses the result of an architecture already evaluated in the
   run instead of training it again, and keeps the trial budget;
+* :mod:`nas.runner.extras` / :mod:`nas.runner.baselines` - candidates the driver trains beside
+  the search without the searcher (never told, outside the budget): the lecture baselines of
+  ``baselines=[...]`` (``--with-baselines``), recorded with ``searcher == "baseline"``;
 * :mod:`nas.runner.ray_backend` / :mod:`nas.runner.tune_parts` / :mod:`nas.runner.trial` - the
   Ray Tune backend: starting Ray, the Tune searcher over the driver, ASHA, crash bookkeeping,
   and the trial function run on workers (:func:`nas.evaluate.evaluate` with the CPUs and GPU
@@ -24,12 +27,15 @@ candidate that raises, runs out of memory or diverges is recorded as ``failed``;
 """
 from __future__ import annotations
 
+from nas.runner.baselines import DEFAULT_BASELINES, BaselinePlan, plan_baselines
 from nas.runner.config import RESUMABLE_FIELDS, ConfigError, SearchConfig, import_modules, parse_count
 from nas.runner.driver import Driver
+from nas.runner.extras import Extra, ExtraQueue
 from nas.runner.folder import RunFolder
 from nas.runner.ray_backend import ray_environment, start_ray
 from nas.runner.search import SearchOutcome, SearchStopped, run_search
 from nas.runner.trial import run_trial
 
 __all__ = ["SearchConfig", "SearchOutcome", "SearchStopped", "ConfigError", "run_search", "ray_environment",
-           "parse_count", "start_ray", "RESUMABLE_FIELDS", "Driver", "RunFolder", "run_trial", "import_modules"]
+           "parse_count", "start_ray", "RESUMABLE_FIELDS", "Driver", "RunFolder", "run_trial", "import_modules",
+           "Extra", "ExtraQueue", "DEFAULT_BASELINES", "BaselinePlan", "plan_baselines"]

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from nas.searchers import names as searcher_names
 
-__all__ = ["SearchConfig", "ConfigError", "parse_count", "RESUMABLE_FIELDS", "import_modules"]
+__all__ = ["SearchConfig", "ConfigError", "parse_count", "RESUMABLE_FIELDS", "import_modules", "data_option_names"]
 
 #: Fields that ``resume`` may change (resources and the trial budget); the rest define the search.
 RESUMABLE_FIELDS = ("trials", "workers", "cpus_per_trial", "gpus_per_trial", "address", "max_failures")
@@ -66,6 +66,8 @@ class SearchConfig:
     test: bool = False
     address: str | None = None
     imports: list[str] = field(default_factory=list)
+    baselines: list[str] = field(default_factory=list)  # trained beside the search (see nas.runner.baselines)
+    baselines_within_budget: bool = False  # leave out baselines over max_macs / max_params (else: trained, marked)
     run_id: str | None = None
 
     def validate(self) -> None:
@@ -109,8 +111,17 @@ class SearchConfig:
         for name in ("space_options", "searcher_options", "train_options", "data_options"):
             if not isinstance(getattr(self, name), dict):
                 raise bad(name, "a mapping")
+        if self.asha and self.asha_grace_epochs >= self.epochs:
+            raise ConfigError(f"grace-epochs {self.asha_grace_epochs:g} >= epochs {self.epochs:g}: ASHA could never "
+                              f"stop a trial early; lower --grace-epochs or raise --epochs (or drop --asha)")
+        _check_data_options(self.data_options)
+        _check_train_options(self.train_options)
         if not isinstance(self.imports, list) or not all(isinstance(i, str) and i for i in self.imports):
             raise bad("imports", "a list of module names or .py paths")
+        if not isinstance(self.baselines, list) or not all(isinstance(n, str) and n for n in self.baselines):
+            raise bad("baselines", "a list of baseline names (nas.baselines.names(), or 'default')")
+        if not isinstance(self.baselines_within_budget, bool):
+            raise bad("baselines_within_budget", "true or false")
         if self.run_id is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", self.run_id):
             raise bad("run_id", "letters, digits, '.', '_' or '-' (starting with a letter or digit)")
         try:
@@ -133,18 +144,82 @@ class SearchConfig:
             raise ConfigError("the configuration needs a space")
         return cls(**dict(d))
 
-    def with_overrides(self, overrides: Mapping[str, Any]) -> SearchConfig:
+    def with_overrides(self, overrides: Mapping[str, Any], run_dir: str = "RUN_DIR") -> SearchConfig:
         """A copy with ``overrides`` applied, refusing fields outside :data:`RESUMABLE_FIELDS`
-        (restating a saved value is allowed: it changes nothing)."""
+        (restating a saved value is allowed: it changes nothing; an option mapping counts as
+        restated when the options given are the saved ones) and a ``trials`` below the saved
+        budget (a resume keeps the budget or extends it). ``run_dir`` names the run in the messages."""
         out = dataclasses.replace(self)
         for key, value in overrides.items():
-            if getattr(out, key, object()) == value:
+            saved = getattr(out, key, object())
+            if isinstance(saved, dict) and isinstance(value, dict) and {**saved, **value} == saved:
+                continue
+            if saved == value:
                 continue
             if key not in RESUMABLE_FIELDS:
-                raise ConfigError(f"--{key.replace('_', '-')} cannot change on resume (it defines the search); "
-                                  f"only --{', --'.join(f.replace('_', '-') for f in RESUMABLE_FIELDS)} can")
+                raise ConfigError(f"{_flag(key)} cannot change on resume (it defines the search; start a new run "
+                                  f"with --config {run_dir}/config.json and the flag instead); only "
+                                  f"--{', --'.join(f.replace('_', '-') for f in RESUMABLE_FIELDS)} can")
+            if key == "trials" and isinstance(value, int) and value < self.trials:
+                raise ConfigError(f"--trials {value} is below this run's {self.trials} trials: a resume keeps the "
+                                  f"budget (leave --trials out) or extends it (more --trials); for fewer, start a "
+                                  f"new run with --config {run_dir}/config.json --trials {value}")
             setattr(out, key, value)
         return out
+
+
+#: The command-line flags of the fields whose name is not their flag's.
+_FLAGS = {
+    "data_options": "--data-option (or --max-train, --val-fraction, --num-classes)",
+    "train_options": "--batch-size / --lr", "space_options": "--space-option",
+    "searcher_options": "--searcher-option (or one of its shorthands)", "asha_grace_epochs": "--grace-epochs",
+    "asha_reduction_factor": "--reduction-factor", "imports": "--import",
+}
+
+
+def _flag(field_name: str) -> str:
+    """The command-line flag that sets ``field_name``."""
+    return _FLAGS.get(field_name, "--" + field_name.replace("_", "-"))
+
+
+def data_option_names() -> list[str]:
+    """The options of :func:`nas.data.load` a search may set in ``data_options`` (all but the
+    source, which is ``dataset``, and the seed, which is the search's)."""
+    import inspect
+
+    import nas.data
+
+    params = inspect.signature(nas.data.load).parameters
+    return [n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY and n != "seed"]
+
+
+def _check_data_options(options: Mapping[str, Any]) -> None:
+    """ConfigError for an option :func:`nas.data.load` does not take (naming the closest one)."""
+    from nas.errors import unknown_name
+
+    known = data_option_names()
+    for key in options:
+        if key == "seed":
+            raise ConfigError("data option seed is the search's --seed; leave it out of --data-option")
+        if key not in known:
+            raise ConfigError(f"{unknown_name('data option', key, known)} (options of nas.data.load: "
+                              f"{', '.join(known)})")
+
+
+def _check_train_options(options: Mapping[str, Any]) -> None:
+    """ConfigError for an option or value :class:`nas.train.TrainConfig` refuses: caught here, it
+    would fail every trial of the search instead."""
+    from nas.errors import unknown_name
+    from nas.train import TrainConfig
+
+    known = [f.name for f in dataclasses.fields(TrainConfig)]
+    for key in options:
+        if key not in known:
+            raise ConfigError(unknown_name("training option", key, known, list_all_below=40))
+    try:
+        TrainConfig(**dict(options)).validate()
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"training options: {exc}") from None
 
 
 _IMPORTED: dict[Path, str] = {}  # .py files imported so far -> their module name

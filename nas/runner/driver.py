@@ -10,6 +10,10 @@ No architecture is trained twice in a run. A candidate whose ``arch_hash`` was a
 gets that result without training: its own row, with ``cached_from`` naming the trial it reuses,
 zero seconds and no worker, told to the searcher like any other. A repeat of a candidate still
 training waits for it. Repeats count toward the trial budget like any row.
+
+Extra candidates (:mod:`nas.runner.extras`, e.g. the lecture baselines of ``--with-baselines``)
+are handed out first and go through the same recording, except that they are never told to the
+searcher and never count toward the trial budget.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from typing import Any, Callable, Mapping
 from nas.cost import count
 from nas.errors import GraphError
 from nas.results import TrialLog
+from nas.runner.extras import ExtraQueue, is_extra_id
 from nas.runner.progress import Progress
 from nas.schema import ROW_FROM_REPORT
 from nas.searchers import Candidate, Result, Searcher
@@ -35,7 +40,8 @@ RESULT_COLUMNS = ("status", "error", "params", "macs", "val_acc", "val_acc_per_e
 
 
 class Driver:
-    """Runs ``searcher`` until ``trials`` rows are in ``trial_log`` (counting rows already there).
+    """Runs ``searcher`` until ``trials`` of its rows are in ``trial_log`` (counting rows already
+    there), and trains the ``extras`` without a row yet beside it.
 
     ``save_state(searcher)`` persists the searcher's state; ``base_row`` holds the columns every
     row shares (run id, searcher, space, seed); ``space`` writes each row's ``summary``.
@@ -43,17 +49,20 @@ class Driver:
 
     def __init__(self, searcher: Searcher, trial_log: TrialLog, trials: int, *,
                  save_state: Callable[[Searcher], None], base_row: Mapping[str, Any], space: SearchSpace,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, extras: ExtraQueue | None = None) -> None:
         self.searcher = searcher
         self.log = trial_log
         self.trials = trials
         self.base_row = dict(base_row)
         self.space = space
         self.progress = progress
+        self.extras = extras if extras is not None else ExtraQueue()
+        self.extras.mark_recorded(row["trial_id"] for row in trial_log.rows)
         self._save_state = save_state
         self.fatal: BaseException | None = None  # the searcher (or recording) failed: stop asking
         self.recorded = 0  # rows recorded by this driver
         self.cached = 0  # of which repeats not trained
+        self._searched = sum(not is_extra_id(row["trial_id"]) for row in trial_log.rows)  # rows of the budget
         self._live: dict[str, tuple[Candidate, float]] = {}  # key -> (candidate, asked at)
         self._errored: dict[str, tuple[Candidate, float]] = {}  # crashed, waiting for the error text
         self._stopped: dict[str, str] = {}  # keys a scheduler stopped early -> why
@@ -71,8 +80,11 @@ class Driver:
 
     @property
     def committed(self) -> int:
-        """Rows recorded, plus candidates training or waiting for a repeat of theirs to finish."""
-        return len(self.log.rows) + len(self._live) + len(self._errored) + sum(map(len, self._waiting.values()))
+        """The searcher's rows recorded, plus its candidates training or waiting for a repeat of
+        theirs to finish (extras left out: they are not part of the budget)."""
+        in_flight = [c for c, _ in self._live.values()] + [c for c, _ in self._errored.values()]
+        in_flight += [c for repeats in self._waiting.values() for c, _ in repeats]
+        return self._searched + sum(not self.extras.owns(c) for c in in_flight)
 
     @property
     def remaining(self) -> int:
@@ -81,22 +93,27 @@ class Driver:
 
     @property
     def done(self) -> bool:
-        """Whether every trial of the budget is recorded."""
-        return len(self.log.rows) >= self.trials
+        """Whether every trial of the budget, and every extra, is recorded."""
+        return self._searched >= self.trials and self.extras.done
 
     # ------------------------------------------------------------------ the backend's calls
 
     def next_candidate(self, key: str) -> Candidate | None:
-        """The next candidate to train under ``key``, or None when no more are needed (the budget
-        is committed, or the searcher failed: see :attr:`fatal`). Repeats of architectures already
-        evaluated are recorded on the way, without training."""
-        while self.fatal is None and self.committed < self.trials:
-            try:
-                candidate = self.searcher.ask()
-                self._save_state(self.searcher)
-            except Exception as exc:  # a broken searcher stops the search, the folder stays resumable
-                self.fatal = exc
-                return None
+        """The next candidate to train under ``key`` (the extras first), or None when no more are
+        needed (the extras are handed out and the budget is committed, or the searcher failed: see
+        :attr:`fatal`). Repeats of architectures already evaluated are recorded on the way,
+        without training."""
+        while self.fatal is None:
+            candidate = self.extras.pop()
+            if candidate is None:
+                if self.committed >= self.trials:
+                    return None
+                try:
+                    candidate = self.searcher.ask()
+                    self._save_state(self.searcher)
+                except Exception as exc:  # a broken searcher stops the search, the folder stays resumable
+                    self.fatal = exc
+                    return None
             asked_at = time.time()
             h = candidate.arch_hash
             if h in self._first:
@@ -161,25 +178,42 @@ class Driver:
         self._live.clear()
         for repeats in self._waiting.values():
             for candidate, _ in repeats:
-                self.searcher.release(candidate)
+                self._give_back(candidate)
         self._waiting.clear()
         if self.progress is not None:
             self.progress.close()
 
     # ------------------------------------------------------------------ recording
 
+    def cost_limits(self, candidate: Candidate) -> bool:
+        """Whether the run's cost limits apply when ``candidate`` trains (not for extras trained
+        whatever they cost, e.g. baselines over ``--max-macs``)."""
+        return not self.extras.owns(candidate) or self.extras.cost_limits(candidate)
+
+    def _give_back(self, candidate: Candidate) -> None:
+        """A candidate handed out that will not finish now: it is handed out again later."""
+        if self.extras.owns(candidate):
+            self.extras.give_back(candidate)
+        else:
+            self.searcher.release(candidate)
+
     def _release(self, candidate: Candidate) -> None:
-        self.searcher.release(candidate)
+        self._give_back(candidate)
         h = candidate.arch_hash
         self._training.pop(h, None)
         for repeat, _ in self._waiting.pop(h, []):
-            self.searcher.release(repeat)
+            self._give_back(repeat)
 
     def _record(self, candidate: Candidate, row: dict[str, Any]) -> dict[str, Any]:
-        """Journal the row (durable), tell the searcher, save its state - in that order."""
+        """Journal the row (durable), tell the searcher, save its state - in that order (an
+        extra's row is journaled only: the searcher never learns of it)."""
         clean = self.log.append(row)
-        self.searcher.tell(candidate, Result.from_row(clean))
-        self._save_state(self.searcher)
+        if self.extras.owns(candidate):
+            self.extras.mark_recorded([candidate.id])
+        else:
+            self.searcher.tell(candidate, Result.from_row(clean))
+            self._save_state(self.searcher)
+            self._searched += 1
         self.recorded += 1
         if self.progress is not None:
             self.progress.add(clean)
@@ -205,8 +239,14 @@ class Driver:
     # ------------------------------------------------------------------ rows
 
     def _candidate_row(self, candidate: Candidate) -> dict[str, Any]:
-        """The columns of a row that come from the run and the candidate."""
+        """The columns of a row that come from the run and the candidate (an extra's own columns
+        replace the searcher's and the space's)."""
         row = dict(self.base_row)
+        if self.extras.owns(candidate):
+            row.update(trial_id=candidate.id, arch_hash=candidate.arch_hash, arch_json=candidate.arch_json,
+                       origin=candidate.origin, info=candidate.info)
+            row.update(self.extras.row(candidate))
+            return row
         choices = candidate.arch.meta.get("choices")
         row.update(trial_id=candidate.id, arch_hash=candidate.arch_hash, arch_json=candidate.arch_json,
                    parent_hash=candidate.parent_hash, mutations=candidate.mutations, origin=candidate.origin,

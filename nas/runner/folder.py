@@ -8,13 +8,14 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import importlib
+import math
 import os
 import platform
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from nas.results import CONFIG, STATE, TrialLog, read_json, write_json_atomic
-from nas.runner.config import ConfigError, SearchConfig
+from nas.runner.config import RESUMABLE_FIELDS, ConfigError, SearchConfig
 from nas.searchers import Result, Searcher, SearcherError
 
 __all__ = ["RunFolder", "default_run_id", "versions"]
@@ -78,18 +79,47 @@ class RunFolder:
         write_json_atomic(self.config_path, {
             "config": cfg.to_dict(), "created": _now(), "argv": argv, "space": space.describe(),
             "searcher": repr(searcher),
-            "data": {"name": data.name, "source": data.source, **data.sizes(), "input_shape": list(data.input_shape),
-                     "num_classes": data.num_classes},
+            "data": data.describe(),
             "versions": versions(),
             "rerun": "python scripts/search.py --config " + str(self.config_path),
         })
 
-    def note_resume(self, cfg: SearchConfig) -> None:
-        """Record a resume (with the possibly changed resources and budget) in ``config.json``."""
+    def note_resume(self, saved: SearchConfig, cfg: SearchConfig, argv: list[str] | None = None) -> None:
+        """Record a resume in ``config.json``, under ``resumed``: when, the command line, and what
+        this session changed (``{field: [saved, now]}``). The saved configuration - what the run
+        is - changes only by an explicit extension: more ``trials``. Resources given at a resume
+        are this session's alone."""
         doc = read_json(self.config_path)
-        doc["config"] = cfg.to_dict()
-        doc.setdefault("resumed", []).append(_now())
+        changed = {f: [getattr(saved, f), getattr(cfg, f)] for f in RESUMABLE_FIELDS
+                   if getattr(saved, f) != getattr(cfg, f)}
+        if cfg.trials > saved.trials:
+            doc["config"]["trials"] = cfg.trials
+        doc.setdefault("resumed", []).append({"at": _now(), "argv": argv, "changed": changed})
         write_json_atomic(self.config_path, doc)
+
+    def check_budget(self, cfg: SearchConfig, rows: int) -> None:
+        """ConfigError when the run already holds more trials than ``cfg.trials``."""
+        if rows > cfg.trials:
+            raise ConfigError(f"--resume {self.path}: the run already holds {rows} trials, more than its budget "
+                              f"of {cfg.trials}; resume with --trials {rows} or more")
+
+    def check_data(self, now: Mapping[str, Any]) -> None:
+        """ConfigError when the data a resume loaded (``DataSplits.describe()``) differs from what
+        the run was made on: its results would mix two datasets."""
+        doc = read_json(self.config_path)
+        was = doc.get("data") if isinstance(doc, dict) else None
+        if not isinstance(was, dict):
+            return
+        for key in ("train", "val", "test", "input_shape", "num_classes", "mean", "std"):  # not the path: it may move
+            if key not in was or key not in now:
+                continue
+            a, b = was[key], now[key]
+            same = (len(a) == len(b) and all(math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-9) for x, y in zip(a, b))
+                    if key in ("mean", "std") and isinstance(a, list) and isinstance(b, list) else a == b)
+            if not same:
+                raise ConfigError(f"--resume {self.path}: the dataset now reads differently ({key} {b!r}, the run "
+                                  f"was made with {a!r}); its results would mix two datasets: restore the data "
+                                  f"the run used or start a new run")
 
     # ------------------------------------------------------------------ lock
 

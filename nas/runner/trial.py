@@ -30,7 +30,8 @@ def score(val_acc: Any) -> float:
 def run_trial(config: dict[str, Any], *, data: Any, evaluator: Callable[..., dict[str, Any]],
               settings: dict[str, Any]) -> None:
     """Tune function trainable: evaluate ``config["arch_json"]`` with ``settings`` (threads,
-    epochs, seed, device, cost limits, test, train options), reporting as it goes."""
+    epochs, seed, device, cost limits, test, train options), reporting as it goes. The cost
+    limits apply unless ``config["cost_limits"]`` is False (a baseline trained whatever it costs)."""
     import torch
     from ray import tune
 
@@ -42,13 +43,15 @@ def run_trial(config: dict[str, Any], *, data: Any, evaluator: Callable[..., dic
         history.append(metrics.get("val_acc"))
         tune.report({"score": score(metrics.get("val_acc")), "final": False, "epoch": metrics.get("epochs"),
                      "val_acc": metrics.get("val_acc"), "val_acc_per_epoch": list(history),
-                     "train_loss": metrics.get("train_loss"), "start_time": started})
+                     "train_loss": metrics.get("train_loss"), "start_time": started,
+                     "planned_epochs": metrics.get("planned_epochs")})
 
+    limits = config.get("cost_limits", True)
     try:
         row = evaluator(config["arch_json"], data, epochs=settings["epochs"], seed=settings["seed"],
-                        device=settings["device"], max_macs=settings["max_macs"],
-                        max_params=settings["max_params"], test=settings["test"], on_epoch=on_epoch,
-                        **settings["train_options"])
+                        device=settings["device"], max_macs=settings["max_macs"] if limits else None,
+                        max_params=settings["max_params"] if limits else None, test=settings["test"],
+                        on_epoch=on_epoch, **settings["train_options"])
         if not isinstance(row, dict):
             raise TypeError(f"the evaluator returned {type(row).__name__}, not a dict")
     except Exception as exc:  # a broken evaluator is a failed trial, not a crashed search

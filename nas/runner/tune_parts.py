@@ -12,7 +12,7 @@ from nas.runner.config import SearchConfig
 from nas.runner.driver import Driver
 from nas.runner.trial import run_trial
 
-__all__ = ["DriverSearcher", "RecordingASHA", "CrashRecorder", "make_tuner"]
+__all__ = ["DriverSearcher", "RecordingASHA", "CrashRecorder", "make_tuner", "make_scheduler", "ran_full_budget"]
 
 
 class _DriverBound:
@@ -37,7 +37,8 @@ class DriverSearcher(_DriverBound, TuneSearcher):
         candidate = self.driver.next_candidate(trial_id)
         if candidate is None:
             return TuneSearcher.FINISHED  # type: ignore[return-value]  # Tune's marker is a str
-        return {"candidate_id": candidate.id, "arch_hash": candidate.arch_hash, "arch_json": candidate.arch_json}
+        return {"candidate_id": candidate.id, "arch_hash": candidate.arch_hash, "arch_json": candidate.arch_json,
+                "cost_limits": self.driver.cost_limits(candidate)}
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         self.driver.complete(trial_id, result, error)
@@ -49,9 +50,21 @@ class DriverSearcher(_DriverBound, TuneSearcher):
         return None
 
 
+def ran_full_budget(result: dict[str, Any], epochs: float) -> bool:
+    """Whether the report ``result`` is a trial's last: its final report, or an epoch report at
+    the epochs the trainer planned (``planned_epochs``; ``epochs`` when the report lacks it).
+    Fractional epochs are rounded to whole steps, so the plan can fall short of ``epochs``."""
+    if result.get("final"):
+        return True
+    planned = result.get("planned_epochs")
+    target = float(planned) if isinstance(planned, (int, float)) and planned > 0 else float(epochs)
+    return float(result.get("epoch") or 0.0) >= target - 1e-9
+
+
 class RecordingASHA(_DriverBound, ASHAScheduler):
     """ASHA that tells the driver which trials it stopped (to tell them from interrupted ones),
-    and lets a trial that is finishing anyway deliver its final report."""
+    and lets a trial that is finishing anyway deliver its final report: a trial that ran its
+    whole budget is ``ok``, whatever ASHA thought of it."""
 
     def __init__(self, driver: Driver, epochs: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -61,7 +74,7 @@ class RecordingASHA(_DriverBound, ASHAScheduler):
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
         decision = super().on_trial_result(tune_controller, trial, result)
         if decision == self.STOP:
-            if result.get("final") or float(result.get("epoch") or 0.0) >= self.epochs - 1e-9:
+            if ran_full_budget(result, self.epochs):
                 return self.CONTINUE
             self.driver.mark_stopped(trial.trial_id, "stopped early by ASHA")
         return decision
