@@ -1,14 +1,14 @@
 """COMBO: the diffusion kernel on choice graphs, the acquisition, the searcher's contract and its search.
 
 The searcher runs with small options (few random points, few posterior samples) so the module stays
-fast; the NB201 numbers belong to ``scripts/bench_combo_nb201.py``.
+fast; the NB201 numbers belong to ``scripts/bench_nb201.py --searchers combo,...``.
 """
 from __future__ import annotations
 
 import itertools
 import json
 import math
-from typing import Any
+from typing import Any, Callable
 
 import networkx as nx
 import numpy as np
@@ -98,7 +98,8 @@ def fake_result(c: Candidate) -> Result:
     return Result("ok", val_acc=min(score, 1.0), macs=cost.macs, params=cost.params)
 
 
-def drive(s: searchers.Searcher, n: int, result=fake_result) -> list[tuple[Candidate, Result]]:
+def drive(s: searchers.Searcher, n: int,
+          result: Callable[[Candidate], Result] = fake_result) -> list[tuple[Candidate, Result]]:
     out = []
     for _ in range(n):
         c = s.ask()
@@ -365,6 +366,7 @@ def _evaluations_to_optimum(s: searchers.Searcher, optimum: float, budget: int) 
     return budget + 1
 
 
+@pytest.mark.slow  # about 25 s on a busy 2-core machine
 def test_combo_finds_the_optimum_of_a_combinatorial_function_faster_than_random() -> None:
     space = ToySpace(input_shape=(1, 4, 4), num_classes=2)
     points = [dict(zip("abcd", p)) for p in itertools.product(TOY_A, TOY_B, range(6), TOY_D)]

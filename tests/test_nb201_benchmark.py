@@ -27,6 +27,7 @@ SEARCHERS = {
     "tpe": ("tpe", {"n_startup_trials": 5, "storage": None}),
     "gp": ("gp", {"n_startup_trials": 18, "storage": None}),  # optuna's GP takes a second or more per ask
     "nsga2": ("nsga2", {"population_size": 8, "storage": None}),
+    "combo": ("combo", {"n_initial": 6, "n_random": 100, "n_starts": 3, "n_samples": 2, "burn_in": 10}),
 }
 
 
@@ -255,3 +256,27 @@ def test_bench_script_writes_table_and_plot(tmp_path: Path, capsys: pytest.Captu
     with pytest.raises(SystemExit):
         script.main(["--dataset", "mnist", "--out", str(out)])
     assert "unknown NB201 dataset" in capsys.readouterr().err
+
+
+def test_bench_script_runs_combo_and_prints_the_overhead_curve(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """COMBO joins the comparison by its label; --option reaches its options, --overhead-curve prints
+    seconds per query by blocks of observations (small options: the real ones cost a second a query)."""
+    import importlib.util
+
+    import pandas as pd
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "bench_nb201.py"
+    spec = importlib.util.spec_from_file_location("bench_nb201", path)
+    script = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(script)  # type: ignore[union-attr]
+    out = tmp_path / "c.csv"
+    small = ["--option", "combo.n_initial=5", "--option", "combo.burn_in=5", "--option", "combo.n_samples=2",
+             "--option", "combo.n_random=50", "--option", "combo.n_starts=2"]
+    assert script.main(["--dataset", "cifar10", "--seeds", "1", "--queries", "12", "--searchers", "random,combo",
+                        "--no-warm", "--no-plot", "--overhead-curve", "6", "--out", str(out), *small]) == 0
+    printed = capsys.readouterr().out
+    assert "seconds per query" in printed and "0-5" in printed and "6-11" in printed
+    df = pd.read_csv(out)
+    assert set(df["searcher"]) == {"random", "combo"}
+    assert json.loads(df.loc[df["searcher"] == "combo", "options"].iloc[0])["burn_in"] == 5

@@ -28,7 +28,7 @@ defaults (``horseshoe_scale=10``, ``beta_max=20``, i.e. ``tau = 2`` and ``beta <
 5-op complete graphs, where ``beta = 1`` already makes two ops nearly interchangeable) leave the
 spike in place but let the data choose smooth kernels; a scale of 1 shrank every ``beta`` to
 rough values and stalled a third of the NB201 searches in local optima (mean test accuracy at 100
-queries 94.19 against 94.37, 12 seeds; ``scripts/bench_combo_nb201.py``). The
+queries 94.19 against 94.37, 12 seeds; ``scripts/bench_nb201.py --searchers combo``). The
 amplitude has a log-normal prior, the noise variance a horseshoe prior (scale 0.1), the constant
 mean a flat one between the smallest and largest transformed observation. Their joint posterior is
 sampled by univariate **slice sampling** (Neal 2003, stepping out and shrinkage) one coordinate
