@@ -15,6 +15,7 @@ from nas.benchmarks.nb201 import DATASETS, DEFAULT_TABLE, NUM_CELLS, dataset_spe
 from nas.benchmarks.scoring import (chosen_test, hypervolume_ratio, incumbents, queries_to_top, summarize,
                                     true_front_hypervolume)
 from nas.benchmarks.simulate import TabularBenchmark, Trace, run
+from nas.schema import EVAL_METRICS
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "nb201" / "nb201_merged.csv"
 
@@ -136,7 +137,7 @@ def test_evaluator_returns_a_normal_row(name: str, shape: tuple[int, int, int], 
     assert row["test_acc"] == pytest.approx(table.test(data.dataset)[index] / 100)
     assert 0.0 <= row["val_acc"] <= 1.0 and 0.0 <= row["test_acc"] <= 1.0
     assert row["epochs"] == 12.0 and row["val_acc_per_epoch"] == [row["val_acc"]] and row["seconds"] >= 0
-    assert set(nas.evaluate.ROW_METRICS) <= set(row) and row["nb201_index"] == index
+    assert set(EVAL_METRICS) <= set(row) and row["nb201_index"] == index
     assert len(calls) == 1
     assert evaluate(arch, data)["val_acc"] == row["val_acc"]          # an Architecture works too
     oracle = evaluate(arch, load_data(name, signal="test200"))
