@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Run a neural-architecture search on Ray and record every trial under results/<run_id>/.
+"""Run a neural-architecture search on Ray (or in this process) and record every trial under results/<run_id>/.
 
 Examples::
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import nas
+import nas.searchers
 from nas.benchmarks import TableError, TabularData, evaluate, is_tabular, load_data, load_table
 from nas.benchmarks.nb201 import DATASETS, DEFAULT_TABLE, NUM_CELLS, dataset_spec
 from nas.benchmarks.scoring import (chosen_test, hypervolume_ratio, incumbents, queries_to_top, summarize,
@@ -176,11 +177,16 @@ def test_tabular_data_pickles_by_name() -> None:
 # ---------------------------------------------------------------- searches on the table
 
 
-@pytest.mark.parametrize("label", list(SEARCHERS))
+#: every registered searcher: those above with their small options, any other with its defaults
+LABELS = [*SEARCHERS, *(n for n in nas.searchers.names() if n not in SEARCHERS)]
+
+
+@pytest.mark.parametrize("label", LABELS)
 def test_a_20_query_search_of_every_searcher_completes_and_reproduces(label: str, bench: TabularBenchmark) -> None:
+    """Functional only: the searchers' time per query is measured by scripts/bench_nb201.py."""
     if label == "gp":
         pytest.importorskip("scipy")
-    name, options = SEARCHERS[label]
+    name, options = SEARCHERS.get(label, (label, {}))
     space = bench.space()
     a = run(nas.searchers.get(name, space, seed=3, **options), bench, 20, label=label)
     assert len(a) == 20 and a.searcher == label and a.dataset == "cifar10"
