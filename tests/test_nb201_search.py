@@ -94,6 +94,20 @@ def test_resume_extends_a_table_search_exactly(tmp_path: Path, no_ray: None) -> 
     assert list(more.trials["end_time"][:8]) == list(part.trials["end_time"])  # not run again
     _check_rows(more.trials[more.trials["cached_from"].isna()], "imagenet16")
 
+    calls: list[int] = []
+
+    def interrupted(arch: Any, data: Any, **kwargs: Any) -> dict[str, Any]:
+        calls.append(1)
+        if len(calls) == 6:
+            raise KeyboardInterrupt  # Ctrl-C in the middle of the sixth trial
+        return nas.benchmarks.evaluate(arch, data, **kwargs)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_search(cfg(14, "cut"), out=tmp_path, evaluator=interrupted, progress=False)
+    assert len(results.load(tmp_path / "cut", warn=False)) == 5
+    resumed = run_search(resume=tmp_path / "cut", progress=False)
+    assert list(resumed.trials["arch_hash"]) == list(whole.trials["arch_hash"])
+
 
 def test_the_test_accuracy_signal_and_the_ray_backend(ray_session: Any, tmp_path: Path) -> None:
     """With Ray the same seed gives the same trials as in this process (one mechanism, two backends)."""
