@@ -22,9 +22,9 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from nas import results
+from nas.benchmarks.tabular import is_tabular
 from nas.results import TrialLog
 from nas.runner.baselines import BaselinePlan, baseline_extras, plan_baselines
-from nas.benchmarks.tabular import is_tabular
 from nas.runner.config import ConfigError, SearchConfig, data_loader, import_modules
 from nas.runner.driver import Driver
 from nas.runner.extras import Extra, ExtraQueue
@@ -76,10 +76,11 @@ def run_search(
     :data:`nas.runner.RESUMABLE_FIELDS` (e.g. more ``trials``, other resources). ``evaluator``
     replaces :func:`default_evaluator` (the trainer, or the table lookup of a tabular dataset;
     same signature; it must be picklable, it runs on Ray workers). ``workers=0`` runs the
-    trials in this process without Ray (:mod:`nas.runner.local_backend`). ``announce(line)``, when given, is told before the first trial what the search runs
-    on: the data (:meth:`nas.data.DataSplits.summary`) and the run folder. Raises ConfigError for
-    a bad configuration or a budget that cannot work (a validation split smaller than a batch,
-    fewer ``trials`` than a resumed run has, ...) before anything starts, SearchStopped when the
+    trials in this process without Ray (:mod:`nas.runner.local_backend`). ``announce(line)``,
+    when given, is told before the first trial what the search runs on: the data
+    (:meth:`nas.data.DataSplits.summary`) and the run folder. Raises ConfigError for a bad
+    configuration or a budget that cannot work (a validation split smaller than a batch, fewer
+    ``trials`` than a resumed run has, ...) before anything starts, SearchStopped when the
     searcher fails mid-search (the folder stays resumable).
     """
     started = time.perf_counter()
