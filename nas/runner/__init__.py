@@ -20,7 +20,10 @@ small parts:
   function run on workers (:func:`nas.evaluate.evaluate` with the CPUs and GPU fraction it was
   given, reporting validation accuracy after every epoch);
 * :mod:`nas.runner.stopping` - Ctrl-C, SIGTERM and time limits: a clean stop that records the
-  running trials as ``interrupted`` and leaves the folder ready for ``--resume``.
+  running trials as ``interrupted`` and leaves the folder ready for ``--resume``;
+* :mod:`nas.runner.local_backend` - ``workers=0``: the same trials one after another in this
+  process, without Ray (for the NAS-Bench-201 table of :mod:`nas.benchmarks`, where a trial is
+  a lookup, or a quick serial run).
 
 A killed or interrupted run resumes (``resume=run_dir``) with no finished trial lost or re-run: results
 journaled but not yet told are told from the journal, candidates asked but not finished are
@@ -36,6 +39,7 @@ from nas.runner.config import RESUMABLE_FIELDS, ConfigError, SearchConfig, impor
 from nas.runner.driver import Driver
 from nas.runner.extras import Extra, ExtraQueue
 from nas.runner.folder import RunFolder
+from nas.runner.local_backend import run_in_process
 from nas.runner.ray_backend import ray_environment, start_ray
 from nas.runner.search import SearchOutcome, SearchStopped, run_search
 from nas.runner.stopping import SearchInterrupted, StopRequest
@@ -43,4 +47,5 @@ from nas.runner.trial import run_trial
 
 __all__ = ["SearchConfig", "SearchOutcome", "SearchStopped", "SearchInterrupted", "StopRequest", "ConfigError",
            "run_search", "ray_environment", "parse_count", "start_ray", "RESUMABLE_FIELDS", "Driver", "RunFolder",
-           "run_trial", "import_modules", "Extra", "ExtraQueue", "DEFAULT_BASELINES", "BaselinePlan", "plan_baselines"]
+           "run_trial", "import_modules", "Extra", "ExtraQueue", "DEFAULT_BASELINES", "BaselinePlan", "plan_baselines",
+           "run_in_process"]

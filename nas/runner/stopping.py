@@ -19,8 +19,11 @@ from typing import Any, Callable, Iterator
 __all__ = ["StopRequest", "SearchInterrupted"]
 
 
-class SearchInterrupted(Exception):
+class SearchInterrupted(KeyboardInterrupt):
     """A signal stopped the search; its run folder is consistent and ``--resume`` finishes it.
+
+    A KeyboardInterrupt (what Ctrl-C raises in Python), so code that caught Ctrl-C around a search
+    still does, and ``except Exception`` does not swallow it.
 
     ``signum`` is the signal, ``run_dir`` the folder, ``recorded`` the trials recorded for good
     and ``interrupted`` those that were running (recorded as ``interrupted``).

@@ -16,7 +16,7 @@ from nas.runner.config import SearchConfig
 from nas.runner.driver import Driver
 from nas.runner.moasha import ParetoASHA
 from nas.runner.stopping import StopRequest
-from nas.runner.trial import run_trial
+from nas.runner.trial import run_trial, trial_settings
 
 __all__ = ["DriverSearcher", "QueuedFIFO", "RecordingASHA", "RecordingParetoASHA", "CrashRecorder", "StopOnRequest",
            "make_scheduler", "make_tuner", "ran_full_budget"]
@@ -207,11 +207,7 @@ def make_tuner(driver: Driver, cfg: SearchConfig, data: Any, evaluator: Callable
     """The Tuner of a search: our trial function with its resources, the driver's searcher, the
     scheduler, retries of lost workers, ``stop`` (Ctrl-C, SIGTERM, time limit), Tune's own files
     under ``storage``."""
-    settings = {
-        "threads": max(1, int(cfg.cpus_per_trial)), "epochs": cfg.epochs, "seed": cfg.seed,
-        "device": "cuda" if cfg.gpus_per_trial > 0 else "cpu", "max_macs": cfg.max_macs,
-        "max_params": cfg.max_params, "test": cfg.test, "train_options": dict(cfg.train_options),
-    }
+    settings = trial_settings(cfg)
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, data=data, evaluator=evaluator, settings=settings),
         {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial})
