@@ -72,7 +72,8 @@ import networkx as nx
 from nas.baselines import register as register_baseline
 from nas.choices import Choice, Trial
 from nas.graph import Architecture, GraphBuilder
-from nas.spaces import SearchSpace, SpaceError, check_int, check_values, register
+from nas.spaces import SpaceError, check_int, check_values, register
+from search_spaces._common import Family, op_change_kind, relu_conv_bn
 
 DARTS_OPS: tuple[str, ...] = (
     "none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
@@ -216,12 +217,6 @@ def _factorized_reduce(b: GraphBuilder, x: str, out: int | str, name: str) -> st
     return b.bn(b.concat([a, c], name=f"{name}.concat"), name=f"{name}.bn")
 
 
-def _relu_conv_bn(b: GraphBuilder, x: str, out: int, name: str) -> str:
-    x = b.relu(x, name=f"{name}.relu")
-    x = b.conv(x, out, k=1, padding=0, name=f"{name}.conv")
-    return b.bn(x, name=f"{name}.bn")
-
-
 def _edge_op(b: GraphBuilder, x: str, op: str, stride: int, name: str) -> str:
     """One edge's op on node ``x`` inside a cell (``C`` channels)."""
     if op == "none":
@@ -285,7 +280,7 @@ def _shared_cell(edges: tuple[tuple[str, int], ...], reduction: bool) -> nx.DiGr
 
 
 @register("darts")
-class DartsSpace(SearchSpace):
+class DartsSpace(Family):
     """The DARTS cell space: a normal and a reduction cell, stacked ``layers`` times.
 
     Choices (see the module docstring): per cell and intermediate node the pair of inputs, and
@@ -333,10 +328,6 @@ class DartsSpace(SearchSpace):
         self._check_sizes()
         self._macros: dict[int, nx.DiGraph] = {}
 
-    def options(self) -> dict[str, Any]:
-        return {"C": self.C, "layers": self.layers, "stem": self.stem, "stem_multiplier": self.stem_multiplier,
-                "search_width": self.search_width, "widths": list(self.widths)}
-
     # ------------------------------------------------------------------ the definition
 
     def define(self, trial: Trial, b: GraphBuilder) -> Architecture:
@@ -361,7 +352,7 @@ class DartsSpace(SearchSpace):
     def mutation_kind(self, choice: Choice, old: Any, new: Any) -> str:
         if choice.name.endswith(".inputs") or choice.name == "C":
             return super().mutation_kind(choice, old, new)
-        return _kind_of_change(old, new)
+        return op_change_kind(old, new, KERNEL_SWAP.get(old) == new)
 
     def summary(self, arch: Architecture) -> str:
         """Each cell's nodes as ``op(input)+op(input)``, e.g. ``normal sep3(0)+sep3(1) ...``."""
@@ -445,16 +436,14 @@ class DartsSpace(SearchSpace):
             x = b.relu(x, name="stem0.relu")
             x = b.conv(x, width, k=3, stride=2, padding=1, name="stem0.conv2")
             s0 = b.bn(x, name="stem0.bn2")
-            x = b.relu(s0, name="stem1.relu")
-            x = b.conv(x, width, k=3, stride=2, padding=1, name="stem1.conv")
-            s1 = b.bn(x, name="stem1.bn")
+            s1 = relu_conv_bn(b, s0, width, "stem1", k=3, stride=2, padding=1)
         for i, (c_k, reduction, reduction_prev) in enumerate(self._plan(width)):
             with b.scope(f"cells.{i}"):
                 if reduction_prev:
                     p0 = _factorized_reduce(b, s0, c_k, "preprocess0")
                 else:
-                    p0 = _relu_conv_bn(b, s0, c_k, "preprocess0")
-                p1 = _relu_conv_bn(b, s1, c_k, "preprocess1")
+                    p0 = relu_conv_bn(b, s0, c_k, "preprocess0")
+                p1 = relu_conv_bn(b, s1, c_k, "preprocess1")
             out = b.cell("reduce" if reduction else "normal", [p0, p1], name=f"cells.{i}.cell", C=c_k)
             s0, s1 = s1, out
         x = b.gap(s1, name="global_pooling")
@@ -478,16 +467,6 @@ def _carried_ops(trial: Trial, kind: str, node: int, pair: Sequence[int]) -> dic
         return {}
     gone = [trial.given(edge_name(kind, src, node)) for src in range(node) if src not in pair]
     return dict(zip(new, [op for op in gone if op is not None]))
-
-
-def _kind_of_change(before: str, after: str) -> str:
-    if KERNEL_SWAP.get(before) == after:
-        return "change_kernel"
-    if before == "none":
-        return "add_layer"
-    if after == "none":
-        return "remove_layer"
-    return "change_op"
 
 
 # ----------------------------------------------------------------------------- baselines

@@ -35,13 +35,15 @@ features) of the space with ``base_width=96``.
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any, Sequence
 
 from nas.baselines import register as register_baseline
 from nas.choices import Trial
 from nas.graph import Architecture, GraphBuilder
-from nas.spaces import SearchSpace, SpaceError, check_int, check_values
+from nas.spaces import SpaceError, check_int, check_values
 from nas.spaces import register as register_space
+from search_spaces._common import Family, baseline
 
 BN_SIZE = 4  # bottleneck width = BN_SIZE * growth rate (DenseNet-B, torchvision's bn_size)
 GROWTH_RATES = (12, 16, 24, 32, 48)
@@ -123,7 +125,7 @@ def compressed(channels: int, compression: float) -> int:
 
 
 @register_space("densenet")
-class DenseNetSpace(SearchSpace):
+class DenseNetSpace(Family):
     """DenseNets with ``stages`` dense blocks (``stages - 1`` transitions); choices in the module doc.
 
     Options: ``stages`` (dense blocks), ``max_layers`` (layers per block bound), ``base_width``
@@ -161,10 +163,6 @@ class DenseNetSpace(SearchSpace):
         if side < 2 ** len(self.reduce_at):
             raise SpaceError(f"densenet: input {self.input_shape} is too small for {len(self.reduce_at)} "
                              f"reductions (reduce_at={list(self.reduce_at)}); use fewer")
-
-    def options(self) -> dict[str, Any]:
-        return {"stages": self.stages, "max_layers": self.max_layers, "base_width": self.base_width,
-                "reduce_at": list(self.reduce_at)}
 
     def define(self, trial: Trial, b: GraphBuilder) -> None:
         theta = trial.suggest_categorical("compression", COMPRESSIONS, ordered=True,
@@ -224,17 +222,14 @@ DENSENETS: dict[str, tuple[int, tuple[int, ...], int, str]] = {
 }
 
 
-def _densenet_baseline(name: str) -> Any:
-    growth, layers, initial, _ = DENSENETS[name]
-
-    def build(num_classes: int = 1000, in_channels: int = 3, input_size: int = 224) -> Architecture:
-        """A torchvision DenseNet; ``input_size <= 64``: 3x3/1 stem conv, no stem max pool."""
-        space = DenseNetSpace((in_channels, input_size, input_size), num_classes, stages=len(layers),
-                              max_layers=max(48, *layers), base_width=initial, reduce_at=(1, 2, 3))
-        return space.build(densenet_choices(growth, layers)).copy(name=name)
-
-    return build
+def _densenet_space(in_channels: int, input_size: int, num_classes: int, *, layers: Sequence[int],
+                    initial: int) -> DenseNetSpace:
+    """The space of a torchvision DenseNet; ``input_size <= 64``: 3x3/1 stem conv, no stem max pool."""
+    return DenseNetSpace((in_channels, input_size, input_size), num_classes, stages=len(layers),
+                         max_layers=max(48, *layers), base_width=initial, reduce_at=(1, 2, 3))
 
 
-for _name, (*_, _text) in DENSENETS.items():
-    register_baseline(_name, family="densenet", default_input_size=224, description=_text)(_densenet_baseline(_name))
+for _name, (_growth, _layers, _initial, _text) in DENSENETS.items():
+    register_baseline(_name, family="densenet", default_input_size=224, description=_text)(
+        baseline(partial(_densenet_space, layers=_layers, initial=_initial),
+                 lambda _, g=_growth, n=_layers: densenet_choices(g, n)))

@@ -67,8 +67,9 @@ from typing import Any, Sequence
 from nas.baselines import register as register_baseline
 from nas.choices import Choice, Trial
 from nas.graph import Architecture, GraphBuilder
-from nas.spaces import SearchSpace, SpaceError, check_int, check_values
+from nas.spaces import SpaceError, check_int, check_values
 from nas.spaces import register as register_space
+from search_spaces._common import Family
 
 Branch = dict[str, Any]
 Module = list[Branch]
@@ -163,16 +164,10 @@ class InceptionWriter:
     def unit(self, x: str, out: int, k: int | tuple[int, int], name: str, stride: int = 1,
              padding: int | tuple[int, int] | None = None) -> str:
         """conv -> [BN] -> ReLU; nodes ``{name}.conv``, ``{name}.bn``, ``{name}.relu``."""
-        b = self.b
-        kh, kw = (k, k) if isinstance(k, int) else k
-        if padding is None:
-            padding = kh // 2 if kh == kw else [kh // 2, kw // 2]
-        x = b.node("conv", x, f"{name}.conv", out=out, k=k if kh == kw else [kh, kw], stride=stride,
-                   padding=list(padding) if isinstance(padding, tuple) else padding, dilation=1, groups=1,
-                   bias=not self.bn)
+        x = self.b.conv(x, out, k, stride, padding, bias=not self.bn, name=f"{name}.conv")
         if self.bn:
-            x = b.node("bn", x, f"{name}.bn", eps=BN_EPS)
-        return b.node("relu", x, f"{name}.relu")
+            x = self.b.bn(x, name=f"{name}.bn", eps=BN_EPS)
+        return self.b.relu(x, name=f"{name}.relu")
 
     def stem(self, x: str, kind: str, widths: Sequence[int], lrn: bool) -> str:
         """The stem ``kind`` of ``STEMS`` with the given widths (LRN layers only if ``lrn``)."""
@@ -284,17 +279,6 @@ def inception_v3_figure7_branches(c1: int, c3_reduce: int, c3: int, c3dbl_reduce
     ]
 
 
-def inception_v1_module(b: GraphBuilder, x: str, c1: int, c3_reduce: int, c3: int, c5_reduce: int, c5: int,
-                        pool_proj: int, name: str = "inception", norm: str = "none") -> str:
-    """Write a GoogLeNet Inception module on ``x`` (1x1, 1x1->3x3, 1x1->5x5, pool->1x1, concatenated)."""
-    return InceptionWriter(b, norm).module(x, inception_v1_branches(c1, c3_reduce, c3, c5_reduce, c5, pool_proj), name)
-
-
-def inception_v3_module(b: GraphBuilder, x: str, branches: Module, name: str = "inception", norm: str = "bn") -> str:
-    """Write a factorised Inception v3 module (e.g. ``inception_v3_figure5_branches(...)``) on ``x``."""
-    return InceptionWriter(b, norm).module(x, branches, name)
-
-
 def module_name(stage: int, index: int) -> str:
     """GoogLeNet's naming: stage 0 module 0 is ``inception_3a``."""
     return f"inception_{stage + 3}{chr(ord('a') + index)}"
@@ -304,7 +288,7 @@ def module_name(stage: int, index: int) -> str:
 
 
 @register_space("inception")
-class InceptionSpace(SearchSpace):
+class InceptionSpace(Family):
     """Inception networks: a stem, stages of Inception modules with searchable branches, GAP + linear.
 
     Options: ``stages`` (3), ``modules_per_stage`` (most modules per stage; an int or one per
@@ -378,11 +362,6 @@ class InceptionSpace(SearchSpace):
             raise SpaceError(f"inception: input {self.input_shape} is too small for {len(self.reduce_at)} "
                              f"downsamplings after the stem; use fewer stages or a shorter reduce_at")
         return tuple(fitting)
-
-    def options(self) -> dict[str, Any]:
-        return {"stages": self.stages, "modules_per_stage": list(self.modules_per_stage),
-                "reduce_at": list(self.reduce_at), "with_bn": self.with_bn, "max_branches": self.max_branches,
-                "max_width": list(self.max_width)}
 
     # ------------------------------------------------------------------ the definition
 

@@ -41,8 +41,9 @@ from typing import Any, Sequence
 from nas.baselines import register as register_baseline
 from nas.choices import Choice, Trial
 from nas.graph import Architecture, GraphBuilder
-from nas.spaces import SearchSpace, SpaceError, check_int, check_values
+from nas.spaces import SpaceError, check_int, check_values
 from nas.spaces import register as register_space
+from search_spaces._common import Family
 
 BLOCKS = ("sep", "ir")  # depthwise-separable, inverted residual
 EXPANSIONS = (1, 3, 6)
@@ -94,7 +95,7 @@ def nominal_widths(base_width: int, reduce_at: Sequence[int], stages: int) -> li
 
 
 @register_space("mobilenet")
-class MobileNetSpace(SearchSpace):
+class MobileNetSpace(Family):
     """MobileNets: ``stages`` stages of separable or inverted-residual blocks; choices in the module doc.
 
     Options: ``stages``, ``max_blocks`` (per stage), ``base_width`` (stem channels),
@@ -153,11 +154,6 @@ class MobileNetSpace(SearchSpace):
         for nominal in nominal_widths(self.base_width, self.reduce_at, self.stages):
             window = tuple(w for w in self.widths if low <= w / nominal <= high)
             self._windows.append(window or (min(self.widths, key=lambda w: abs(w - nominal)),))
-
-    def options(self) -> dict[str, Any]:
-        return {"stages": self.stages, "max_blocks": self.max_blocks, "base_width": self.base_width,
-                "reduce_at": list(self.reduce_at), "stem_stride": self.stem_stride, "widths": list(self.widths),
-                "width_range": list(self.width_range), "head_widths": list(self.head_widths)}
 
     def residual_fits(self, stage: int, cin: int, width: int, blocks: int) -> bool:
         """Whether some block of ``stage`` has stride 1 and equal input and output widths."""
