@@ -38,6 +38,17 @@ def relu_conv_bn(b: GraphBuilder, x: str, out: int | str, name: str, k: int = 1,
     return b.bn(x, name=f"{name}.bn")
 
 
+def sum_terms(b: GraphBuilder, terms: list[str], name: str) -> str:
+    """The sum of ``terms``, node ``name`` (one term is passed through; a repeated input goes through
+    an identity op, since a graph holds one edge per pair of nodes)."""
+    if len(terms) == 1:
+        return terms[0]
+    distinct: list[str] = []
+    for i, t in enumerate(terms):
+        distinct.append(b.act(t, "identity", name=f"{name}.dup{i}") if t in distinct else t)
+    return b.add(distinct, name=name)
+
+
 def op_change_kind(before: str, after: str, kernel_only: bool) -> str:
     """The mutation kind of an edge's op ``before`` -> ``after`` (``kernel_only``: the two ops differ
     in their kernel alone): an op from or to ``none`` adds or removes a layer."""

@@ -73,7 +73,7 @@ from nas.baselines import register as register_baseline
 from nas.choices import Choice, Trial
 from nas.graph import Architecture, GraphBuilder
 from nas.spaces import SpaceError, check_int, check_values, register
-from search_spaces._common import Family, op_change_kind, relu_conv_bn
+from search_spaces._common import Family, op_change_kind, relu_conv_bn, sum_terms
 
 DARTS_OPS: tuple[str, ...] = (
     "none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
@@ -81,10 +81,6 @@ DARTS_OPS: tuple[str, ...] = (
 )
 """The eight candidate ops, in the order of DARTS's PRIMITIVES."""
 
-KERNEL_SWAP: dict[str, str] = {
-    "sep_conv_3x3": "sep_conv_5x5", "sep_conv_5x5": "sep_conv_3x3",
-    "dil_conv_3x3": "dil_conv_5x5", "dil_conv_5x5": "dil_conv_3x3",
-}
 STEPS = 4  # intermediate nodes per cell
 NODES: tuple[int, ...] = tuple(range(2, STEPS + 2))
 CONCAT: list[int] = [2, 3, 4, 5]
@@ -262,10 +258,7 @@ def cell_graph(edges: Sequence[Sequence[Any]], reduction: bool, concat: Sequence
             terms.append(_edge_op(b, states[src], op, stride, f"e{src}to{node}_{op}"))
         if step == 0:
             terms += sinks
-        distinct: list[str] = []
-        for i, t in enumerate(terms):  # an input read twice by identities goes through an identity op
-            distinct.append(b.act(t, "identity", name=f"node{node}.dup{i}") if t in distinct else t)
-        states.append(b.add(distinct, name=f"node{node}"))
+        states.append(sum_terms(b, terms, f"node{node}"))
     b.output(b.concat([states[i] for i in concat], name="concat"))
     return b.graph
 
@@ -352,7 +345,7 @@ class DartsSpace(Family):
     def mutation_kind(self, choice: Choice, old: Any, new: Any) -> str:
         if choice.name.endswith(".inputs") or choice.name == "C":
             return super().mutation_kind(choice, old, new)
-        return op_change_kind(old, new, KERNEL_SWAP.get(old) == new)
+        return op_change_kind(old, new, old[:-3] == new[:-3])  # sep_conv_3x3 -> sep_conv_5x5: the kernel alone
 
     def summary(self, arch: Architecture) -> str:
         """Each cell's nodes as ``op(input)+op(input)``, e.g. ``normal sep3(0)+sep3(1) ...``."""
@@ -384,41 +377,20 @@ class DartsSpace(Family):
 
     # ------------------------------------------------------------------ skeleton
 
-    def _stem_sizes(self) -> tuple[tuple[int, int], tuple[int, int]]:
-        """Spatial sizes of c_{-2} and c_{-1}."""
-        _, h, w = self.input_shape
-        if self.stem == "cifar":
-            return (h, w), (h, w)
-        half = lambda v: (v - 1) // 2 + 1  # noqa: E731  conv 3x3, stride 2, pad 1
-        s0 = (half(half(h)), half(half(w)))
-        return s0, (half(s0[0]), half(s0[1]))
-
     def _check_sizes(self) -> None:
         """SpaceError unless every factorized reduction sees an even size (as DARTS requires)."""
-        s0, s1 = self._stem_sizes()
-        need_even = [s0] if self.stem == "imagenet" else []
-        size = s1
-        for i in range(self.layers):
-            if i in self.reductions:
-                need_even.append(size)
-                size = (size[0] // 2, size[1] // 2)
-        bad = [s for s in need_even if s[0] % 2 or s[1] % 2 or min(s) < 2]
+        size, need_even = self.input_shape[1:], []
+        if self.stem == "imagenet":  # 3x3/2 convs (pad 1): c_{-2} after two (the first cell reduces it), c_{-1} three
+            need_even.append(tuple(-(-v // 4) for v in size))
+            size = tuple(-(-v // 8) for v in size)
+        for _ in self.reductions:
+            need_even.append(size)
+            size = tuple(v // 2 for v in size)
+        bad = [s for s in need_even if any(v % 2 or v < 2 for v in s)]
         if bad:
             raise SpaceError(
                 f"darts: input {self.input_shape} with the {self.stem} stem reaches a reduction at odd size "
                 f"{bad[0]}; factorized reductions need even sizes (use e.g. 32, 28 or 224)")
-
-    def _plan(self, width: int) -> list[tuple[int, bool, bool]]:
-        """Per cell: (width C_k, reduction, previous cell reduced)."""
-        plan = []
-        reduction_prev = self.stem == "imagenet"
-        for i in range(self.layers):
-            reduction = i in self.reductions
-            if reduction:
-                width *= 2
-            plan.append((width, reduction, reduction_prev))
-            reduction_prev = reduction
-        return plan
 
     def _macro(self, width: int) -> nx.DiGraph:
         """The macro graph (stem, preprocessing, cell uses, head) for width C; the same for every
@@ -437,15 +409,15 @@ class DartsSpace(Family):
             x = b.conv(x, width, k=3, stride=2, padding=1, name="stem0.conv2")
             s0 = b.bn(x, name="stem0.bn2")
             s1 = relu_conv_bn(b, s0, width, "stem1", k=3, stride=2, padding=1)
-        for i, (c_k, reduction, reduction_prev) in enumerate(self._plan(width)):
-            with b.scope(f"cells.{i}"):
-                if reduction_prev:
-                    p0 = _factorized_reduce(b, s0, c_k, "preprocess0")
-                else:
-                    p0 = relu_conv_bn(b, s0, c_k, "preprocess0")
+        c_k, reduction_prev = width, self.stem == "imagenet"  # C_k doubles at each reduction cell
+        for i in range(self.layers):
+            reduction = i in self.reductions
+            c_k *= 2 if reduction else 1
+            with b.scope(f"cells.{i}"):  # c_{k-2} is reduced when the previous cell reduced
+                p0 = (_factorized_reduce if reduction_prev else relu_conv_bn)(b, s0, c_k, "preprocess0")
                 p1 = relu_conv_bn(b, s1, c_k, "preprocess1")
             out = b.cell("reduce" if reduction else "normal", [p0, p1], name=f"cells.{i}.cell", C=c_k)
-            s0, s1 = s1, out
+            s0, s1, reduction_prev = s1, out, reduction
         x = b.gap(s1, name="global_pooling")
         x = b.linear(x, self.num_classes, name="classifier")
         b.output(x)

@@ -56,14 +56,18 @@ SMALL_INPUT = 64  # inputs up to this size use the small-input stem
 # ----------------------------------------------------------------------------- blocks
 
 
+def _bn_relu(b: GraphBuilder, x: str, index: int | str = "") -> str:
+    """BN then ReLU, named ``norm{index}`` and ``relu{index}`` as torchvision."""
+    return b.relu(b.bn(x, name=f"norm{index}"), name=f"relu{index}")
+
+
 def stem(b: GraphBuilder, x: str, width: int, small_input: bool) -> str:
     """torchvision's stem (7x7/2 conv, BN, ReLU, 3x3/2 max pool); small inputs: 3x3/1 conv, BN, ReLU."""
     if small_input:
         x = b.conv(x, width, k=3, stride=1, name="conv0")
     else:
         x = b.conv(x, width, k=7, stride=2, padding=3, name="conv0")
-    x = b.bn(x, name="norm0")
-    x = b.relu(x, name="relu0")
+    x = _bn_relu(b, x, 0)
     if not small_input:
         x = b.maxpool(x, 3, stride=2, padding=1, name="pool0")
     return x
@@ -72,12 +76,8 @@ def stem(b: GraphBuilder, x: str, width: int, small_input: bool) -> str:
 def dense_layer(b: GraphBuilder, x: str, growth: int, bottleneck: bool, kernel: int) -> str:
     """``h_l``: [BN-ReLU-1x1 conv to BN_SIZE*growth,] BN-ReLU-kxk conv to ``growth`` channels."""
     if bottleneck:
-        x = b.bn(x, name="norm1")
-        x = b.relu(x, name="relu1")
-        x = b.conv(x, BN_SIZE * growth, k=1, name="conv1")
-    x = b.bn(x, name="norm2")
-    x = b.relu(x, name="relu2")
-    return b.conv(x, growth, k=kernel, name="conv2")
+        x = b.conv(_bn_relu(b, x, 1), BN_SIZE * growth, k=1, name="conv1")
+    return b.conv(_bn_relu(b, x, 2), growth, k=kernel, name="conv2")
 
 
 def dense_block(b: GraphBuilder, x0: str, layers: int, growth: int, bottleneck: bool, kernel: int,
@@ -102,18 +102,13 @@ def dense_block(b: GraphBuilder, x0: str, layers: int, growth: int, bottleneck: 
 
 def transition(b: GraphBuilder, x: str, out: int, pool: bool) -> str:
     """BN, ReLU, 1x1 conv to ``out`` channels, then (if ``pool``) 2x2/2 average pool."""
-    x = b.bn(x, name="norm")
-    x = b.relu(x, name="relu")
-    x = b.conv(x, out, k=1, name="conv")
+    x = b.conv(_bn_relu(b, x), out, k=1, name="conv")
     return b.avgpool(x, 2, stride=2, name="pool") if pool else x
 
 
 def head(b: GraphBuilder, x: str, num_classes: int) -> str:
     """Final BN and ReLU, global average pool, linear classifier."""
-    x = b.bn(x, name="norm5")
-    x = b.relu(x, name="relu5")
-    x = b.gap(x, name="pool")
-    return b.linear(x, num_classes, name="classifier")
+    return b.linear(b.gap(_bn_relu(b, x, 5), name="pool"), num_classes, name="classifier")
 
 
 def compressed(channels: int, compression: float) -> int:

@@ -133,16 +133,9 @@ def stem_output_size(kind: str, size: int) -> int:
             if size + 2 * p < k:
                 return 0
             size = (size + 2 * p - k) // s + 1
-        elif layer[1] == "maxpool":
-            size = 0 if size < 3 else _ceil_pool(size, 3, 2)
-        elif layer[1] == "maxpool_floor":
-            size = 0 if size < 3 else (size - 3) // 2 + 1
+        elif layer[1] != "lrn":  # a 3x3/2 max pool, unpadded: ceil mode ("maxpool") or floor mode
+            size = 0 if size < 3 else (size - 3 + (layer[1] == "maxpool")) // 2 + 1
     return size
-
-
-def _ceil_pool(size: int, k: int, s: int) -> int:
-    out = -(-(size - k) // s) + 1
-    return out - 1 if (out - 1) * s >= size else out
 
 
 # ----------------------------------------------------------------------------- graph generators
@@ -321,12 +314,7 @@ class InceptionSpace(Family):
         self.stages = check_int("inception", "stages", stages)
         if modules_per_stage is None:
             modules_per_stage = (3, 5, 2) if (not small and self.stages == 3) else (2 if small else 3)
-        if isinstance(modules_per_stage, int):
-            modules_per_stage = (modules_per_stage,) * self.stages
-        if not isinstance(modules_per_stage, (list, tuple)) or len(modules_per_stage) != self.stages:
-            raise SpaceError(f"inception: modules_per_stage must be an int >= 1 or {self.stages} of them (one per "
-                             f"stage), got {modules_per_stage!r}")
-        self.modules_per_stage = tuple(check_int("inception", "modules_per_stage", m) for m in modules_per_stage)
+        self.modules_per_stage = self._per_stage("modules_per_stage", modules_per_stage, "an int >= 1")
         reduce_at = range(1, self.stages) if reduce_at is None else reduce_at
         self.reduce_at: tuple[int, ...] = () if isinstance(reduce_at, (list, tuple, range)) and not reduce_at else \
             check_values("inception", "reduce_at", reduce_at, kind=int, allowed=range(self.stages), sort=True)
@@ -338,14 +326,17 @@ class InceptionSpace(Family):
         if max_width is None:
             max_width = tuple(min(WIDEST, FIRST_WIDEST * 2 ** sum(r <= s for r in self.reduce_at))
                               for s in range(self.stages))
-        elif isinstance(max_width, int):
-            max_width = (max_width,) * self.stages
-        if not isinstance(max_width, (list, tuple)) or len(max_width) != self.stages or any(
-                check_int("inception", "max_width", m, low=WIDTH_STEP) % WIDTH_STEP for m in max_width):
-            raise SpaceError(f"inception: max_width must be a multiple of {WIDTH_STEP} or {self.stages} of them "
-                             f"(one per stage), got {max_width!r}")
-        self.max_width: tuple[int, ...] = tuple(max_width)
+        self.max_width = self._per_stage("max_width", max_width, f"a multiple of {WIDTH_STEP}", WIDTH_STEP)
         self.stems = self._fitting_stems(size, small)
+
+    def _per_stage(self, label: str, value: Any, what: str, step: int = 1) -> tuple[int, ...]:
+        """``value`` (an int for every stage, or one per stage) as one int >= ``step``, a multiple of it, per stage."""
+        values = (value,) * self.stages if isinstance(value, int) else value
+        if not isinstance(values, (list, tuple)) or len(values) != self.stages or any(
+                check_int("inception", label, v, low=step) % step for v in values):
+            raise SpaceError(f"inception: {label} must be {what} or {self.stages} of them (one per stage), "
+                             f"got {value!r}")
+        return tuple(int(v) for v in values)
 
     def _fitting_stems(self, size: int, small: bool) -> tuple[str, ...]:
         """Stems whose output survives every downsampling of the skeleton (input >= 3 px each time)."""

@@ -55,7 +55,7 @@ import networkx as nx
 from nas.choices import Choice, Trial
 from nas.graph import Architecture, GraphBuilder
 from nas.spaces import SpaceError, check_int, check_values, register
-from search_spaces._common import Family, op_change_kind, relu_conv_bn
+from search_spaces._common import Family, op_change_kind, relu_conv_bn, sum_terms
 
 NB201_OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 """The five ops, in the benchmark's order (the digit order of the product enumeration)."""
@@ -168,16 +168,6 @@ def _edge_op(b: GraphBuilder, x: str, op: str, name: str) -> str:
     return relu_conv_bn(b, x, "C", name, k=k, padding=k // 2)
 
 
-def _sum(b: GraphBuilder, terms: list[str], name: str) -> str:
-    """The sum of ``terms`` (one term is passed through; repeated inputs go through an identity)."""
-    if len(terms) == 1:
-        return terms[0]
-    distinct: list[str] = []
-    for i, t in enumerate(terms):
-        distinct.append(b.act(t, "identity", name=f"{name}.dup{i}") if t in distinct else t)
-    return b.add(distinct, name=name)
-
-
 def cell_graph(ops: Sequence[str]) -> Any:
     """The cell for six edge ops as a one-input cell graph with parameter ``C`` (see module doc)."""
     _check_ops(ops)
@@ -198,9 +188,9 @@ def cell_graph(ops: Sequence[str]) -> Any:
             for j in (1, 2):
                 if value[j] is not None and all(edge_op[(j, m)] == "none" for m in range(j + 1, 4)):
                     terms.append(b.zero(value[j], name=f"node{j}.discard"))  # dead end: keep its ops
-            b.output(_sum(b, terms, "node3") if terms else b.zero(b.input, name="node3.zeros"))
+            b.output(sum_terms(b, terms, "node3") if terms else b.zero(b.input, name="node3.zeros"))
         else:
-            value[k] = _sum(b, terms, f"node{k}") if terms else None
+            value[k] = sum_terms(b, terms, f"node{k}") if terms else None
     return b.graph
 
 
