@@ -291,16 +291,9 @@ class DartsSpace(Family):
     """
 
     def __init__(
-        self,
-        input_shape: Sequence[int] = (3, 32, 32),
-        num_classes: int = 10,
-        max_macs: int | None = None,
-        max_params: int | None = None,
-        C: int = 16,
-        layers: int = 8,
-        stem: str | None = None,
-        stem_multiplier: int = 3,
-        search_width: bool = False,
+        self, input_shape: Sequence[int] = (3, 32, 32), num_classes: int = 10,
+        max_macs: int | None = None, max_params: int | None = None,
+        C: int = 16, layers: int = 8, stem: str | None = None, stem_multiplier: int = 3, search_width: bool = False,
         widths: Sequence[int] = DEFAULT_WIDTHS,
     ) -> None:
         super().__init__(input_shape, num_classes, max_macs, max_params)

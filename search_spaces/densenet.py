@@ -106,16 +106,6 @@ def transition(b: GraphBuilder, x: str, out: int, pool: bool) -> str:
     return b.avgpool(x, 2, stride=2, name="pool") if pool else x
 
 
-def head(b: GraphBuilder, x: str, num_classes: int) -> str:
-    """Final BN and ReLU, global average pool, linear classifier."""
-    return b.linear(b.gap(_bn_relu(b, x, 5), name="pool"), num_classes, name="classifier")
-
-
-def compressed(channels: int, compression: float) -> int:
-    """Transition output width: ``floor(theta * channels)`` (torchvision: ``channels // 2``)."""
-    return max(1, int(math.floor(channels * compression)))
-
-
 # ----------------------------------------------------------------------------- the space
 
 
@@ -132,14 +122,9 @@ class DenseNetSpace(Family):
     """
 
     def __init__(
-        self,
-        input_shape: Sequence[int] = (3, 32, 32),
-        num_classes: int = 10,
-        max_macs: int | None = None,
-        max_params: int | None = None,
-        stages: int | None = None,
-        max_layers: int | None = None,
-        base_width: int | None = None,
+        self, input_shape: Sequence[int] = (3, 32, 32), num_classes: int = 10,
+        max_macs: int | None = None, max_params: int | None = None,
+        stages: int | None = None, max_layers: int | None = None, base_width: int | None = None,
         reduce_at: Sequence[int] | None = None,
     ) -> None:
         super().__init__(input_shape, num_classes, max_macs, max_params)
@@ -174,13 +159,13 @@ class DenseNetSpace(Family):
                 connect = (trial.suggest_categorical(f"s{i}.connect", CONNECTIONS, mutation="rewire")
                            if layers > 1 else "dense")  # one layer reads x_0 either way
                 if i > 0:
-                    channels = compressed(channels, theta)
+                    channels = max(1, math.floor(channels * theta))  # floor(theta * C); torchvision: C // 2
                     with b.scope(f"transition{i}"):
                         x = transition(b, x, channels, pool=i in self.reduce_at)
                 with b.scope(f"denseblock{i + 1}"):
                     x = dense_block(b, x, layers, growth, bottleneck, kernel, connect)
                 channels += layers * growth
-        b.output(head(b, x, self.num_classes))
+        b.output(b.linear(b.gap(_bn_relu(b, x, 5), name="pool"), self.num_classes, name="classifier"))
 
     def summary(self, arch: Architecture) -> str:
         c = self.choices(arch)

@@ -296,17 +296,10 @@ class InceptionSpace(Family):
     """
 
     def __init__(
-        self,
-        input_shape: Sequence[int] = (3, 32, 32),
-        num_classes: int = 10,
-        max_macs: int | None = None,
-        max_params: int | None = None,
-        stages: int = 3,
-        modules_per_stage: int | Sequence[int] | None = None,
-        reduce_at: Sequence[int] | None = None,
-        with_bn: bool | None = None,
-        max_branches: int = 4,
-        max_width: int | Sequence[int] | None = None,
+        self, input_shape: Sequence[int] = (3, 32, 32), num_classes: int = 10,
+        max_macs: int | None = None, max_params: int | None = None,
+        stages: int = 3, modules_per_stage: int | Sequence[int] | None = None, reduce_at: Sequence[int] | None = None,
+        with_bn: bool | None = None, max_branches: int = 4, max_width: int | Sequence[int] | None = None,
     ) -> None:
         super().__init__(input_shape, num_classes, max_macs, max_params)
         size = min(self.input_shape[1:])

@@ -160,16 +160,10 @@ class MixedSpace(Family):
     """
 
     def __init__(
-        self,
-        input_shape: Sequence[int] = (3, 32, 32),
-        num_classes: int = 10,
-        max_macs: int | None = None,
-        max_params: int | None = None,
-        stages: int | None = None,
-        max_depth: int = 3,
-        widths: Sequence[int] = DEFAULT_WIDTHS,
-        stem_widths: Sequence[int] = DEFAULT_STEM_WIDTHS,
-        reductions: int | None = None,
+        self, input_shape: Sequence[int] = (3, 32, 32), num_classes: int = 10,
+        max_macs: int | None = None, max_params: int | None = None,
+        stages: int | None = None, max_depth: int = 3, widths: Sequence[int] = DEFAULT_WIDTHS,
+        stem_widths: Sequence[int] = DEFAULT_STEM_WIDTHS, reductions: int | None = None,
         families: Sequence[str] = FAMILIES,
     ) -> None:
         super().__init__(input_shape, num_classes, max_macs, max_params)

@@ -108,19 +108,11 @@ class MobileNetSpace(Family):
     """
 
     def __init__(
-        self,
-        input_shape: Sequence[int] = (3, 32, 32),
-        num_classes: int = 10,
-        max_macs: int | None = None,
-        max_params: int | None = None,
-        stages: int | None = None,
-        max_blocks: int | None = None,
-        base_width: int = 32,
-        reduce_at: Sequence[int] | None = None,
-        stem_stride: int | None = None,
-        widths: Sequence[int] = WIDTHS,
-        width_range: Sequence[float] = WIDTH_RANGE,
-        head_widths: Sequence[int] = HEAD_WIDTHS,
+        self, input_shape: Sequence[int] = (3, 32, 32), num_classes: int = 10,
+        max_macs: int | None = None, max_params: int | None = None,
+        stages: int | None = None, max_blocks: int | None = None, base_width: int = 32,
+        reduce_at: Sequence[int] | None = None, stem_stride: int | None = None, widths: Sequence[int] = WIDTHS,
+        width_range: Sequence[float] = WIDTH_RANGE, head_widths: Sequence[int] = HEAD_WIDTHS,
     ) -> None:
         super().__init__(input_shape, num_classes, max_macs, max_params)
         size = min(self.input_shape[1:])

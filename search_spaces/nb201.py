@@ -232,15 +232,9 @@ class NB201Space(Family):
     """
 
     def __init__(
-        self,
-        input_shape: Sequence[int] = (3, 32, 32),
-        num_classes: int = 10,
-        max_macs: int | None = None,
-        max_params: int | None = None,
-        C: int = 16,
-        N: int = 5,
-        search_width: bool = False,
-        widths: Sequence[int] = DEFAULT_WIDTHS,
+        self, input_shape: Sequence[int] = (3, 32, 32), num_classes: int = 10,
+        max_macs: int | None = None, max_params: int | None = None,
+        C: int = 16, N: int = 5, search_width: bool = False, widths: Sequence[int] = DEFAULT_WIDTHS,
     ) -> None:
         super().__init__(input_shape, num_classes, max_macs, max_params)
         self.C = check_int("nb201", "C (stem width)", C)

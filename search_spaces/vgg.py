@@ -61,18 +61,11 @@ class VGGSpace(Family):
     """
 
     def __init__(
-        self,
-        input_shape: Sequence[int] = (3, 32, 32),
-        num_classes: int = 10,
-        max_macs: int | None = None,
-        max_params: int | None = None,
-        stages: int | None = None,
-        max_layers: int = 4,
-        widths: Sequence[int] = DEFAULT_WIDTHS,
-        kernels: Sequence[int] = DEFAULT_KERNELS,
-        hidden: Sequence[Sequence[int]] = DEFAULT_HIDDEN,
-        reduce_at: Sequence[int] | None = None,
-        allow_lrn: bool = True,
+        self, input_shape: Sequence[int] = (3, 32, 32), num_classes: int = 10,
+        max_macs: int | None = None, max_params: int | None = None,
+        stages: int | None = None, max_layers: int = 4, widths: Sequence[int] = DEFAULT_WIDTHS,
+        kernels: Sequence[int] = DEFAULT_KERNELS, hidden: Sequence[Sequence[int]] = DEFAULT_HIDDEN,
+        reduce_at: Sequence[int] | None = None, allow_lrn: bool = True,
     ) -> None:
         super().__init__(input_shape, num_classes, max_macs, max_params)
         size = min(self.input_shape[1:])
