@@ -372,7 +372,8 @@ class DartsSpace(Family):
 
     def _check_sizes(self) -> None:
         """SpaceError unless every factorized reduction sees an even size (as DARTS requires)."""
-        size, need_even = self.input_shape[1:], []
+        size: tuple[int, ...] = self.input_shape[1:]
+        need_even: list[tuple[int, ...]] = []
         if self.stem == "imagenet":  # 3x3/2 convs (pad 1): c_{-2} after two (the first cell reduces it), c_{-1} three
             need_even.append(tuple(-(-v // 4) for v in size))
             size = tuple(-(-v // 8) for v in size)

@@ -323,7 +323,7 @@ class InceptionSpace(Family):
         self.stems = self._fitting_stems(size, small)
 
     def _per_stage(self, label: str, value: Any, what: str, step: int = 1) -> tuple[int, ...]:
-        """``value`` (an int for every stage, or one per stage) as one int >= ``step``, a multiple of it, per stage."""
+        """``value`` (one int for every stage, or one per stage) as an int per stage, each a positive multiple of ``step``."""
         values = (value,) * self.stages if isinstance(value, int) else value
         if not isinstance(values, (list, tuple)) or len(values) != self.stages or any(
                 check_int("inception", label, v, low=step) % step for v in values):
