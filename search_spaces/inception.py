@@ -323,7 +323,8 @@ class InceptionSpace(Family):
         self.stems = self._fitting_stems(size, small)
 
     def _per_stage(self, label: str, value: Any, what: str, step: int = 1) -> tuple[int, ...]:
-        """``value`` (one int for every stage, or one per stage) as an int per stage, each a positive multiple of ``step``."""
+        """``value`` (one int for every stage, or one per stage) as an int per stage, each a multiple of
+        ``step`` (>= ``step``)."""
         values = (value,) * self.stages if isinstance(value, int) else value
         if not isinstance(values, (list, tuple)) or len(values) != self.stages or any(
                 check_int("inception", label, v, low=step) % step for v in values):
