@@ -72,7 +72,8 @@ import networkx as nx
 from nas.baselines import register as register_baseline
 from nas.choices import Choice, Trial
 from nas.graph import Architecture, GraphBuilder
-from nas.spaces import SearchSpace, SpaceError, check_int, check_values, register
+from nas.spaces import SpaceError, check_int, check_values, register
+from search_spaces._common import Family, op_change_kind, relu_conv_bn, sum_terms
 
 DARTS_OPS: tuple[str, ...] = (
     "none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
@@ -80,10 +81,6 @@ DARTS_OPS: tuple[str, ...] = (
 )
 """The eight candidate ops, in the order of DARTS's PRIMITIVES."""
 
-KERNEL_SWAP: dict[str, str] = {
-    "sep_conv_3x3": "sep_conv_5x5", "sep_conv_5x5": "sep_conv_3x3",
-    "dil_conv_3x3": "dil_conv_5x5", "dil_conv_5x5": "dil_conv_3x3",
-}
 STEPS = 4  # intermediate nodes per cell
 NODES: tuple[int, ...] = tuple(range(2, STEPS + 2))
 CONCAT: list[int] = [2, 3, 4, 5]
@@ -216,12 +213,6 @@ def _factorized_reduce(b: GraphBuilder, x: str, out: int | str, name: str) -> st
     return b.bn(b.concat([a, c], name=f"{name}.concat"), name=f"{name}.bn")
 
 
-def _relu_conv_bn(b: GraphBuilder, x: str, out: int, name: str) -> str:
-    x = b.relu(x, name=f"{name}.relu")
-    x = b.conv(x, out, k=1, padding=0, name=f"{name}.conv")
-    return b.bn(x, name=f"{name}.bn")
-
-
 def _edge_op(b: GraphBuilder, x: str, op: str, stride: int, name: str) -> str:
     """One edge's op on node ``x`` inside a cell (``C`` channels)."""
     if op == "none":
@@ -267,10 +258,7 @@ def cell_graph(edges: Sequence[Sequence[Any]], reduction: bool, concat: Sequence
             terms.append(_edge_op(b, states[src], op, stride, f"e{src}to{node}_{op}"))
         if step == 0:
             terms += sinks
-        distinct: list[str] = []
-        for i, t in enumerate(terms):  # an input read twice by identities goes through an identity op
-            distinct.append(b.act(t, "identity", name=f"node{node}.dup{i}") if t in distinct else t)
-        states.append(b.add(distinct, name=f"node{node}"))
+        states.append(sum_terms(b, terms, f"node{node}"))
     b.output(b.concat([states[i] for i in concat], name="concat"))
     return b.graph
 
@@ -285,7 +273,7 @@ def _shared_cell(edges: tuple[tuple[str, int], ...], reduction: bool) -> nx.DiGr
 
 
 @register("darts")
-class DartsSpace(SearchSpace):
+class DartsSpace(Family):
     """The DARTS cell space: a normal and a reduction cell, stacked ``layers`` times.
 
     Choices (see the module docstring): per cell and intermediate node the pair of inputs, and
@@ -303,16 +291,9 @@ class DartsSpace(SearchSpace):
     """
 
     def __init__(
-        self,
-        input_shape: Sequence[int] = (3, 32, 32),
-        num_classes: int = 10,
-        max_macs: int | None = None,
-        max_params: int | None = None,
-        C: int = 16,
-        layers: int = 8,
-        stem: str | None = None,
-        stem_multiplier: int = 3,
-        search_width: bool = False,
+        self, input_shape: Sequence[int] = (3, 32, 32), num_classes: int = 10,
+        max_macs: int | None = None, max_params: int | None = None,
+        C: int = 16, layers: int = 8, stem: str | None = None, stem_multiplier: int = 3, search_width: bool = False,
         widths: Sequence[int] = DEFAULT_WIDTHS,
     ) -> None:
         super().__init__(input_shape, num_classes, max_macs, max_params)
@@ -332,10 +313,6 @@ class DartsSpace(SearchSpace):
         self.reductions: tuple[int, ...] = (self.layers // 3, 2 * self.layers // 3)
         self._check_sizes()
         self._macros: dict[int, nx.DiGraph] = {}
-
-    def options(self) -> dict[str, Any]:
-        return {"C": self.C, "layers": self.layers, "stem": self.stem, "stem_multiplier": self.stem_multiplier,
-                "search_width": self.search_width, "widths": list(self.widths)}
 
     # ------------------------------------------------------------------ the definition
 
@@ -361,7 +338,7 @@ class DartsSpace(SearchSpace):
     def mutation_kind(self, choice: Choice, old: Any, new: Any) -> str:
         if choice.name.endswith(".inputs") or choice.name == "C":
             return super().mutation_kind(choice, old, new)
-        return _kind_of_change(old, new)
+        return op_change_kind(old, new, old[:-3] == new[:-3])  # sep_conv_3x3 -> sep_conv_5x5: the kernel alone
 
     def summary(self, arch: Architecture) -> str:
         """Each cell's nodes as ``op(input)+op(input)``, e.g. ``normal sep3(0)+sep3(1) ...``."""
@@ -393,41 +370,21 @@ class DartsSpace(SearchSpace):
 
     # ------------------------------------------------------------------ skeleton
 
-    def _stem_sizes(self) -> tuple[tuple[int, int], tuple[int, int]]:
-        """Spatial sizes of c_{-2} and c_{-1}."""
-        _, h, w = self.input_shape
-        if self.stem == "cifar":
-            return (h, w), (h, w)
-        half = lambda v: (v - 1) // 2 + 1  # noqa: E731  conv 3x3, stride 2, pad 1
-        s0 = (half(half(h)), half(half(w)))
-        return s0, (half(s0[0]), half(s0[1]))
-
     def _check_sizes(self) -> None:
         """SpaceError unless every factorized reduction sees an even size (as DARTS requires)."""
-        s0, s1 = self._stem_sizes()
-        need_even = [s0] if self.stem == "imagenet" else []
-        size = s1
-        for i in range(self.layers):
-            if i in self.reductions:
-                need_even.append(size)
-                size = (size[0] // 2, size[1] // 2)
-        bad = [s for s in need_even if s[0] % 2 or s[1] % 2 or min(s) < 2]
+        size: tuple[int, ...] = self.input_shape[1:]
+        need_even: list[tuple[int, ...]] = []
+        if self.stem == "imagenet":  # 3x3/2 convs (pad 1): c_{-2} after two (the first cell reduces it), c_{-1} three
+            need_even.append(tuple(-(-v // 4) for v in size))
+            size = tuple(-(-v // 8) for v in size)
+        for _ in self.reductions:
+            need_even.append(size)
+            size = tuple(v // 2 for v in size)
+        bad = [s for s in need_even if any(v % 2 or v < 2 for v in s)]
         if bad:
             raise SpaceError(
                 f"darts: input {self.input_shape} with the {self.stem} stem reaches a reduction at odd size "
                 f"{bad[0]}; factorized reductions need even sizes (use e.g. 32, 28 or 224)")
-
-    def _plan(self, width: int) -> list[tuple[int, bool, bool]]:
-        """Per cell: (width C_k, reduction, previous cell reduced)."""
-        plan = []
-        reduction_prev = self.stem == "imagenet"
-        for i in range(self.layers):
-            reduction = i in self.reductions
-            if reduction:
-                width *= 2
-            plan.append((width, reduction, reduction_prev))
-            reduction_prev = reduction
-        return plan
 
     def _macro(self, width: int) -> nx.DiGraph:
         """The macro graph (stem, preprocessing, cell uses, head) for width C; the same for every
@@ -445,18 +402,16 @@ class DartsSpace(SearchSpace):
             x = b.relu(x, name="stem0.relu")
             x = b.conv(x, width, k=3, stride=2, padding=1, name="stem0.conv2")
             s0 = b.bn(x, name="stem0.bn2")
-            x = b.relu(s0, name="stem1.relu")
-            x = b.conv(x, width, k=3, stride=2, padding=1, name="stem1.conv")
-            s1 = b.bn(x, name="stem1.bn")
-        for i, (c_k, reduction, reduction_prev) in enumerate(self._plan(width)):
-            with b.scope(f"cells.{i}"):
-                if reduction_prev:
-                    p0 = _factorized_reduce(b, s0, c_k, "preprocess0")
-                else:
-                    p0 = _relu_conv_bn(b, s0, c_k, "preprocess0")
-                p1 = _relu_conv_bn(b, s1, c_k, "preprocess1")
+            s1 = relu_conv_bn(b, s0, width, "stem1", k=3, stride=2, padding=1)
+        c_k, reduction_prev = width, self.stem == "imagenet"  # C_k doubles at each reduction cell
+        for i in range(self.layers):
+            reduction = i in self.reductions
+            c_k *= 2 if reduction else 1
+            with b.scope(f"cells.{i}"):  # c_{k-2} is reduced when the previous cell reduced
+                p0 = (_factorized_reduce if reduction_prev else relu_conv_bn)(b, s0, c_k, "preprocess0")
+                p1 = relu_conv_bn(b, s1, c_k, "preprocess1")
             out = b.cell("reduce" if reduction else "normal", [p0, p1], name=f"cells.{i}.cell", C=c_k)
-            s0, s1 = s1, out
+            s0, s1, reduction_prev = s1, out, reduction
         x = b.gap(s1, name="global_pooling")
         x = b.linear(x, self.num_classes, name="classifier")
         b.output(x)
@@ -478,16 +433,6 @@ def _carried_ops(trial: Trial, kind: str, node: int, pair: Sequence[int]) -> dic
         return {}
     gone = [trial.given(edge_name(kind, src, node)) for src in range(node) if src not in pair]
     return dict(zip(new, [op for op in gone if op is not None]))
-
-
-def _kind_of_change(before: str, after: str) -> str:
-    if KERNEL_SWAP.get(before) == after:
-        return "change_kernel"
-    if before == "none":
-        return "add_layer"
-    if after == "none":
-        return "remove_layer"
-    return "change_op"
 
 
 # ----------------------------------------------------------------------------- baselines

@@ -35,13 +35,15 @@ features) of the space with ``base_width=96``.
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any, Sequence
 
 from nas.baselines import register as register_baseline
 from nas.choices import Trial
 from nas.graph import Architecture, GraphBuilder
-from nas.spaces import SearchSpace, SpaceError, check_int, check_values
+from nas.spaces import SpaceError, check_int, check_values
 from nas.spaces import register as register_space
+from search_spaces._common import Family, baseline
 
 BN_SIZE = 4  # bottleneck width = BN_SIZE * growth rate (DenseNet-B, torchvision's bn_size)
 GROWTH_RATES = (12, 16, 24, 32, 48)
@@ -54,14 +56,18 @@ SMALL_INPUT = 64  # inputs up to this size use the small-input stem
 # ----------------------------------------------------------------------------- blocks
 
 
+def _bn_relu(b: GraphBuilder, x: str, index: int | str = "") -> str:
+    """BN then ReLU, named ``norm{index}`` and ``relu{index}`` as torchvision."""
+    return b.relu(b.bn(x, name=f"norm{index}"), name=f"relu{index}")
+
+
 def stem(b: GraphBuilder, x: str, width: int, small_input: bool) -> str:
     """torchvision's stem (7x7/2 conv, BN, ReLU, 3x3/2 max pool); small inputs: 3x3/1 conv, BN, ReLU."""
     if small_input:
         x = b.conv(x, width, k=3, stride=1, name="conv0")
     else:
         x = b.conv(x, width, k=7, stride=2, padding=3, name="conv0")
-    x = b.bn(x, name="norm0")
-    x = b.relu(x, name="relu0")
+    x = _bn_relu(b, x, 0)
     if not small_input:
         x = b.maxpool(x, 3, stride=2, padding=1, name="pool0")
     return x
@@ -70,12 +76,8 @@ def stem(b: GraphBuilder, x: str, width: int, small_input: bool) -> str:
 def dense_layer(b: GraphBuilder, x: str, growth: int, bottleneck: bool, kernel: int) -> str:
     """``h_l``: [BN-ReLU-1x1 conv to BN_SIZE*growth,] BN-ReLU-kxk conv to ``growth`` channels."""
     if bottleneck:
-        x = b.bn(x, name="norm1")
-        x = b.relu(x, name="relu1")
-        x = b.conv(x, BN_SIZE * growth, k=1, name="conv1")
-    x = b.bn(x, name="norm2")
-    x = b.relu(x, name="relu2")
-    return b.conv(x, growth, k=kernel, name="conv2")
+        x = b.conv(_bn_relu(b, x, 1), BN_SIZE * growth, k=1, name="conv1")
+    return b.conv(_bn_relu(b, x, 2), growth, k=kernel, name="conv2")
 
 
 def dense_block(b: GraphBuilder, x0: str, layers: int, growth: int, bottleneck: bool, kernel: int,
@@ -100,30 +102,15 @@ def dense_block(b: GraphBuilder, x0: str, layers: int, growth: int, bottleneck: 
 
 def transition(b: GraphBuilder, x: str, out: int, pool: bool) -> str:
     """BN, ReLU, 1x1 conv to ``out`` channels, then (if ``pool``) 2x2/2 average pool."""
-    x = b.bn(x, name="norm")
-    x = b.relu(x, name="relu")
-    x = b.conv(x, out, k=1, name="conv")
+    x = b.conv(_bn_relu(b, x), out, k=1, name="conv")
     return b.avgpool(x, 2, stride=2, name="pool") if pool else x
-
-
-def head(b: GraphBuilder, x: str, num_classes: int) -> str:
-    """Final BN and ReLU, global average pool, linear classifier."""
-    x = b.bn(x, name="norm5")
-    x = b.relu(x, name="relu5")
-    x = b.gap(x, name="pool")
-    return b.linear(x, num_classes, name="classifier")
-
-
-def compressed(channels: int, compression: float) -> int:
-    """Transition output width: ``floor(theta * channels)`` (torchvision: ``channels // 2``)."""
-    return max(1, int(math.floor(channels * compression)))
 
 
 # ----------------------------------------------------------------------------- the space
 
 
 @register_space("densenet")
-class DenseNetSpace(SearchSpace):
+class DenseNetSpace(Family):
     """DenseNets with ``stages`` dense blocks (``stages - 1`` transitions); choices in the module doc.
 
     Options: ``stages`` (dense blocks), ``max_layers`` (layers per block bound), ``base_width``
@@ -135,14 +122,9 @@ class DenseNetSpace(SearchSpace):
     """
 
     def __init__(
-        self,
-        input_shape: Sequence[int] = (3, 32, 32),
-        num_classes: int = 10,
-        max_macs: int | None = None,
-        max_params: int | None = None,
-        stages: int | None = None,
-        max_layers: int | None = None,
-        base_width: int | None = None,
+        self, input_shape: Sequence[int] = (3, 32, 32), num_classes: int = 10,
+        max_macs: int | None = None, max_params: int | None = None,
+        stages: int | None = None, max_layers: int | None = None, base_width: int | None = None,
         reduce_at: Sequence[int] | None = None,
     ) -> None:
         super().__init__(input_shape, num_classes, max_macs, max_params)
@@ -162,10 +144,6 @@ class DenseNetSpace(SearchSpace):
             raise SpaceError(f"densenet: input {self.input_shape} is too small for {len(self.reduce_at)} "
                              f"reductions (reduce_at={list(self.reduce_at)}); use fewer")
 
-    def options(self) -> dict[str, Any]:
-        return {"stages": self.stages, "max_layers": self.max_layers, "base_width": self.base_width,
-                "reduce_at": list(self.reduce_at)}
-
     def define(self, trial: Trial, b: GraphBuilder) -> None:
         theta = trial.suggest_categorical("compression", COMPRESSIONS, ordered=True,
                                           mutation="change_width") if self.stages > 1 else 1.0
@@ -181,13 +159,13 @@ class DenseNetSpace(SearchSpace):
                 connect = (trial.suggest_categorical(f"s{i}.connect", CONNECTIONS, mutation="rewire")
                            if layers > 1 else "dense")  # one layer reads x_0 either way
                 if i > 0:
-                    channels = compressed(channels, theta)
+                    channels = max(1, math.floor(channels * theta))  # floor(theta * C); torchvision: C // 2
                     with b.scope(f"transition{i}"):
                         x = transition(b, x, channels, pool=i in self.reduce_at)
                 with b.scope(f"denseblock{i + 1}"):
                     x = dense_block(b, x, layers, growth, bottleneck, kernel, connect)
                 channels += layers * growth
-        b.output(head(b, x, self.num_classes))
+        b.output(b.linear(b.gap(_bn_relu(b, x, 5), name="pool"), self.num_classes, name="classifier"))
 
     def summary(self, arch: Architecture) -> str:
         c = self.choices(arch)
@@ -224,17 +202,14 @@ DENSENETS: dict[str, tuple[int, tuple[int, ...], int, str]] = {
 }
 
 
-def _densenet_baseline(name: str) -> Any:
-    growth, layers, initial, _ = DENSENETS[name]
-
-    def build(num_classes: int = 1000, in_channels: int = 3, input_size: int = 224) -> Architecture:
-        """A torchvision DenseNet; ``input_size <= 64``: 3x3/1 stem conv, no stem max pool."""
-        space = DenseNetSpace((in_channels, input_size, input_size), num_classes, stages=len(layers),
-                              max_layers=max(48, *layers), base_width=initial, reduce_at=(1, 2, 3))
-        return space.build(densenet_choices(growth, layers)).copy(name=name)
-
-    return build
+def _densenet_space(in_channels: int, input_size: int, num_classes: int, *, layers: Sequence[int],
+                    initial: int) -> DenseNetSpace:
+    """The space of a torchvision DenseNet; ``input_size <= 64``: 3x3/1 stem conv, no stem max pool."""
+    return DenseNetSpace((in_channels, input_size, input_size), num_classes, stages=len(layers),
+                         max_layers=max(48, *layers), base_width=initial, reduce_at=(1, 2, 3))
 
 
-for _name, (*_, _text) in DENSENETS.items():
-    register_baseline(_name, family="densenet", default_input_size=224, description=_text)(_densenet_baseline(_name))
+for _name, (_growth, _layers, _initial, _text) in DENSENETS.items():
+    register_baseline(_name, family="densenet", default_input_size=224, description=_text)(
+        baseline(partial(_densenet_space, layers=_layers, initial=_initial),
+                 lambda _, g=_growth, n=_layers: densenet_choices(g, n)))

@@ -67,8 +67,9 @@ from typing import Any, Sequence
 from nas.baselines import register as register_baseline
 from nas.choices import Choice, Trial
 from nas.graph import Architecture, GraphBuilder
-from nas.spaces import SearchSpace, SpaceError, check_int, check_values
+from nas.spaces import SpaceError, check_int, check_values
 from nas.spaces import register as register_space
+from search_spaces._common import Family
 
 Branch = dict[str, Any]
 Module = list[Branch]
@@ -132,16 +133,9 @@ def stem_output_size(kind: str, size: int) -> int:
             if size + 2 * p < k:
                 return 0
             size = (size + 2 * p - k) // s + 1
-        elif layer[1] == "maxpool":
-            size = 0 if size < 3 else _ceil_pool(size, 3, 2)
-        elif layer[1] == "maxpool_floor":
-            size = 0 if size < 3 else (size - 3) // 2 + 1
+        elif layer[1] != "lrn":  # a 3x3/2 max pool, unpadded: ceil mode ("maxpool") or floor mode
+            size = 0 if size < 3 else (size - 3 + (layer[1] == "maxpool")) // 2 + 1
     return size
-
-
-def _ceil_pool(size: int, k: int, s: int) -> int:
-    out = -(-(size - k) // s) + 1
-    return out - 1 if (out - 1) * s >= size else out
 
 
 # ----------------------------------------------------------------------------- graph generators
@@ -163,16 +157,10 @@ class InceptionWriter:
     def unit(self, x: str, out: int, k: int | tuple[int, int], name: str, stride: int = 1,
              padding: int | tuple[int, int] | None = None) -> str:
         """conv -> [BN] -> ReLU; nodes ``{name}.conv``, ``{name}.bn``, ``{name}.relu``."""
-        b = self.b
-        kh, kw = (k, k) if isinstance(k, int) else k
-        if padding is None:
-            padding = kh // 2 if kh == kw else [kh // 2, kw // 2]
-        x = b.node("conv", x, f"{name}.conv", out=out, k=k if kh == kw else [kh, kw], stride=stride,
-                   padding=list(padding) if isinstance(padding, tuple) else padding, dilation=1, groups=1,
-                   bias=not self.bn)
+        x = self.b.conv(x, out, k, stride, padding, bias=not self.bn, name=f"{name}.conv")
         if self.bn:
-            x = b.node("bn", x, f"{name}.bn", eps=BN_EPS)
-        return b.node("relu", x, f"{name}.relu")
+            x = self.b.bn(x, name=f"{name}.bn", eps=BN_EPS)
+        return self.b.relu(x, name=f"{name}.relu")
 
     def stem(self, x: str, kind: str, widths: Sequence[int], lrn: bool) -> str:
         """The stem ``kind`` of ``STEMS`` with the given widths (LRN layers only if ``lrn``)."""
@@ -284,17 +272,6 @@ def inception_v3_figure7_branches(c1: int, c3_reduce: int, c3: int, c3dbl_reduce
     ]
 
 
-def inception_v1_module(b: GraphBuilder, x: str, c1: int, c3_reduce: int, c3: int, c5_reduce: int, c5: int,
-                        pool_proj: int, name: str = "inception", norm: str = "none") -> str:
-    """Write a GoogLeNet Inception module on ``x`` (1x1, 1x1->3x3, 1x1->5x5, pool->1x1, concatenated)."""
-    return InceptionWriter(b, norm).module(x, inception_v1_branches(c1, c3_reduce, c3, c5_reduce, c5, pool_proj), name)
-
-
-def inception_v3_module(b: GraphBuilder, x: str, branches: Module, name: str = "inception", norm: str = "bn") -> str:
-    """Write a factorised Inception v3 module (e.g. ``inception_v3_figure5_branches(...)``) on ``x``."""
-    return InceptionWriter(b, norm).module(x, branches, name)
-
-
 def module_name(stage: int, index: int) -> str:
     """GoogLeNet's naming: stage 0 module 0 is ``inception_3a``."""
     return f"inception_{stage + 3}{chr(ord('a') + index)}"
@@ -304,7 +281,7 @@ def module_name(stage: int, index: int) -> str:
 
 
 @register_space("inception")
-class InceptionSpace(SearchSpace):
+class InceptionSpace(Family):
     """Inception networks: a stem, stages of Inception modules with searchable branches, GAP + linear.
 
     Options: ``stages`` (3), ``modules_per_stage`` (most modules per stage; an int or one per
@@ -319,17 +296,10 @@ class InceptionSpace(SearchSpace):
     """
 
     def __init__(
-        self,
-        input_shape: Sequence[int] = (3, 32, 32),
-        num_classes: int = 10,
-        max_macs: int | None = None,
-        max_params: int | None = None,
-        stages: int = 3,
-        modules_per_stage: int | Sequence[int] | None = None,
-        reduce_at: Sequence[int] | None = None,
-        with_bn: bool | None = None,
-        max_branches: int = 4,
-        max_width: int | Sequence[int] | None = None,
+        self, input_shape: Sequence[int] = (3, 32, 32), num_classes: int = 10,
+        max_macs: int | None = None, max_params: int | None = None,
+        stages: int = 3, modules_per_stage: int | Sequence[int] | None = None, reduce_at: Sequence[int] | None = None,
+        with_bn: bool | None = None, max_branches: int = 4, max_width: int | Sequence[int] | None = None,
     ) -> None:
         super().__init__(input_shape, num_classes, max_macs, max_params)
         size = min(self.input_shape[1:])
@@ -337,12 +307,7 @@ class InceptionSpace(SearchSpace):
         self.stages = check_int("inception", "stages", stages)
         if modules_per_stage is None:
             modules_per_stage = (3, 5, 2) if (not small and self.stages == 3) else (2 if small else 3)
-        if isinstance(modules_per_stage, int):
-            modules_per_stage = (modules_per_stage,) * self.stages
-        if not isinstance(modules_per_stage, (list, tuple)) or len(modules_per_stage) != self.stages:
-            raise SpaceError(f"inception: modules_per_stage must be an int >= 1 or {self.stages} of them (one per "
-                             f"stage), got {modules_per_stage!r}")
-        self.modules_per_stage = tuple(check_int("inception", "modules_per_stage", m) for m in modules_per_stage)
+        self.modules_per_stage = self._per_stage("modules_per_stage", modules_per_stage, "an int >= 1")
         reduce_at = range(1, self.stages) if reduce_at is None else reduce_at
         self.reduce_at: tuple[int, ...] = () if isinstance(reduce_at, (list, tuple, range)) and not reduce_at else \
             check_values("inception", "reduce_at", reduce_at, kind=int, allowed=range(self.stages), sort=True)
@@ -354,14 +319,18 @@ class InceptionSpace(SearchSpace):
         if max_width is None:
             max_width = tuple(min(WIDEST, FIRST_WIDEST * 2 ** sum(r <= s for r in self.reduce_at))
                               for s in range(self.stages))
-        elif isinstance(max_width, int):
-            max_width = (max_width,) * self.stages
-        if not isinstance(max_width, (list, tuple)) or len(max_width) != self.stages or any(
-                check_int("inception", "max_width", m, low=WIDTH_STEP) % WIDTH_STEP for m in max_width):
-            raise SpaceError(f"inception: max_width must be a multiple of {WIDTH_STEP} or {self.stages} of them "
-                             f"(one per stage), got {max_width!r}")
-        self.max_width: tuple[int, ...] = tuple(max_width)
+        self.max_width = self._per_stage("max_width", max_width, f"a multiple of {WIDTH_STEP}", WIDTH_STEP)
         self.stems = self._fitting_stems(size, small)
+
+    def _per_stage(self, label: str, value: Any, what: str, step: int = 1) -> tuple[int, ...]:
+        """``value`` (one int for every stage, or one per stage) as an int per stage, each a multiple of
+        ``step`` (>= ``step``)."""
+        values = (value,) * self.stages if isinstance(value, int) else value
+        if not isinstance(values, (list, tuple)) or len(values) != self.stages or any(
+                check_int("inception", label, v, low=step) % step for v in values):
+            raise SpaceError(f"inception: {label} must be {what} or {self.stages} of them (one per stage), "
+                             f"got {value!r}")
+        return tuple(int(v) for v in values)
 
     def _fitting_stems(self, size: int, small: bool) -> tuple[str, ...]:
         """Stems whose output survives every downsampling of the skeleton (input >= 3 px each time)."""
@@ -378,11 +347,6 @@ class InceptionSpace(SearchSpace):
             raise SpaceError(f"inception: input {self.input_shape} is too small for {len(self.reduce_at)} "
                              f"downsamplings after the stem; use fewer stages or a shorter reduce_at")
         return tuple(fitting)
-
-    def options(self) -> dict[str, Any]:
-        return {"stages": self.stages, "modules_per_stage": list(self.modules_per_stage),
-                "reduce_at": list(self.reduce_at), "with_bn": self.with_bn, "max_branches": self.max_branches,
-                "max_width": list(self.max_width)}
 
     # ------------------------------------------------------------------ the definition
 

@@ -51,8 +51,9 @@ from typing import Any, Sequence
 
 from nas.choices import Trial
 from nas.graph import Architecture, GraphBuilder
-from nas.spaces import SearchSpace, SpaceError, check_int, check_values
+from nas.spaces import SpaceError, check_int, check_values
 from nas.spaces import register as register_space
+from search_spaces._common import Family
 from search_spaces.densenet import dense_block, transition
 from search_spaces.inception import (
     InceptionWriter,
@@ -148,7 +149,7 @@ def _ask(trial: Trial, name: str, options: Sequence[Any], **kw: Any) -> Any:
 
 
 @register_space("mixed")
-class MixedSpace(SearchSpace):
+class MixedSpace(Family):
     """Stages of any lecture family's blocks: per stage a family, its variant, a depth, a width
     and a kernel; which stages halve the resolution.
 
@@ -159,16 +160,10 @@ class MixedSpace(SearchSpace):
     """
 
     def __init__(
-        self,
-        input_shape: Sequence[int] = (3, 32, 32),
-        num_classes: int = 10,
-        max_macs: int | None = None,
-        max_params: int | None = None,
-        stages: int | None = None,
-        max_depth: int = 3,
-        widths: Sequence[int] = DEFAULT_WIDTHS,
-        stem_widths: Sequence[int] = DEFAULT_STEM_WIDTHS,
-        reductions: int | None = None,
+        self, input_shape: Sequence[int] = (3, 32, 32), num_classes: int = 10,
+        max_macs: int | None = None, max_params: int | None = None,
+        stages: int | None = None, max_depth: int = 3, widths: Sequence[int] = DEFAULT_WIDTHS,
+        stem_widths: Sequence[int] = DEFAULT_STEM_WIDTHS, reductions: int | None = None,
         families: Sequence[str] = FAMILIES,
     ) -> None:
         super().__init__(input_shape, num_classes, max_macs, max_params)
@@ -201,12 +196,6 @@ class MixedSpace(SearchSpace):
         self._placements: list[list[int]] = [list(c) for c in itertools.combinations(range(self.stages),
                                                                                      self.reductions)]
         self._default_placement: list[int] = list(range(self.stages - self.reductions, self.stages))
-
-    def options(self) -> dict[str, Any]:
-        """The options this space was made with (JSON-plain)."""
-        return {"stages": self.stages, "max_depth": self.max_depth, "widths": list(self.widths),
-                "stem_widths": list(self.stem_widths), "reductions": self.reductions,
-                "families": list(self.families)}
 
     # ------------------------------------------------------------------ the definition
 

@@ -41,8 +41,9 @@ from typing import Any, Sequence
 from nas.baselines import register as register_baseline
 from nas.choices import Choice, Trial
 from nas.graph import Architecture, GraphBuilder
-from nas.spaces import SearchSpace, SpaceError, check_int, check_values
+from nas.spaces import SpaceError, check_int, check_values
 from nas.spaces import register as register_space
+from search_spaces._common import Family
 
 BLOCKS = ("sep", "ir")  # depthwise-separable, inverted residual
 EXPANSIONS = (1, 3, 6)
@@ -94,7 +95,7 @@ def nominal_widths(base_width: int, reduce_at: Sequence[int], stages: int) -> li
 
 
 @register_space("mobilenet")
-class MobileNetSpace(SearchSpace):
+class MobileNetSpace(Family):
     """MobileNets: ``stages`` stages of separable or inverted-residual blocks; choices in the module doc.
 
     Options: ``stages``, ``max_blocks`` (per stage), ``base_width`` (stem channels),
@@ -107,19 +108,11 @@ class MobileNetSpace(SearchSpace):
     """
 
     def __init__(
-        self,
-        input_shape: Sequence[int] = (3, 32, 32),
-        num_classes: int = 10,
-        max_macs: int | None = None,
-        max_params: int | None = None,
-        stages: int | None = None,
-        max_blocks: int | None = None,
-        base_width: int = 32,
-        reduce_at: Sequence[int] | None = None,
-        stem_stride: int | None = None,
-        widths: Sequence[int] = WIDTHS,
-        width_range: Sequence[float] = WIDTH_RANGE,
-        head_widths: Sequence[int] = HEAD_WIDTHS,
+        self, input_shape: Sequence[int] = (3, 32, 32), num_classes: int = 10,
+        max_macs: int | None = None, max_params: int | None = None,
+        stages: int | None = None, max_blocks: int | None = None, base_width: int = 32,
+        reduce_at: Sequence[int] | None = None, stem_stride: int | None = None, widths: Sequence[int] = WIDTHS,
+        width_range: Sequence[float] = WIDTH_RANGE, head_widths: Sequence[int] = HEAD_WIDTHS,
     ) -> None:
         super().__init__(input_shape, num_classes, max_macs, max_params)
         size = min(self.input_shape[1:])
@@ -153,11 +146,6 @@ class MobileNetSpace(SearchSpace):
         for nominal in nominal_widths(self.base_width, self.reduce_at, self.stages):
             window = tuple(w for w in self.widths if low <= w / nominal <= high)
             self._windows.append(window or (min(self.widths, key=lambda w: abs(w - nominal)),))
-
-    def options(self) -> dict[str, Any]:
-        return {"stages": self.stages, "max_blocks": self.max_blocks, "base_width": self.base_width,
-                "reduce_at": list(self.reduce_at), "stem_stride": self.stem_stride, "widths": list(self.widths),
-                "width_range": list(self.width_range), "head_widths": list(self.head_widths)}
 
     def residual_fits(self, stage: int, cin: int, width: int, blocks: int) -> bool:
         """Whether some block of ``stage`` has stride 1 and equal input and output widths."""
@@ -222,11 +210,16 @@ MOBILENET_V2 = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 
                 (6, 160, 3, 2), (6, 320, 1, 1))
 
 
-def _baseline(name: str, block: str, act: str, stages: Sequence[tuple[int, int, int]], stem: int, head_width: int,
-              dropout: float, reduce_at: Sequence[int], num_classes: int, in_channels: int,
+def _baseline(name: str, width_mult: float, block: str, act: str, stages: Sequence[tuple[int, int, int]],
+              head_width: int, dropout: float, reduce_at: Sequence[int], num_classes: int, in_channels: int,
               input_size: int) -> Architecture:
-    """A network of ``(t, width, blocks)`` stages, built by the default-like mobilenet space that
-    holds it (extra widths, and a wider width range, only where its widths need them)."""
+    """A network of ``(t, width, blocks)`` stages after a 32-wide stem, every width scaled by ``width_mult``
+    (rounded to a multiple of 8), built by the default-like mobilenet space that holds it (extra
+    widths, and a wider width range, only where its widths need them)."""
+    if not width_mult > 0:
+        raise ValueError(f"width_mult must be positive, got {width_mult}")
+    stem = make_divisible(32 * width_mult)
+    stages = [(t, make_divisible(c * width_mult), n) for t, c, n in stages]
     widths = [w for _, w, _ in stages]
     ratios = [w / nominal for w, nominal in zip(widths, nominal_widths(stem, reduce_at, len(stages)))]
     space = MobileNetSpace(
@@ -240,7 +233,7 @@ def _baseline(name: str, block: str, act: str, stages: Sequence[tuple[int, int, 
         choices.update({f"s{i}.block": block, f"s{i}.kernel": 3, f"s{i}.blocks": n, f"s{i}.width": width,
                         f"s{i}.act": act, **({f"s{i}.expansion": t} if block == "ir" else {}),
                         **({f"s{i}.residual": block == "ir"} if space.residual_fits(i, cin, width, n) else {})})
-    return space.build(choices).copy(name=name)
+    return space.build(choices).copy(name=name if width_mult == 1.0 else f"{name}_{width_mult:g}")
 
 
 @register_baseline("mobilenet_v1", family="mobilenet", default_input_size=224,
@@ -252,12 +245,8 @@ def mobilenet_v1(num_classes: int = 1000, in_channels: int = 3, input_size: int 
     ``width_mult`` (alpha) scales every width, rounded to a multiple of 8 (the same as the
     paper's truncation for alpha in 0.25, 0.5, 0.75, 1). ``input_size <= 64``: stem stride 1.
     """
-    if not width_mult > 0:
-        raise ValueError(f"width_mult must be positive, got {width_mult}")
-    stages = [(1, make_divisible(c * width_mult), n) for c, n in MOBILENET_V1]
-    name = "mobilenet_v1" if width_mult == 1.0 else f"mobilenet_v1_{width_mult:g}"
-    return _baseline(name, "sep", "relu", stages, make_divisible(32 * width_mult), 0, 0.0, (1, 2, 3, 5),
-                     num_classes, in_channels, input_size)
+    return _baseline("mobilenet_v1", width_mult, "sep", "relu", [(1, c, n) for c, n in MOBILENET_V1], 0, 0.0,
+                     (1, 2, 3, 5), num_classes, in_channels, input_size)
 
 
 @register_baseline("mobilenet_v2", family="mobilenet", default_input_size=224,
@@ -269,10 +258,6 @@ def mobilenet_v2(num_classes: int = 1000, in_channels: int = 3, input_size: int 
 
     ``input_size <= 64``: stem stride 1 and the second stage (24 channels) stride 1 as well.
     """
-    if not width_mult > 0:
-        raise ValueError(f"width_mult must be positive, got {width_mult}")
-    stages = [(t, make_divisible(c * width_mult), n) for t, c, n, _ in MOBILENET_V2]
-    name = "mobilenet_v2" if width_mult == 1.0 else f"mobilenet_v2_{width_mult:g}"
-    return _baseline(name, "ir", "relu6", stages, make_divisible(32 * width_mult),
+    return _baseline("mobilenet_v2", width_mult, "ir", "relu6", [(t, c, n) for t, c, n, _ in MOBILENET_V2],
                      make_divisible(1280 * max(1.0, width_mult)), 0.2,
                      (2, 3, 5) if input_size <= SMALL_INPUT else (1, 2, 3, 5), num_classes, in_channels, input_size)

@@ -45,6 +45,7 @@ edges (ops in the order above, first edge most significant) shuffled by Python's
 """
 from __future__ import annotations
 
+import itertools
 import random
 from functools import lru_cache
 from typing import Any, Iterator, Mapping, Sequence
@@ -53,7 +54,8 @@ import networkx as nx
 
 from nas.choices import Choice, Trial
 from nas.graph import Architecture, GraphBuilder
-from nas.spaces import SearchSpace, SpaceError, check_int, check_values, register
+from nas.spaces import SpaceError, check_int, check_values, register
+from search_spaces._common import Family, op_change_kind, relu_conv_bn, sum_terms
 
 NB201_OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 """The five ops, in the benchmark's order (the digit order of the product enumeration)."""
@@ -103,35 +105,13 @@ def _check_ops(ops: Any) -> None:
         raise SpaceError(f"an NB201 cell is 6 ops from {list(NB201_OPS)} (edge order {list(EDGES)}), got {ops!r}")
 
 
-def product_rank(ops: Sequence[str]) -> int:
-    """Position of the cell in the product enumeration (first edge most significant)."""
-    _check_ops(ops)
-    rank = 0
-    for op in ops:
-        rank = rank * len(NB201_OPS) + NB201_OPS.index(op)
-    return rank
-
-
-def ops_of_rank(rank: int) -> list[str]:
-    """Inverse of :func:`product_rank`."""
-    if not 0 <= rank < NUM_ARCHS:
-        raise SpaceError(f"product rank must be in 0..{NUM_ARCHS - 1}, got {rank}")
-    digits = []
-    for _ in EDGES:
-        rank, d = divmod(rank, len(NB201_OPS))
-        digits.append(NB201_OPS[d])
-    return digits[::-1]
-
-
 @lru_cache(maxsize=1)
-def _official_order() -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """(official index -> product rank, product rank -> official index)."""
-    ranks = list(range(NUM_ARCHS))
-    random.Random(BENCHMARK_SHUFFLE_SEED).shuffle(ranks)
-    inverse = [0] * NUM_ARCHS
-    for index, rank in enumerate(ranks):
-        inverse[rank] = index
-    return tuple(ranks), tuple(inverse)
+def _official_order() -> tuple[list[tuple[str, ...]], dict[tuple[str, ...], int]]:
+    """(official index -> six ops, six ops -> official index): the product order over the edges
+    (first edge most significant) shuffled as the benchmark's generator does."""
+    cells = list(itertools.product(NB201_OPS, repeat=len(EDGES)))
+    random.Random(BENCHMARK_SHUFFLE_SEED).shuffle(cells)  # the permutation depends on the length only
+    return cells, {ops: index for index, ops in enumerate(cells)}
 
 
 EDGE_NAMES: tuple[str, ...] = tuple(f"{j}->{k}" for j, k in EDGES)
@@ -160,14 +140,14 @@ def nb201_index(arch_or_string: Any) -> int:
 
     Accepts an nb201 Architecture, its choices, a list of six ops or the official string.
     """
-    return _official_order()[1][product_rank(_ops_of(arch_or_string))]
+    return _official_order()[1][tuple(_ops_of(arch_or_string))]
 
 
 def nb201_ops(index: int) -> list[str]:
     """The six edge ops of the cell with official index ``index``."""
     if not 0 <= int(index) < NUM_ARCHS:
         raise SpaceError(f"NB201 index must be in 0..{NUM_ARCHS - 1}, got {index}")
-    return ops_of_rank(_official_order()[0][int(index)])
+    return list(_official_order()[0][int(index)])
 
 
 def nb201_arch_str(index: int) -> str:
@@ -185,19 +165,7 @@ def _edge_op(b: GraphBuilder, x: str, op: str, name: str) -> str:
     if op == "avg_pool_3x3":
         return b.avgpool(x, 3, stride=1, padding=1, count_include_pad=False, name=f"{name}.pool")
     k = CONV_KERNELS[op]
-    x = b.relu(x, name=f"{name}.relu")
-    x = b.conv(x, "C", k=k, padding=k // 2, name=f"{name}.conv")
-    return b.bn(x, name=f"{name}.bn")
-
-
-def _sum(b: GraphBuilder, terms: list[str], name: str) -> str:
-    """The sum of ``terms`` (one term is passed through; repeated inputs go through an identity)."""
-    if len(terms) == 1:
-        return terms[0]
-    distinct: list[str] = []
-    for i, t in enumerate(terms):
-        distinct.append(b.act(t, "identity", name=f"{name}.dup{i}") if t in distinct else t)
-    return b.add(distinct, name=name)
+    return relu_conv_bn(b, x, "C", name, k=k, padding=k // 2)
 
 
 def cell_graph(ops: Sequence[str]) -> Any:
@@ -220,9 +188,9 @@ def cell_graph(ops: Sequence[str]) -> Any:
             for j in (1, 2):
                 if value[j] is not None and all(edge_op[(j, m)] == "none" for m in range(j + 1, 4)):
                     terms.append(b.zero(value[j], name=f"node{j}.discard"))  # dead end: keep its ops
-            b.output(_sum(b, terms, "node3") if terms else b.zero(b.input, name="node3.zeros"))
+            b.output(sum_terms(b, terms, "node3") if terms else b.zero(b.input, name="node3.zeros"))
         else:
-            value[k] = _sum(b, terms, f"node{k}") if terms else None
+            value[k] = sum_terms(b, terms, f"node{k}") if terms else None
     return b.graph
 
 
@@ -235,12 +203,8 @@ def _shared_cell(ops: tuple[str, ...]) -> Any:
 def _basic_block(b: GraphBuilder, x: str, out: int, name: str) -> str:
     """NB201's ResNetBasicblock with stride 2: two ReLU-conv-BN, shortcut avgpool 2x2 + conv 1x1."""
     with b.scope(name):
-        y = b.relu(x, name="conv_a.relu")
-        y = b.conv(y, out, k=3, stride=2, padding=1, name="conv_a.conv")
-        y = b.bn(y, name="conv_a.bn")
-        y = b.relu(y, name="conv_b.relu")
-        y = b.conv(y, out, k=3, padding=1, name="conv_b.conv")
-        y = b.bn(y, name="conv_b.bn")
+        y = relu_conv_bn(b, x, out, "conv_a", k=3, stride=2, padding=1)
+        y = relu_conv_bn(b, y, out, "conv_b", k=3, padding=1)
         s = b.avgpool(x, 2, stride=2, name="downsample.pool")
         s = b.conv(s, out, k=1, padding=0, name="downsample.conv")
         return b.add([s, y], name="add")
@@ -250,7 +214,7 @@ def _basic_block(b: GraphBuilder, x: str, out: int, name: str) -> str:
 
 
 @register("nb201")
-class NB201Space(SearchSpace):
+class NB201Space(Family):
     """The NAS-Bench-201 cell space in the benchmark's macro skeleton (15,625 cells).
 
     Choices: the op of each of the six edges (``"0->1"``, ``"0->2"``, ``"1->2"``, ``"0->3"``,
@@ -268,15 +232,9 @@ class NB201Space(SearchSpace):
     """
 
     def __init__(
-        self,
-        input_shape: Sequence[int] = (3, 32, 32),
-        num_classes: int = 10,
-        max_macs: int | None = None,
-        max_params: int | None = None,
-        C: int = 16,
-        N: int = 5,
-        search_width: bool = False,
-        widths: Sequence[int] = DEFAULT_WIDTHS,
+        self, input_shape: Sequence[int] = (3, 32, 32), num_classes: int = 10,
+        max_macs: int | None = None, max_params: int | None = None,
+        C: int = 16, N: int = 5, search_width: bool = False, widths: Sequence[int] = DEFAULT_WIDTHS,
     ) -> None:
         super().__init__(input_shape, num_classes, max_macs, max_params)
         self.C = check_int("nb201", "C (stem width)", C)
@@ -292,9 +250,6 @@ class NB201Space(SearchSpace):
                                         if search_width else (C,))
         self._macros: dict[int, Any] = {}
 
-    def options(self) -> dict[str, Any]:
-        return {"C": self.C, "N": self.N, "search_width": self.search_width, "widths": list(self.widths)}
-
     def define(self, trial: Trial, b: GraphBuilder) -> Architecture:
         ops = [trial.suggest_categorical(name, NB201_OPS) for name in EDGE_NAMES]
         width = self.C
@@ -307,7 +262,9 @@ class NB201Space(SearchSpace):
                             {"cell": _shared_cell(tuple(ops))}, name)
 
     def mutation_kind(self, choice: Choice, old: Any, new: Any) -> str:
-        return _kind_of_change(old, new) if choice.name in EDGE_NAMES else super().mutation_kind(choice, old, new)
+        if choice.name in EDGE_NAMES:
+            return op_change_kind(old, new, old in CONV_KERNELS and new in CONV_KERNELS)
+        return super().mutation_kind(choice, old, new)
 
     def summary(self, arch: Architecture) -> str:
         width = self.choices(arch).get("C", self.C)
@@ -345,17 +302,13 @@ class NB201Space(SearchSpace):
 
     def enumerate_choices(self) -> Iterator[dict[str, Any]]:
         """The choices of all 15,625 cells (at this space's C) in the official index order."""
-        for rank in _official_order()[0]:
-            yield self.choices_of(ops_of_rank(rank), self.C)
+        for ops in _official_order()[0]:
+            yield self.choices_of(list(ops), self.C)
 
     def enumerate(self) -> Iterator[Architecture]:
         """All 15,625 architectures (at this space's C) in the official index order, built lazily."""
         for choices in self.enumerate_choices():
             yield self.build(choices)
-
-    def cell(self, ops: Sequence[str]) -> Any:
-        """The cell graph of six ops (a new graph each call)."""
-        return cell_graph(tuple(ops))
 
     def _macro(self, C: int) -> Any:
         """The macro graph (stem, 3N uses of the cell, reduction blocks, head) for stem width C."""
@@ -379,13 +332,3 @@ class NB201Space(SearchSpace):
         b.output(x)
         self._macros[C] = nx.freeze(b.graph)
         return b.graph
-
-
-def _kind_of_change(before: str, after: str) -> str:
-    if before in CONV_KERNELS and after in CONV_KERNELS:
-        return "change_kernel"
-    if before == "none":
-        return "add_layer"
-    if after == "none":
-        return "remove_layer"
-    return "change_op"

@@ -63,8 +63,9 @@ from typing import Any, Callable, Sequence
 from nas.baselines import register as register_baseline
 from nas.choices import ChoiceError, ReplayTrial, Trial
 from nas.graph import Architecture, GraphBuilder
-from nas.spaces import SearchSpace, SpaceError, check_int, check_values
+from nas.spaces import SpaceError, check_int, check_values
 from nas.spaces import register as register_space
+from search_spaces._common import Family, baseline
 
 BLOCK_TYPES = ("basic", "bottleneck", "resnext")
 EXPANSION = {"basic": 1, "bottleneck": 4, "resnext": 4}
@@ -189,7 +190,7 @@ def residual_block(
 
 
 @register_space("resnet")
-class ResNetSpace(SearchSpace):
+class ResNetSpace(Family):
     """Residual networks, per stage: block type, width, ResNeXt grouping, BN/ReLU placement, shortcut
     type, highway gate, depth and per-block kernel (the module docstring lists the choices).
 
@@ -221,8 +222,8 @@ class ResNetSpace(SearchSpace):
     ) -> None:
         super().__init__(input_shape, num_classes, max_macs, max_params)
         large = min(self.input_shape[1:]) > 64
-        self.stem_kind = stem if stem is not None else ("imagenet" if large else "cifar")
-        for label, value, allowed in (("stem", self.stem_kind, STEMS), ("padding", padding, PADDINGS),
+        self.stem = stem if stem is not None else ("imagenet" if large else "cifar")
+        for label, value, allowed in (("stem", self.stem, STEMS), ("padding", padding, PADDINGS),
                                       ("depth_prior", depth_prior, DEPTH_PRIORS)):
             if value not in allowed:
                 raise SpaceError(f"resnet: {label} must be one of {', '.join(allowed)}, got {value!r}")
@@ -255,18 +256,11 @@ class ResNetSpace(SearchSpace):
     def _scaled(self, width: int) -> tuple[int, ...]:
         return tuple(sorted({max(1, int(round(width * m))) for m in self.width_multipliers}))
 
-    def options(self) -> dict[str, Any]:
-        names = ("stages", "max_blocks", "base_width", "reduce_at", "stem", "padding", "blocks", "kernels",
-                 "cardinalities", "group_widths", "width_multipliers", "placements", "shortcuts", "highway",
-                 "depth_prior")
-        values = {n: getattr(self, "stem_kind" if n == "stem" else n) for n in names}
-        return {n: list(v) if isinstance(v, tuple) else v for n, v in values.items()}
-
     def define(self, trial: Trial, b: GraphBuilder) -> None:
         channels = trial.suggest_categorical("stem.width", self.stem_widths, ordered=True, mutation="change_width",
                                              default=self.base_width)
         placement = trial.suggest_categorical("s0.placement", self.placements, mutation="rewire")
-        x, size = stem(b, b.input, self.stem_kind, channels, min(self.input_shape[1:]), placement)
+        x, size = stem(b, b.input, self.stem, channels, min(self.input_shape[1:]), placement)
         for i in range(self.stages):
             if i:
                 previous = placement
@@ -323,7 +317,7 @@ class ResNetSpace(SearchSpace):
             tags = [c[f"s{i}.placement"], "pad" * (c.get(f"s{i}.shortcut") == "pad"), "highway" * c[f"s{i}.highway"]]
             stages.append(f"{len(ks)}x{what} w{c[f's{i}.width']} k{'/'.join(ks) if len(set(ks)) > 1 else ks[0]} "
                           + " ".join(filter(None, tags)))
-        return f"resnet {self.stem_kind} stem {c['stem.width']} [{' | '.join(stages)}]"
+        return f"resnet {self.stem} stem {c['stem.width']} [{' | '.join(stages)}]"
 
 
 def resnet_choices(space: ResNetSpace, block: str, depths: Sequence[int], *,
@@ -444,54 +438,43 @@ def bagnet_choices(space: ResNetSpace, name: str) -> dict[str, Any]:
         [3 if j < kernel3[i] else 1 for j in range(n)] for i, n in enumerate(BAGNET_DEPTHS)])
 
 
-def _baseline(space_fn: Callable[[int, int, int], ResNetSpace],
-              choices_fn: Callable[[ResNetSpace], dict[str, Any]]) -> Callable[..., Architecture]:
-    def build(num_classes: int = 1000, in_channels: int = 3, input_size: int = 224) -> Architecture:
-        space = space_fn(in_channels, input_size, num_classes)
-        return space.build(choices_fn(space))
+_SPACES: dict[str, tuple[Callable[[int, int, int], ResNetSpace], int]] = {}  # baseline -> (its space, input)
 
-    return build
+
+def _register(name: str, space_fn: Callable[[int, int, int], ResNetSpace],
+              choices_fn: Callable[[ResNetSpace], dict[str, Any]], input_size: int, description: str) -> None:
+    _SPACES[name] = (space_fn, input_size)
+    register_baseline(name, "resnet", input_size, description)(baseline(space_fn, choices_fn))
 
 
 for _name, (_block, _depths, _card, _gw, _source) in IMAGENET_NETS.items():
     _what = {"basic": "basic blocks", "bottleneck": "bottleneck blocks",
              "resnext": f"ResNeXt blocks, cardinality {_card}, group width {_gw}"}[_block]
-    register_baseline(
-        _name, "resnet", 224, f"{_name} ({_source}): {'-'.join(map(str, _depths))} {_what}; {IMAGENET_SMALL}",
-    )(_baseline(imagenet_space, lambda s, n=_name: imagenet_choices(s, n)))
+    _register(_name, imagenet_space, lambda s, n=_name: imagenet_choices(s, n), 224,
+              f"{_name} ({_source}): {'-'.join(map(str, _depths))} {_what}; {IMAGENET_SMALL}")
 
 for _name, _placements in CIFAR_VARIANTS.items():
     _block, _n, _shortcut = CIFAR_NETS[_name]
     for _placement in _placements:
         _prefix, _label = PLACEMENT_NAMES[_placement]
-        register_baseline(
-            _prefix + _name, "resnet", 32,
-            f"CIFAR {_name}, {_label}: 3x{_n} {_block} blocks, 16-32-64, {_shortcut} shortcuts; {CIFAR_NOTE}",
-        )(_baseline(cifar_space, lambda s, n=_name, p=_placement: cifar_choices(s, n, p)))
+        _register(_prefix + _name, cifar_space, lambda s, n=_name, p=_placement: cifar_choices(s, n, p), 32,
+                  f"CIFAR {_name}, {_label}: 3x{_n} {_block} blocks, 16-32-64, {_shortcut} shortcuts; {CIFAR_NOTE}")
 
-register_baseline(
-    "highway_resnet20", "resnet", 32,
-    "convolutional highway network: the CIFAR ResNet-20 skeleton with every addition a highway gate "
-    f"h*t + x*(1-t), t = sigmoid(1x1 conv + bias); {CIFAR_NOTE}",
-)(_baseline(cifar_space, lambda s: cifar_choices(s, "resnet20", highway=True)))
+_register("highway_resnet20", cifar_space, lambda s: cifar_choices(s, "resnet20", highway=True), 32,
+          "convolutional highway network: the CIFAR ResNet-20 skeleton with every addition a highway gate "
+          f"h*t + x*(1-t), t = sigmoid(1x1 conv + bias); {CIFAR_NOTE}")
 
 for _name, _kernel3 in BAGNETS.items():
-    register_baseline(
-        _name, "resnet", 224,
-        f"{_name} (Brendel & Bethge 2019): ResNet-50 layout, 3x3 in the first {list(_kernel3)} blocks per stage, "
-        f"1x1 elsewhere, unpadded; {BAGNET_SMALL}",
-    )(_baseline(bagnet_space, lambda s, n=_name: bagnet_choices(s, n)))
+    _register(_name, bagnet_space, lambda s, n=_name: bagnet_choices(s, n), 224,
+              f"{_name} (Brendel & Bethge 2019): ResNet-50 layout, 3x3 in the first {list(_kernel3)} blocks per "
+              f"stage, 1x1 elsewhere, unpadded; {BAGNET_SMALL}")
 
 
 def space_for_baseline(name: str, in_channels: int = 3, input_size: int | None = None,
                        num_classes: int = 1000) -> ResNetSpace:
     """The ``resnet`` space (with the options) that baseline ``name`` was built in."""
-    base = next((name[len(p):] for p, _ in PLACEMENT_NAMES.values() if p and name.startswith(p)), name)
-    if name in BAGNETS:
-        return bagnet_space(in_channels, input_size or 224, num_classes)
-    if name in IMAGENET_NETS:
-        return imagenet_space(in_channels, input_size or 224, num_classes)
-    if name == "highway_resnet20" or base in CIFAR_NETS:
-        return cifar_space(in_channels, input_size or 32, num_classes)
-    raise KeyError(f"{name!r} is not a resnet-family baseline")
+    if name not in _SPACES:
+        raise KeyError(f"{name!r} is not a resnet-family baseline")
+    space_fn, size = _SPACES[name]
+    return space_fn(in_channels, input_size or size, num_classes)
 

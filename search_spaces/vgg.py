@@ -24,8 +24,9 @@ from typing import Any, Sequence
 from nas.baselines import register as register_baseline
 from nas.choices import Trial
 from nas.graph import Architecture, GraphBuilder
-from nas.spaces import SearchSpace, SpaceError, check_int, check_values
+from nas.spaces import SpaceError, check_int, check_values
 from nas.spaces import register as register_space
+from search_spaces._common import Family, baseline
 
 # ----------------------------------------------------------------------------- the paper's table
 
@@ -51,7 +52,7 @@ LRN = {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0}
 
 
 @register_space("vgg")
-class VGGSpace(SearchSpace):
+class VGGSpace(Family):
     """Plain conv stacks: per stage a depth, a width, per layer conv (kernel) or LRN, then a pool.
 
     Options: ``stages`` (5 above 128 px, else up to 4 by input size), ``max_layers`` (4),
@@ -60,18 +61,11 @@ class VGGSpace(SearchSpace):
     """
 
     def __init__(
-        self,
-        input_shape: Sequence[int] = (3, 32, 32),
-        num_classes: int = 10,
-        max_macs: int | None = None,
-        max_params: int | None = None,
-        stages: int | None = None,
-        max_layers: int = 4,
-        widths: Sequence[int] = DEFAULT_WIDTHS,
-        kernels: Sequence[int] = DEFAULT_KERNELS,
-        hidden: Sequence[Sequence[int]] = DEFAULT_HIDDEN,
-        reduce_at: Sequence[int] | None = None,
-        allow_lrn: bool = True,
+        self, input_shape: Sequence[int] = (3, 32, 32), num_classes: int = 10,
+        max_macs: int | None = None, max_params: int | None = None,
+        stages: int | None = None, max_layers: int = 4, widths: Sequence[int] = DEFAULT_WIDTHS,
+        kernels: Sequence[int] = DEFAULT_KERNELS, hidden: Sequence[Sequence[int]] = DEFAULT_HIDDEN,
+        reduce_at: Sequence[int] | None = None, allow_lrn: bool = True,
     ) -> None:
         super().__init__(input_shape, num_classes, max_macs, max_params)
         size = min(self.input_shape[1:])
@@ -88,11 +82,6 @@ class VGGSpace(SearchSpace):
             check_values("vgg", "reduce_at", reduce_at, kind=int, allowed=range(self.stages))
         self.allow_lrn = bool(allow_lrn)
         self.layer_types = LAYER_TYPES if self.allow_lrn else ("conv",)
-
-    def options(self) -> dict[str, Any]:
-        return {"stages": self.stages, "max_layers": self.max_layers, "widths": list(self.widths),
-                "kernels": list(self.kernels), "hidden": [list(h) for h in self.hidden],
-                "reduce_at": list(self.reduce_at), "allow_lrn": self.allow_lrn}
 
     def define(self, trial: Trial, b: GraphBuilder) -> None:
         x = b.input
@@ -165,12 +154,8 @@ def config_choices(config: str, bn: bool, input_size: int) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- baselines
 
 
-def _vgg_baseline(config: str, bn: bool) -> Any:
-    def build(num_classes: int = 1000, in_channels: int = 3, input_size: int = 224) -> Architecture:
-        space = VGGSpace((in_channels, input_size, input_size), num_classes, stages=5)
-        return space.build(config_choices(config, bn, input_size))
-
-    return build
+def _vgg_space(in_channels: int, input_size: int, num_classes: int) -> VGGSpace:
+    return VGGSpace((in_channels, input_size, input_size), num_classes, stages=5)
 
 
 _DESCRIPTIONS = {"a": "VGG-A (11 layers)", "a_lrn": "VGG-A-LRN (11 layers, LRN after conv1)",
@@ -179,10 +164,7 @@ _DESCRIPTIONS = {"a": "VGG-A (11 layers)", "a_lrn": "VGG-A-LRN (11 layers, LRN a
 _SMALL_NOTE = ("; small-input form (<= 64 px): the same conv stages, pools only while the map is >= 2 px, "
                "and global average pool + one linear classifier instead of the FC-4096 head")
 
-for _config, _text in _DESCRIPTIONS.items():
-    register_baseline(f"vgg_{_config}", "vgg", 224, _text + _SMALL_NOTE)(_vgg_baseline(_config, False))
-    register_baseline(f"vgg_{_config}_bn", "vgg", 224, _text + " with BN" + _SMALL_NOTE)(_vgg_baseline(_config, True))
-for _alias, _config in ALIASES.items():
-    register_baseline(_alias, "vgg", 224, _DESCRIPTIONS[_config] + _SMALL_NOTE)(_vgg_baseline(_config, False))
-    register_baseline(f"{_alias}_bn", "vgg", 224, _DESCRIPTIONS[_config] + " with BN" + _SMALL_NOTE)(
-        _vgg_baseline(_config, True))
+for _name, _config in [*((f"vgg_{c}", c) for c in _DESCRIPTIONS), *ALIASES.items()]:
+    for _bn in (False, True):
+        register_baseline(_name + "_bn" * _bn, "vgg", 224, _DESCRIPTIONS[_config] + " with BN" * _bn + _SMALL_NOTE)(
+            baseline(_vgg_space, lambda s, c=_config, bn=_bn: config_choices(c, bn, s.input_shape[1])))

@@ -137,7 +137,7 @@ def test_small_input_forms_count_exactly(name: str, shape: tuple[int, int, int])
 def test_module_generators_write_the_documented_branches() -> None:
     b = nas.GraphBuilder()
     x = b.conv(b.input, 192, 3, bias=True)
-    x = inc.inception_v1_module(b, x, *TABLE["inception_3a"][0], name="m")
+    x = inc.InceptionWriter(b, "none").module(x, inc.inception_v1_branches(*TABLE["inception_3a"][0]), "m")
     b.output(b.linear(b.gap(x), 10))
     arch = b.build((3, 28, 28), 10)
     cost = nas.count(arch)
@@ -155,7 +155,7 @@ def test_module_generators_write_the_documented_branches() -> None:
          32 + 24 + 24 + 48 + 24 * 4 + 48 + 16),
     ]:
         b = nas.GraphBuilder()
-        x = inc.inception_v3_module(b, b.conv(b.input, c, 1), branches, name="m", norm="bn")
+        x = inc.InceptionWriter(b, "bn").module(b.conv(b.input, c, 1), branches, "m")
         b.output(b.linear(b.gap(x), 10, bias=False))
         cost = nas.count(b.build((3, 9, 9), 10))
         out_c = sum(br["out"] for br in branches)
