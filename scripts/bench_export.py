@@ -23,17 +23,17 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from nas._cli import Parser, run  # noqa: E402
+from nas import cli  # noqa: E402
 
 TARGET_S = 5.0
 STAGES = ("generate", "write", "check", "onnx", "picture", "readme")
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = Parser(prog="bench_export.py", description=__doc__)
+    ap = cli.ArgumentParser(prog="bench_export.py", description=__doc__)
     ap.add_argument("names", nargs="*", default=["resnet20", "mobilenet_v2", "darts_v2"], help="baseline names")
-    ap.add_argument("--repeat", type=int, default=2, help="exports per network after the first")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    ap.add_argument("--repeat", type=cli.nonneg_int, default=2, help="exports per network after the first")
+    ap.add_argument("--threads", type=cli.positive_int, default=None, help="torch CPU threads (default: torch's)")
     ap.add_argument("--no-onnx", action="store_true", help="leave model.onnx out")
     args = ap.parse_args(argv)
 
@@ -77,4 +77,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    run(main)
+    cli.run_main(main)

@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from types import ModuleType
 
-from nas._cli import Parser, count, die, positive_float, run
+from nas import cli  # noqa: E402
 
 PROG = "demo.py"
 SCRIPTS = Path(__file__).resolve().parent
@@ -43,19 +43,21 @@ SPACE_OPTIONS = {"widths": [8, 16, 24, 32, 48], "stem_widths": [8, 16]}  # candi
 TRAIN_OPTIONS = {"batch_size": 32, "lr": 0.05, "crop_padding": 0, "label_smoothing": 0.0}  # one epoch: see above
 
 
-def build_parser() -> Parser:
-    ap = Parser(prog=PROG, description=__doc__)
-    ap.add_argument("--trials", type=int, default=48, help="searched candidates (baselines come on top)")
-    ap.add_argument("--workers", type=int, default=2, help="concurrent trials (Ray workers, one CPU each)")
-    ap.add_argument("--epochs", type=positive_float, default=1.0, help="epochs per candidate and baseline")
-    ap.add_argument("--max-macs", type=count, default=3_000_000, help="the search's MAC budget (3M, 500k...)")
+def build_parser() -> cli.ArgumentParser:
+    import nas.spaces
+
+    ap = cli.ArgumentParser(prog=PROG, description=__doc__)
+    ap.add_argument("--trials", type=cli.positive_int, default=48, help="searched candidates (baselines come on top)")
+    ap.add_argument("--workers", type=cli.positive_int, default=2, help="concurrent trials (Ray workers, one CPU each)")
+    ap.add_argument("--epochs", type=cli.positive_float, default=1.0, help="epochs per candidate and baseline")
+    ap.add_argument("--max-macs", type=cli.count, default=3_000_000, help="the search's MAC budget (3M, 500k...)")
     ap.add_argument("--baselines", default=BASELINES, metavar="NAMES",
                     help="comma-separated lecture baselines trained beside the search ('' for none, 'default' "
                          "for --with-baselines' default set)")
-    ap.add_argument("--max-train", type=int, default=None, metavar="N",
-                    help="train on a stratified subset of N images (default: all 5,400 of the embedded subset)")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the searcher, the data split and training")
-    ap.add_argument("--space", default="mixed", help="the space searched")
+    ap.add_argument("--max-train", type=cli.positive_int, default=None, metavar="N",
+                    help="train on a stratified subset of N >= 20 images (default: all 5,400 of the embedded subset)")
+    ap.add_argument("--seed", type=cli.nonneg_int, default=0, help="seed of the searcher, the data split and training")
+    ap.add_argument("--space", choices=nas.spaces.names(), default="mixed", metavar="SPACE", help="the space searched")
     ap.add_argument("--out", default="results", metavar="DIR", help="parent folder of the run folder")
     ap.add_argument("--no-onnx", action="store_true", help="export without model.onnx (saves its check's time)")
     return ap
@@ -72,12 +74,10 @@ def script(name: str) -> ModuleType:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    for flag, value in (("--trials", args.trials), ("--workers", args.workers)):
-        if value < 1:
-            die(PROG, f"{flag} must be >= 1, got {value}")
+    ap = build_parser()
+    args = ap.parse_args(argv)
     if args.max_train is not None and args.max_train < 20:
-        die(PROG, f"--max-train must be >= 20 (two images per class), got {args.max_train}")
+        ap.error(f"--max-train must be >= 20 (two images per class), got {args.max_train}")
     started = time.perf_counter()
 
     export_script, pareto_script = script("export"), script("pareto")
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         outcome = run_search(config, out=args.out)
     except (ConfigError, SearchStopped) as exc:
-        die(PROG, str(exc).splitlines()[0])
+        ap.error(str(exc).splitlines()[0])
     run_dir = outcome.run_dir
     searched_s = outcome.seconds
     df = outcome.trials
@@ -136,4 +136,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    run(main)
+    cli.run_main(main)

@@ -193,7 +193,7 @@ def test_cached_rows_round_trip_and_best_lists_each_architecture_once(tmp_path: 
     assert results.pareto_front(df)["arch_hash"].is_unique
     assert results.trained(df)["trial_id"].tolist() == [0, 1]
     with pytest.raises(ValueError, match="cached_from"):
-        TrialLog(tmp_path).append(row(4, cached_from=-1))
+        TrialLog(tmp_path).append(row(4, cached_from="trial 0"))  # baselines' ids are negative: -1 is a ref
 
 
 def test_the_schema_is_the_one_column_list() -> None:
