@@ -21,7 +21,7 @@ from nas.results import TrialLog
 from nas.runner.baselines import BaselinePlan, baseline_extras, plan_baselines
 from nas.runner.config import ConfigError, SearchConfig, import_modules
 from nas.runner.driver import Driver
-from nas.runner.extras import Extra, ExtraQueue
+from nas.runner.extras import Extra, ExtraQueue, is_extra_id
 from nas.runner.folder import RunFolder, default_run_id
 from nas.runner.progress import Progress
 from nas.runner.ray_backend import run_on_tune
@@ -95,7 +95,7 @@ def run_search(
         trial_log = TrialLog(folder.path)
         try:
             if resume is not None:
-                folder.check_budget(cfg, len(trial_log.rows))
+                folder.check_budget(cfg, sum(not is_extra_id(r["trial_id"]) for r in trial_log.rows))  # baselines aside
                 folder.note_resume(saved, cfg, argv)
                 folder.restore(searcher, trial_log)
             driver = Driver(searcher, trial_log, cfg.trials, save_state=folder.save_state, space=space,
