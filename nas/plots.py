@@ -237,7 +237,8 @@ def plot_front(runs: Any, path: str | Path, accuracy: str = "val_acc", cost: str
     ax.set_xlabel(_LABELS.get(cost, cost) + (" (log scale)" if lo > 0 else ""))
     ax.set_ylabel(_LABELS.get(accuracy, accuracy))
     ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=7, loc="lower right")
+    if ax.get_legend_handles_labels()[0]:  # none when only baselines finished
+        ax.legend(fontsize=7, loc="lower right")
     ax.set_title(title or f"{_LABELS.get(accuracy, accuracy)} vs {_LABELS.get(cost, cost)}"
                  + ("" if len(runs) == 1 else f" ({len(runs)} runs)"), fontsize=10)
     fig.tight_layout()

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import sys
 import time
 from pathlib import Path
 from types import ModuleType
@@ -97,17 +98,25 @@ def main(argv: list[str] | None = None) -> int:
           f"{', '.join(baselines) or 'no baselines'}", flush=True)
     try:
         outcome = run_search(config, out=args.out)
-    except (ConfigError, SearchStopped) as exc:
-        ap.error(str(exc).splitlines()[0])
+    except ConfigError as exc:
+        ap.error(str(exc))
+    except SearchStopped as exc:
+        print(f"{PROG}: error: {cli.first_line(exc)}", file=sys.stderr)
+        return 1
     run_dir = outcome.run_dir
     searched_s = outcome.seconds
     df = outcome.trials
     base = df["searcher"].eq("baseline")
     searched = df[~base]
-    statuses = ", ".join(f"{v} {k}" for k, v in searched["status"].value_counts().items())
+    statuses = ", ".join(f"{v} {k}" for k, v in searched["status"].value_counts().items()) or "none finished"
     repeats = int(searched["cached_from"].notna().sum())
-    print(f"   {len(searched)} candidates ({statuses}; {repeats} repeated an architecture already trained and "
-          f"reused its result) and {int(base.sum())} baselines in {searched_s:.0f} s", flush=True)
+    reused = f"; {repeats} repeated an architecture already trained and reused its result" if repeats else ""
+    print(f"   {len(searched)} candidates ({statuses}{reused}) and {int(base.sum())} baselines in {searched_s:.0f} s",
+          flush=True)
+    if not outcome.completed:
+        print(f"{PROG}: the search stopped before its {args.trials} candidates; continue it with "
+              f"python scripts/search.py --resume {run_dir}", file=sys.stderr)
+        return 130
 
     print("\n2. front: python scripts/pareto.py " + str(run_dir), flush=True)
     pareto_script.main([str(run_dir)])
