@@ -136,7 +136,7 @@ def test_evaluator_returns_a_normal_row(name: str, shape: tuple[int, int, int], 
     assert row["test_acc"] == pytest.approx(table.test(data.dataset)[index] / 100)
     assert 0.0 <= row["val_acc"] <= 1.0 and 0.0 <= row["test_acc"] <= 1.0
     assert row["epochs"] == 12.0 and row["val_acc_per_epoch"] == [row["val_acc"]] and row["seconds"] >= 0
-    assert set(nas.evaluate.ROW_METRICS) <= set(row) and row["nb201_index"] == index
+    assert set(nas.schema.EVAL_METRICS) <= set(row) and row["nb201_index"] == index
     assert len(calls) == 1
     assert evaluate(arch, data)["val_acc"] == row["val_acc"]          # an Architecture works too
     oracle = evaluate(arch, load_data(name, signal="test200"))

@@ -139,12 +139,12 @@ def evaluate(
     figures (the benchmark's accuracies are means over its own training seeds); ``on_epoch`` is
     called once with the final metrics.
     """
-    from nas.cost import count
-    from nas.evaluate import ROW_METRICS, over_limits
+    from nas.cost import Budget, count
+    from nas.schema import EVAL_METRICS
     from nas.serialize import from_json
 
     started = time.perf_counter()
-    row: dict[str, Any] = {key: None for key in ROW_METRICS}
+    row: dict[str, Any] = {key: None for key in EVAL_METRICS}
     row.update(status="failed", val_acc_per_epoch=[], stopped_early=False, device="table", train_seconds=0.0)
 
     def finish(**fields: Any) -> dict[str, Any]:
@@ -177,7 +177,7 @@ def evaluate(
                                  f"only the default nb201 space (C=16, N=5, no width search) is in the table")
     except Exception as exc:  # a bad candidate must not stop the search
         return finish(error=f"{type(exc).__name__} while {stage}: {exc}")
-    reason = over_limits(cost.params, cost.macs, max_params, max_macs)
+    reason = Budget(max_macs, max_params).reason(cost.params, cost.macs)
     if reason is not None:
         return finish(status="rejected", error=f"over the cost limits: {reason}")
     val = float(table.signal(spec.key, data.signal)[index]) / 100.0
