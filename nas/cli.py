@@ -31,12 +31,14 @@ import argparse
 import contextlib
 import json
 import math
+import os
+import sys
 from typing import Any, Callable, Iterator, NoReturn
 
 from nas.errors import close_matches
 
 __all__ = [
-    "ArgumentParser", "HelpFormatter", "user_errors", "first_line", "USER_ERRORS",
+    "ArgumentParser", "HelpFormatter", "user_errors", "first_line", "run_main", "USER_ERRORS",
     "positive_int", "nonneg_int", "positive_float", "nonneg_float", "fraction", "count", "key_value", "device",
 ]
 
@@ -118,6 +120,17 @@ def user_errors(parser: argparse.ArgumentParser, *extra: type[BaseException],
         if debug:
             raise
         parser.error(first_line(exc))
+
+
+def run_main(main: Callable[[], int | None]) -> NoReturn:
+    """``sys.exit(main())``, quietly when the output pipe closes early (``script.py | head``)."""
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        code = 0
+    raise SystemExit(code)
 
 
 # ----------------------------------------------------------------------------- value types

@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from nas import _front  # TEMPORARY: nas.pareto replaces it at merge
+from nas import pareto
 
 __all__ = ["load_runs", "baseline_mask", "baseline_label", "trial_label", "front_table", "baselines_vs_front",
            "plot_front", "plot_progress", "PlotError", "ACCURACY_COLUMNS", "COST_COLUMNS"]
@@ -127,8 +127,8 @@ def front_table(runs: Any, accuracy: str = "val_acc", cost: str = "macs", ranks:
     parts = []
     for label, df in _as_runs(runs).items():
         _check_columns(df, accuracy, cost)
-        ranked = _front.with_rank(df, accuracy, cost, max_rank=ranks - 1)  # TEMPORARY: nas.pareto.with_rank
-        ranked = ranked[ranked["rank"] < ranks]
+        ranked = pareto.with_rank(df, accuracy, cost)
+        ranked = ranked[ranked["rank"].notna() & (ranked["rank"] < ranks)]
         if not len(ranked):
             continue
         out = pd.DataFrame({
@@ -159,7 +159,7 @@ def baselines_vs_front(runs: Any, accuracy: str = "val_acc", cost: str = "macs")
     rows = []
     for label, df in _as_runs(runs).items():
         _check_columns(df, accuracy, cost)
-        ok = _front.usable(df, accuracy, cost)
+        ok = pareto.usable(df, (accuracy, cost))
         is_base = baseline_mask(ok)
         searched = ok[~is_base]
         for r in ok[is_base].to_dict("records"):
@@ -207,7 +207,7 @@ def plot_front(runs: Any, path: str | Path, accuracy: str = "val_acc", cost: str
     lo, hi = math.inf, -math.inf
     for (label, df), colour in zip(runs.items(), colours):
         _check_columns(df, accuracy, cost)
-        ok = _front.usable(df, accuracy, cost)
+        ok = pareto.usable(df, (accuracy, cost))
         if not len(ok):
             continue
         base = baseline_mask(ok)
@@ -218,7 +218,7 @@ def plot_front(runs: Any, path: str | Path, accuracy: str = "val_acc", cost: str
         if len(searched):
             ax.scatter(searched[cost].astype(float), searched[accuracy].astype(float), s=12, alpha=0.45,
                        color=colour, edgecolors="none", label=f"{name} ({len(searched)})")
-            fr = _front.front(searched, accuracy, cost)  # TEMPORARY: nas.pareto.front
+            fr = pareto.front(searched, accuracy, cost)
             xs, ys = list(fr[cost].astype(float)), list(fr[accuracy].astype(float))
             ax.step(xs + [float(x_all.max())], ys + [ys[-1]], where="post", color=colour, linewidth=1.4,
                     label=f"{label + ' ' if len(runs) > 1 else ''}front ({len(fr)})")
@@ -237,7 +237,8 @@ def plot_front(runs: Any, path: str | Path, accuracy: str = "val_acc", cost: str
     ax.set_xlabel(_LABELS.get(cost, cost) + (" (log scale)" if lo > 0 else ""))
     ax.set_ylabel(_LABELS.get(accuracy, accuracy))
     ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=7, loc="lower right")
+    if ax.get_legend_handles_labels()[0]:  # none when only baselines finished
+        ax.legend(fontsize=7, loc="lower right")
     ax.set_title(title or f"{_LABELS.get(accuracy, accuracy)} vs {_LABELS.get(cost, cost)}"
                  + ("" if len(runs) == 1 else f" ({len(runs)} runs)"), fontsize=10)
     fig.tight_layout()
@@ -267,7 +268,7 @@ def _progress_series(df: Any, accuracy: str) -> list[tuple[str, Any, Any, Any]]:
     start = pd.to_datetime(df["start_time"], utc=True).min() if "start_time" in df.columns else pd.NaT
     for name, g in groups:
         g = g.sort_values("trial_id")
-        usable = g["status"].isin(_front.USABLE_STATUSES) if "status" in g.columns else True
+        usable = g["status"].isin(pareto.USABLE_STATUSES) if "status" in g.columns else True
         acc = pd.to_numeric(g[accuracy], errors="coerce").where(usable).astype("float64")
         best = _running_best(acc.to_numpy())
         n = np.arange(1, len(g) + 1)
@@ -310,7 +311,7 @@ def plot_progress(runs: Any, path: str | Path, accuracy: str = "val_acc") -> Pat
             if timed is not None and len(timed[0]):
                 ax_t.step(timed[0], timed[1], where="post", color=colour, label=tag)
                 timed_any = True
-        base = _front.usable(df[baseline_mask(df)], accuracy, "macs") if len(df) else df
+        base = pareto.usable(df[baseline_mask(df)], (accuracy, "macs")) if len(df) else df
         if len(base):
             top = base.sort_values(accuracy, ascending=False).iloc[0]
             for ax in (ax_n, ax_t):

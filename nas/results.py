@@ -584,7 +584,7 @@ def trained(df: Any) -> Any:
     """The rows that were trained here: cached rows (a repeat of an architecture already trained in
     the run, ``cached_from`` set) left out, so each architecture appears once."""
     rows = df[df["cached_from"].isna()] if "cached_from" in df.columns else df
-    return rows.drop_duplicates("arch_hash", keep="first")
+    return rows.drop_duplicates("arch_hash", keep="first") if "arch_hash" in rows.columns else rows
 
 
 def best(df: Any, n: int = 5, by: str = "val_acc") -> Any:
@@ -595,13 +595,9 @@ def best(df: Any, n: int = 5, by: str = "val_acc") -> Any:
 
 
 def pareto_front(df: Any, accuracy: str = "val_acc", cost: str = "macs") -> Any:
-    """Trials not dominated on (``accuracy`` up, ``cost`` down), cheapest first, each architecture once."""
-    rows = trained(df)
-    ok = rows[rows["status"].isin(USABLE_STATUSES) & rows[accuracy].notna() & rows[cost].notna()]
-    ok = ok.sort_values([cost, accuracy], ascending=[True, False], kind="stable")
-    keep, top = [], -math.inf
-    for idx, acc in zip(ok.index, ok[accuracy]):
-        if acc > top:
-            keep.append(idx)
-            top = acc
-    return ok.loc[keep]
+    """Trials not dominated on (``accuracy`` up, ``cost`` down), cheapest first, each architecture
+    and each point once: ``nas.pareto.front`` of :func:`trained` rows with ``ties="first"``
+    (``nas.pareto`` takes any number of objectives)."""
+    from nas import pareto
+
+    return pareto.front(trained(df), [accuracy], [cost], ties="first")

@@ -43,6 +43,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from nas import cli  # noqa: E402
+
 #: label -> (registry name, options). Every option is explicit so that changes of the searchers'
 #: defaults do not change the benchmark. Evolution's population and tournament size: the best mean
 #: 12-epoch signal of the returned cell at 150 queries on CIFAR-10 (seeds 1000-1099) over 23 pairs
@@ -75,13 +77,11 @@ PUBLISHED = {"cifar10": [("regularized evolution", 93.92, 0.30), ("random search
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    from nas import cli
-
     p = cli.ArgumentParser(prog="bench_nb201.py", description=__doc__)
     p.add_argument("--dataset", default="cifar10",
                    help="cifar10, cifar100, imagenet16, a comma list, or all (default cifar10)")
-    p.add_argument("--seeds", type=int, default=100, help="runs per searcher, seeds 0..N-1 (default 100)")
-    p.add_argument("--seed-offset", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--seeds", type=cli.positive_int, default=100, help="runs per searcher, seeds 0..N-1 (default 100)")
+    p.add_argument("--seed-offset", type=cli.nonneg_int, default=0, help="first seed (default 0)")
     p.add_argument("--queries", default="150", help="budgets Q[,Q2,...] (default 150)")
     p.add_argument("--searchers", default=None, help="comma list of labels (default: all for the objective)")
     p.add_argument("--objective", default="accuracy", choices=["accuracy", "accuracy-macs"],

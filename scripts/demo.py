@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import sys
 import time
 from pathlib import Path
 from types import ModuleType
 
-from nas._cli import Parser, count, die, positive_float, run
+from nas import cli  # noqa: E402
 
 PROG = "demo.py"
 SCRIPTS = Path(__file__).resolve().parent
@@ -43,19 +44,21 @@ SPACE_OPTIONS = {"widths": [8, 16, 24, 32, 48], "stem_widths": [8, 16]}  # candi
 TRAIN_OPTIONS = {"batch_size": 32, "lr": 0.05, "crop_padding": 0, "label_smoothing": 0.0}  # one epoch: see above
 
 
-def build_parser() -> Parser:
-    ap = Parser(prog=PROG, description=__doc__)
-    ap.add_argument("--trials", type=int, default=48, help="searched candidates (baselines come on top)")
-    ap.add_argument("--workers", type=int, default=2, help="concurrent trials (Ray workers, one CPU each)")
-    ap.add_argument("--epochs", type=positive_float, default=1.0, help="epochs per candidate and baseline")
-    ap.add_argument("--max-macs", type=count, default=3_000_000, help="the search's MAC budget (3M, 500k...)")
+def build_parser() -> cli.ArgumentParser:
+    import nas.spaces
+
+    ap = cli.ArgumentParser(prog=PROG, description=__doc__)
+    ap.add_argument("--trials", type=cli.positive_int, default=48, help="searched candidates (baselines come on top)")
+    ap.add_argument("--workers", type=cli.positive_int, default=2, help="concurrent trials (Ray workers, one CPU each)")
+    ap.add_argument("--epochs", type=cli.positive_float, default=1.0, help="epochs per candidate and baseline")
+    ap.add_argument("--max-macs", type=cli.count, default=3_000_000, help="the search's MAC budget (3M, 500k...)")
     ap.add_argument("--baselines", default=BASELINES, metavar="NAMES",
                     help="comma-separated lecture baselines trained beside the search ('' for none, 'default' "
                          "for --with-baselines' default set)")
-    ap.add_argument("--max-train", type=int, default=None, metavar="N",
+    ap.add_argument("--max-train", type=cli.positive_int, default=None, metavar="N",
                     help="train on a stratified subset of N images (default: all 5,400 of the embedded subset)")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the searcher, the data split and training")
-    ap.add_argument("--space", default="mixed", help="the space searched")
+    ap.add_argument("--seed", type=cli.nonneg_int, default=0, help="seed of the searcher, the data split and training")
+    ap.add_argument("--space", choices=nas.spaces.names(), default="mixed", metavar="SPACE", help="the space searched")
     ap.add_argument("--out", default="results", metavar="DIR", help="parent folder of the run folder")
     ap.add_argument("--no-onnx", action="store_true", help="export without model.onnx (saves its check's time)")
     return ap
@@ -72,12 +75,8 @@ def script(name: str) -> ModuleType:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    for flag, value in (("--trials", args.trials), ("--workers", args.workers)):
-        if value < 1:
-            die(PROG, f"{flag} must be >= 1, got {value}")
-    if args.max_train is not None and args.max_train < 20:
-        die(PROG, f"--max-train must be >= 20 (two images per class), got {args.max_train}")
+    ap = build_parser()
+    args = ap.parse_args(argv)
     started = time.perf_counter()
 
     export_script, pareto_script = script("export"), script("pareto")
@@ -99,17 +98,25 @@ def main(argv: list[str] | None = None) -> int:
           f"{', '.join(baselines) or 'no baselines'}", flush=True)
     try:
         outcome = run_search(config, out=args.out)
-    except (ConfigError, SearchStopped) as exc:
-        die(PROG, str(exc).splitlines()[0])
+    except ConfigError as exc:
+        ap.error(str(exc))
+    except SearchStopped as exc:
+        print(f"{PROG}: error: {cli.first_line(exc)}", file=sys.stderr)
+        return 1
     run_dir = outcome.run_dir
     searched_s = outcome.seconds
     df = outcome.trials
     base = df["searcher"].eq("baseline")
     searched = df[~base]
-    statuses = ", ".join(f"{v} {k}" for k, v in searched["status"].value_counts().items())
+    statuses = ", ".join(f"{v} {k}" for k, v in searched["status"].value_counts().items()) or "none finished"
     repeats = int(searched["cached_from"].notna().sum())
-    print(f"   {len(searched)} candidates ({statuses}; {repeats} repeated an architecture already trained and "
-          f"reused its result) and {int(base.sum())} baselines in {searched_s:.0f} s", flush=True)
+    reused = f"; {repeats} repeated an architecture already trained and reused its result" if repeats else ""
+    print(f"   {len(searched)} candidates ({statuses}{reused}) and {int(base.sum())} baselines in {searched_s:.0f} s",
+          flush=True)
+    if not outcome.completed:
+        print(f"{PROG}: the search stopped before its {args.trials} candidates; continue it with "
+              f"python scripts/search.py --resume {run_dir}", file=sys.stderr)
+        return 130
 
     print("\n2. front: python scripts/pareto.py " + str(run_dir), flush=True)
     pareto_script.main([str(run_dir)])
@@ -136,4 +143,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    run(main)
+    cli.run_main(main)

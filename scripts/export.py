@@ -28,26 +28,26 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from nas._cli import Parser, count, die, positive_float, run  # noqa: E402
+from nas import cli  # noqa: E402
 
 PROG = "export.py"
 
 
-def build_parser() -> Parser:
-    ap = Parser(prog=PROG, description=__doc__)
+def build_parser() -> cli.ArgumentParser:
+    ap = cli.ArgumentParser(prog=PROG, description=__doc__)
     ap.add_argument("run_dir", metavar="RUN_DIR", help="a run folder, results/<run_id>")
     pick = ap.add_mutually_exclusive_group()
     pick.add_argument("--trial", type=int, default=None, metavar="ID", help="export this trial id")
     pick.add_argument("--best", action="store_true",
                       help="export the searched trial with the best validation accuracy (what happens when no "
                            "--trial is given)")
-    ap.add_argument("--under-macs", type=count, default=None, metavar="X",
+    ap.add_argument("--under-macs", type=cli.count, default=None, metavar="X",
                     help="best validation accuracy among trials with at most X MACs (5M, 300k...)")
-    ap.add_argument("--under-params", type=count, default=None, metavar="X",
+    ap.add_argument("--under-params", type=cli.count, default=None, metavar="X",
                     help="best validation accuracy among trials with at most X parameters")
     ap.add_argument("--out", required=True, metavar="DIR", help="the export folder to write")
     ap.add_argument("--force", action="store_true", help="write into an existing --out folder (replacing our files)")
-    ap.add_argument("--retrain-epochs", type=positive_float, default=None, metavar="N",
+    ap.add_argument("--retrain-epochs", type=cli.positive_float, default=None, metavar="N",
                     help="train from scratch for N epochs (fractions allowed) instead of repeating the search's "
                          "training")
     ap.add_argument("--weights", default=None, metavar="FILE",
@@ -56,23 +56,24 @@ def build_parser() -> Parser:
     ap.add_argument("--data", default=None, metavar="SOURCE",
                     help="the dataset, when the run's config.json does not name it or it moved (same forms as "
                          "search.py --dataset)")
-    ap.add_argument("--seed", type=int, default=None, help="training seed (default: the trial's own)")
-    ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    ap.add_argument("--seed", type=cli.nonneg_int, default=None, help="training seed (default: the trial's own)")
+    ap.add_argument("--device", type=cli.device, default=None, help="cpu or cuda (default: cuda when available)")
     ap.add_argument("--no-onnx", action="store_true", help="leave model.onnx out")
     ap.add_argument("--no-picture", action="store_true", help="leave arch.svg out")
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    ap = build_parser()
+    args = ap.parse_args(argv)
     started = time.perf_counter()
     if args.trial is not None and (args.under_macs is not None or args.under_params is not None):
-        die(PROG, "--trial picks one trial; --under-macs / --under-params pick the best within a budget: give one")
+        ap.error("--trial picks one trial; --under-macs / --under-params pick the best within a budget: give one")
     if args.retrain_epochs is not None and args.weights is not None:
-        die(PROG, "--weights exports those weights; --retrain-epochs trains new ones: give one")
+        ap.error("--weights exports those weights; --retrain-epochs trains new ones: give one")
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
-        die(PROG, f"{out} exists{' and is not empty' if out.is_dir() else ''}; choose another --out or pass --force")
+        ap.error(f"{out} exists{' and is not empty' if out.is_dir() else ''}; choose another --out or pass --force")
 
     import nas
     from nas.exporter import ExportError, export
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         arch = nas.from_json(row["arch_json"])
         settings = training_settings(run, row)
     except (RunError, nas.GraphError) as exc:
-        die(PROG, str(exc))
+        ap.error(str(exc))
     trial_id = int(row["trial_id"])
     recorded = row.get("val_acc")
     recorded = None if recorded is None or (isinstance(recorded, float) and math.isnan(recorded)) else float(recorded)
@@ -96,20 +97,20 @@ def main(argv: list[str] | None = None) -> int:
     dataset = args.data or settings.get("dataset")
     epochs = args.retrain_epochs if args.retrain_epochs is not None else settings.get("epochs")
     if args.weights is None and epochs is None:
-        die(PROG, f"{run.run_dir} has no config.json saying how the search trained: give --retrain-epochs N "
+        ap.error(f"{run.run_dir} has no config.json saying how the search trained: give --retrain-epochs N "
                   f"(and --data SOURCE) or --weights FILE")
     if args.weights is None and dataset is None:
-        die(PROG, f"{run.run_dir} does not name its dataset: give --data SOURCE")
+        ap.error(f"{run.run_dir} does not name its dataset: give --data SOURCE")
 
     data = None
     if dataset is not None:
         try:
             data = nas.data.load(dataset, seed=settings.get("data_seed", 0), **settings.get("data_options", {}))
         except (OSError, ValueError, KeyError) as exc:
-            die(PROG, f"cannot load the data {dataset!r}: {exc}; point --data at it")
+            ap.error(f"cannot load the data {dataset!r}: {exc}; point --data at it")
         print(f"data: {data.summary()}", flush=True)
         if tuple(data.input_shape) != tuple(arch.input_shape) or data.num_classes != arch.num_classes:
-            die(PROG, f"the data gives {data.input_shape} images of {data.num_classes} classes, the architecture takes "
+            ap.error(f"the data gives {data.input_shape} images of {data.num_classes} classes, the architecture takes "
                       f"{tuple(arch.input_shape)} and {arch.num_classes}: give the --data it was searched on")
 
     seed = args.seed if args.seed is not None else settings.get("seed", 0)
@@ -120,12 +121,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             state = load_weights(args.weights)
         except RunError as exc:
-            die(PROG, str(exc))
+            ap.error(str(exc))
         model = nas.compile(arch)
         try:
             model.load_state_dict(state)
         except RuntimeError as exc:
-            die(PROG, f"{args.weights} does not fit trial {trial_id}'s architecture: {str(exc).splitlines()[0]}")
+            ap.error(f"{args.weights} does not fit trial {trial_id}'s architecture: {str(exc).splitlines()[0]}")
         if data is not None:
             metrics["val_acc"] = accuracy(model, data, "val")
             metrics["test_acc"] = accuracy(model, data, "test")
@@ -229,4 +230,4 @@ def _summary(res: Any, metrics: dict[str, Any], seconds: float) -> None:
 
 
 if __name__ == "__main__":
-    run(main)
+    cli.run_main(main)

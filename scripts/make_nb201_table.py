@@ -11,7 +11,6 @@ validated before the command reports success.
 """
 from __future__ import annotations
 
-import argparse
 import gzip
 import io
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from nas import cli  # noqa: E402
 from nas.benchmarks.nb201 import (ACCURACY_COLUMNS, DATASETS, DEFAULT_TABLE, TableError, count_costs,  # noqa: E402
                                   load_table)
 
@@ -29,7 +29,7 @@ DEFAULT_SOURCE = REPO.parent / "shared" / "benchmarks" / "nb201" / "nb201_merged
 
 def main(argv: list[str] | None = None) -> int:
     """Build the compact table; returns the exit status."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.ArgumentParser(prog="make_nb201_table.py", description=__doc__)
     parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE, help=f"merged CSV (default {DEFAULT_SOURCE})")
     parser.add_argument("--out", type=Path, default=DEFAULT_TABLE, help=f"output .csv.gz (default {DEFAULT_TABLE})")
     args = parser.parse_args(argv)
@@ -38,8 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         source = load_table(args.source)  # validates the source too
     except TableError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        parser.error(str(exc))
     df = pd.DataFrame({"index": range(len(source)), "arch_str": source.arch_str})
     for name in ACCURACY_COLUMNS:
         df[name] = source.column(name)

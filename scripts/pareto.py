@@ -24,17 +24,17 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from nas._cli import Parser, die, run  # noqa: E402
+from nas import cli  # noqa: E402
 
 PROG = "pareto.py"
 
 
-def build_parser() -> Parser:
-    ap = Parser(prog=PROG, description=__doc__)
+def build_parser() -> cli.ArgumentParser:
+    ap = cli.ArgumentParser(prog=PROG, description=__doc__)
     ap.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="one or more run folders, results/<run_id>")
     ap.add_argument("--accuracy", choices=("val_acc", "test_acc"), default="val_acc", help="the accuracy to maximise")
     ap.add_argument("--cost", choices=("macs", "params"), default="macs", help="the cost to minimise")
-    ap.add_argument("--ranks", type=int, default=1, metavar="N", help="print the first N fronts (0 = the front)")
+    ap.add_argument("--ranks", type=cli.positive_int, default=1, metavar="N", help="print the first N fronts (0 = the front)")
     ap.add_argument("--out", default=None, metavar="DIR",
                     help="where the plots go (default: the run folder; for several runs their common parent)")
     ap.add_argument("--no-plots", action="store_true", help="print the table only")
@@ -77,22 +77,21 @@ def _print_table(rows: list[list[str]], header: list[str], right: set[int]) -> N
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.ranks < 1:
-        die(PROG, f"--ranks must be >= 1, got {args.ranks}")
+    ap = build_parser()
+    args = ap.parse_args(argv)
     dirs = [Path(d) for d in args.run_dirs]
     for d in dirs:
         if not d.exists():
-            die(PROG, f"{d}: no such run folder")
+            ap.error(f"{d}: no such run folder")
         if not d.is_dir():
-            die(PROG, f"{d} is a file, not a run folder")
+            ap.error(f"{d} is a file, not a run folder")
 
     from nas.plots import PlotError, baselines_vs_front, front_table, load_runs, plot_front, plot_progress
 
     try:
         runs = load_runs(dirs)
     except FileNotFoundError as exc:
-        die(PROG, str(exc))
+        ap.error(str(exc))
     table = front_table(runs, args.accuracy, args.cost, ranks=args.ranks)
     several = len(runs) > 1
     for label, df in runs.items():
@@ -147,4 +146,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    run(main)
+    cli.run_main(main)

@@ -380,6 +380,32 @@ def test_onnx_ceil_mode_mismatch_is_reported(tmp_path: Path) -> None:
         assert "No `model.onnx`" in (tmp_path / "x" / "README.md").read_text()
 
 
+@onnx_needed
+@pytest.mark.slow
+def test_onnx_falls_back_to_the_dynamo_exporter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trace is tried first; when it fails (or torch drops it) dynamo writes the file, checked the same."""
+    import nas.exporter.onnx_io as onnx_io
+
+    arch = nas.baselines.build("lenet5", num_classes=10, in_channels=1, input_size=28)
+    model = nas.compile(arch, seed=0)
+    first = export(arch, model, tmp_path / "a", picture=False)
+    assert first.onnx.ok and first.onnx.exporter == "torchscript" and first.onnx.opset
+    write = onnx_io._write
+
+    def no_trace(exporter: str, *args: Any) -> None:
+        if exporter == "torchscript":
+            raise RuntimeError("dynamo=False is gone")
+        write(exporter, *args)
+
+    monkeypatch.setattr(onnx_io, "_write", no_trace)
+    res = export(arch, model, tmp_path / "b", picture=False)
+    assert res.onnx.ok and res.onnx.exporter == "dynamo", res.onnx.error
+    info = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert info["checks"]["onnx"]["exporter"] == "dynamo" and info["checks"]["onnx"]["checked"]
+    with pytest.raises(ValueError, match="exporter must be"):
+        onnx_io.export_onnx(model, torch.zeros(1, 1, 28, 28), tmp_path / "c.onnx", exporter="jit")
+
+
 def test_onnx_skipped_without_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import nas.exporter.onnx_io as onnx_io
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import nas
-from nas import _front, plots
+from nas import pareto, plots
 from nas.results import TrialLog, write_json_atomic
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,7 +68,7 @@ def make_run(folder: Path, seed: int = 0, searchers: tuple[str, ...] = ("evoluti
 
 
 def brute_front(df: pd.DataFrame) -> set[int]:
-    ok = _front.usable(df)
+    ok = pareto.usable(df, ("val_acc", "macs"))
     keep = set()
     for i, r in ok.iterrows():
         if not any((s["val_acc"] >= r["val_acc"] and s["macs"] <= r["macs"])
@@ -78,19 +78,20 @@ def brute_front(df: pd.DataFrame) -> set[int]:
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_temporary_front_matches_brute_force(seed: int) -> None:
+def test_front_table_ranks_and_export_pick_match_brute_force(seed: int) -> None:
+    """What the plots and the export script read (front_table's ranks, best_under) is the brute-force front."""
     rng = np.random.default_rng(seed)
     n = 40
-    df = pd.DataFrame({"status": rng.choice(["ok", "ok", "stopped", "failed"], n),
+    df = pd.DataFrame({"trial_id": range(n), "status": rng.choice(["ok", "ok", "stopped", "failed"], n),
                        "val_acc": rng.choice([0.5, 0.6, 0.7, 0.8, np.nan], n),
-                       "macs": rng.choice([10, 20, 30, 40], n).astype("float64")})
-    assert set(_front.front(df).index) == brute_front(df)
-    ranked = _front.with_rank(df)
-    assert set(ranked[ranked["rank"] == 0].index) == brute_front(df)
-    rest = df.drop(index=list(brute_front(df)))
-    assert set(ranked[ranked["rank"] == 1].index) == brute_front(rest)
-    best = _front.best_under(df, macs=25)
-    ok = _front.usable(df)
+                       "macs": rng.choice([10, 20, 30, 40], n).astype("float64"),
+                       "params": rng.integers(1, 100, n), "searcher": "evolution"})
+    table = plots.front_table({"r": df}, ranks=2)
+    front = brute_front(df)
+    assert set(table[table["rank"] == 0]["trial"]) == front
+    assert set(table[table["rank"] == 1]["trial"]) == brute_front(df.drop(index=list(front)))
+    best = pareto.best_under(df, macs=25)
+    ok = pareto.usable(df, ("val_acc", "macs"))
     within = ok[ok["macs"] <= 25]
     assert (best is None) == (len(within) == 0)
     if best is not None:

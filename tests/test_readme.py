@@ -6,12 +6,12 @@ relative paths work and ``results/`` lands in the scratch folder). What changes,
 says at its top:
 
 * budgets are small: a search's ``--trials`` values become 2, 3, 4, ... in the order of the
-  block's distinct values (an extension stays an extension), ``--epochs`` 0.2, ``--workers`` at
-  most 2, and a new search (not ``--resume`` / ``--config``; not on an ``nb201-*`` table, which
-  has no images), ``train_baseline.py`` and ``demo.py`` get ``--max-train 800`` (``demo.py``
-  also ``--trials 3 --epochs 0.2``); ``bench_nb201.py`` runs 2 seeds of 20 queries with cold
-  caches; in Python, ``epochs=N`` becomes ``epochs=0.05``;
-* ``<run_id>`` is the run folder the command before made;
+  block's distinct values (an extension stays an extension), ``--epochs`` and ``--retrain-epochs``
+  0.2, ``--workers`` at most 2, and a new search (not ``--resume`` / ``--config``; not on an
+  ``nb201-*`` table, which has no images), ``train_baseline.py`` and ``demo.py`` get
+  ``--max-train 800`` (``demo.py`` also ``--trials 3 --epochs 0.2``); ``bench_nb201.py`` runs 2
+  seeds of 20 queries with cold caches; in Python, ``epochs=N`` becomes ``epochs=0.05``;
+* ``<run_id>`` is the run folder the command before made, ``<other_run_id>`` the one made before it;
 * ``make X`` is dry-run (``make -n X``) and the ``scripts/*.py`` it would start run, with the
   budgets above (its pip, venv and pytest lines are not run: they are the set-up and this suite);
 * a line whose comment says ``needs: cluster`` / ``needs: gpu`` (or, unmarked, a ``ray start``
@@ -40,7 +40,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
-SMALL = {"--epochs": "0.2", "--max-train": "800"}
+SMALL = {"--epochs": "0.2", "--retrain-epochs": "0.2", "--max-train": "800"}
 MAX_WORKERS = 2
 FIRST_TRIALS = 2
 
@@ -61,6 +61,7 @@ class Scratch:
 
     path: Path
     last_run: Path | None = None
+    other_run: Path | None = None
     skipped: list[str] = field(default_factory=list)
 
 
@@ -128,9 +129,10 @@ def small_budgets(argv: list[str], trials_order: list[int], script: str) -> list
     i = value_after("--trials")
     if i is not None and script == "search.py":
         out[i] = str(FIRST_TRIALS + trials_order.index(int(out[i])))
-    i = value_after("--epochs")
-    if i is not None:
-        out[i] = SMALL["--epochs"]
+    for flag in ("--epochs", "--retrain-epochs"):
+        i = value_after(flag)
+        if i is not None:
+            out[i] = SMALL[flag]
     i = value_after("--workers")
     if i is not None:
         out[i] = str(min(int(out[i]), MAX_WORKERS))
@@ -164,11 +166,15 @@ def script_main(path: Path) -> Any:
 
 
 def with_run_id(text: str, scratch: Scratch) -> str:
-    """``text`` with ``<run_id>`` standing for the run folder the last search made."""
-    if "<run_id>" not in text:
-        return text
-    assert scratch.last_run is not None, f"<run_id> before any search made a run: {text}"
-    return text.replace("<run_id>", scratch.last_run.name)
+    """``text`` with ``<run_id>`` standing for the run folder the last search made and
+    ``<other_run_id>`` for the one made before it."""
+    if "<run_id>" in text:
+        assert scratch.last_run is not None, f"<run_id> before any search made a run: {text}"
+        text = text.replace("<run_id>", scratch.last_run.name)
+    if "<other_run_id>" in text:
+        assert scratch.other_run is not None, f"<other_run_id> before two searches made runs: {text}"
+        text = text.replace("<other_run_id>", scratch.other_run.name)
+    return text
 
 
 def runs(scratch: Scratch) -> set[Path]:
@@ -189,6 +195,7 @@ def run_script(argv: list[str], trials_order: list[int], scratch: Scratch) -> No
     assert code in (0, None), f"{' '.join(argv)} (run as {args}) exited with {code}"
     made = runs(scratch) - before
     if made:
+        scratch.other_run = scratch.last_run
         scratch.last_run = max(made, key=lambda p: p.stat().st_mtime)
 
 
@@ -244,6 +251,15 @@ def test_readme_parses_into_commands_and_snippets() -> None:
     assert small_budgets(["--space", "nb201", "--dataset", "nb201-cifar10", "--trials", "150", "--workers", "0"],
                          [150], "search.py") == \
         ["--space", "nb201", "--dataset", "nb201-cifar10", "--trials", "2", "--workers", "0"]
+    assert small_budgets(["results/r", "--retrain-epochs", "30", "--out", "e"], [], "export.py") == \
+        ["results/r", "--retrain-epochs", "0.2", "--out", "e"]
+    runs_made = Scratch(Path("."), last_run=Path("results/b"), other_run=Path("results/a"))
+    assert with_run_id("pareto.py results/<run_id> results/<other_run_id>", runs_made) == "pareto.py results/b results/a"
+    text = README.read_text()
+    for step in ("make demo", "scripts/search.py", "--with-baselines", "--gpus-per-trial", "--address",
+                 "nas.results.load", "nas.pareto.front", "scripts/pareto.py", "nas.plots.plot_front",
+                 "scripts/export.py", "from model import build_model", "--dataset"):
+        assert step in text, f"the README no longer shows {step!r} (the path from install to an exported model)"
 
 
 @pytest.mark.slow

@@ -88,7 +88,7 @@ def manifest(arch: Architecture, digest: str, cost: Cost, gen: Generated, data: 
         "checks": {
             "model_py_vs_nas_compile_max_abs_diff": diff,
             "onnx": {"checked": onnx.ok, "max_abs_diff": onnx.max_abs_diff, "batch_sizes": list(onnx.batch_sizes),
-                     "skipped": onnx.skipped, "error": onnx.error},
+                     "skipped": onnx.skipped, "error": onnx.error, "exporter": onnx.exporter, "opset": onnx.opset},
         },
         "files": {name: {"bytes": p.stat().st_size, "sha256": _sha256(p)} for name, p in files.items()},
         "notes": notes,

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from nas import _front  # TEMPORARY: nas.pareto.best_under replaces it at merge
+from nas import pareto
 
 __all__ = ["RunError", "Run", "open_run", "select_trial", "training_settings", "accuracy", "load_weights"]
 
@@ -81,9 +81,9 @@ def select_trial(run: Run, trial: int | None = None, under_macs: float | None = 
             raise RunError(f"trial {trial} of {run.run_dir} has no recorded architecture (arch_json is empty)")
         return row
     searched = df[~baseline_mask(df)]
-    pick = _front.best_under(searched, macs=under_macs, params=under_params)  # TEMPORARY: nas.pareto.best_under
+    pick = pareto.best_under(searched, macs=under_macs, params=under_params)
     if pick is None:
-        usable = _front.usable(searched)
+        usable = pareto.usable(searched, ("val_acc", "macs"))
         budget = " and ".join(b for b in (f"<= {under_macs:,.0f} MACs" if under_macs is not None else "",
                                           f"<= {under_params:,.0f} params" if under_params is not None else "") if b)
         if len(usable):

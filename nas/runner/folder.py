@@ -98,7 +98,8 @@ class RunFolder:
         write_json_atomic(self.config_path, doc)
 
     def check_budget(self, cfg: SearchConfig, rows: int) -> None:
-        """ConfigError when the run already holds more trials than ``cfg.trials``."""
+        """ConfigError when the run already holds more searched trials (``rows``, baselines not
+        counted) than ``cfg.trials``."""
         if rows > cfg.trials:
             raise ConfigError(f"--resume {self.path}: the run already holds {rows} trials, more than its budget "
                               f"of {cfg.trials}; resume with --trials {rows} or more")
