@@ -34,7 +34,6 @@ import argparse
 import concurrent.futures as cf
 import dataclasses
 import json
-import math
 import multiprocessing as mp
 import os
 import platform
@@ -268,13 +267,14 @@ def collapse_trace(results: list[dict[str, Any]], labels: dict[str, str]) -> str
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", default="0,1,2,3", help="seeds of the nb201 accuracy searches (default 0,1,2,3)")
     p.add_argument("--epochs", type=int, default=10, help="epochs per nb201 accuracy search (default 10)")
     p.add_argument("--size", type=int, default=16, help="search image size in pixels (default 16)")
     p.add_argument("--data", default="fashion-mnist-embedded", help="any source nas.data.load reads")
     p.add_argument("--arch-lr", type=float, default=None,
-                   help="architecture learning rate (default: DARTS's Adam step budget, see DESIGN below)")
+                   help="architecture learning rate (default: DARTS's Adam step budget, see main())")
     p.add_argument("--guards", default=",".join(GUARD_SETTINGS.values()),
                    help="guard settings of the accuracy table, ';'-separated specs (default: each guard)")
     p.add_argument("--cost-epochs", type=int, default=2, help="epochs of each cost measurement (default 2)")
@@ -300,14 +300,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The architecture learning rate: DARTS searches NB201's CIFAR-10 for 50 epochs of 25,000 / 64 = 390
     # steps at Adam lr 3e-4, an Adam step budget (steps x lr) of about 5.9. Our searches are far shorter;
     # the default keeps that budget: lr = 5.9 / (our architecture steps).
-    halves = 5400 // 2  # the embedded subset: 6,000 training images, 10% validation, halved
+    import nas
+
+    halves = len(nas.data.load(args.data, seed=0).y_train) // 2  # the search halves the training split
     steps = (halves // 64) * args.epochs
     arch_lr = args.arch_lr if args.arch_lr is not None else round(50 * 390 * 3e-4 / steps, 4)
     device_name = (torch.cuda.get_device_name(0) if torch.cuda.is_available() and args.device != "cpu"
                    else f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, 1 thread/search)")
     print(f"# bench_darts: {device_name}; torch {torch.__version__}; search data {args.data} at {args.size}px")
-    print(f"# nb201 searches: skeleton C=8, N=1 (3 cells), batch 64, {args.epochs} epochs ({steps} architecture steps), "
-          f"arch lr {arch_lr:g} (Adam), weights SGD 0.025 -> 0.001 cosine")
+    print(f"# nb201 searches: skeleton C=8, N=1 (3 cells), batch 64, {args.epochs} epochs ({steps} architecture "
+          f"steps), arch lr {arch_lr:g} (Adam), weights SGD 0.025 -> 0.001 cosine")
     base = {"data": args.data, "size": args.size, "device": args.device}
     nb201_opts = {"width": 8, "cells": 1, "arch_lr": arch_lr}
 

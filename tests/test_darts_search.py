@@ -176,9 +176,10 @@ def test_short_search_gives_a_point_of_the_space(tmp_path: Path, data: nas.data.
     initial = Supernet(relaxation("nb201").search_space(nb201, 4, 1), seed=0).arch.alpha["cell"]
     assert not torch.equal(torch.tensor(first), initial.detach().float().round(decimals=6))
     assert first != last  # the architecture weights move every epoch
-    row, why = clean_row({**r.to_row(), "trial_id": 0, "run_id": "t"})
+    row, why = clean_row({**r.to_row(tmp_path), "trial_id": 0, "run_id": "t"})
     assert row is not None, why
     assert row["searcher"] == "darts" and row["info"]["history_file"] == HISTORY
+    assert nas.from_json(row["arch_json"]).meta["choices"] == r.choices
     assert "guards" in r.report()
 
 
@@ -217,8 +218,9 @@ def test_resume_after_kill_9_continues_from_the_last_epoch(tmp_path: Path, data:
     """A search process killed with SIGKILL after its checkpoint of epoch 1; the resumed search runs
     only epoch 2 and ends exactly where an uninterrupted search ends."""
     cut = tmp_path / "cut"
-    proc = subprocess.Popen([sys.executable, "-c", _KILLED_SEARCH, str(cut)], env={**os.environ, "PYTHONPATH": str(REPO)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_SEARCH, str(cut)],
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
     deadline = time.time() + 240
     try:
         while time.time() < deadline and proc.poll() is None:

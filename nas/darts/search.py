@@ -183,9 +183,10 @@ class DartsResult:
             f"  skip connections: {skips}; parameter-free ops: {self.param_free_fraction:.0%} of kept edges",
             "  guards:", self.guard_summary()])
 
-    def to_row(self) -> dict[str, Any]:
+    def to_row(self, run_dir: str | Path | None = None) -> dict[str, Any]:
         """The fields of one results-table row (``nas.results``) for this search; the runner adds the
-        trial id, run id, worker and times."""
+        trial id, run id, worker and times. ``info.history_file`` is the history's path relative to
+        ``run_dir`` when it lies inside it."""
         from nas.cost import count
         from nas.identity import arch_hash
         from nas.serialize import to_json
@@ -194,7 +195,8 @@ class DartsResult:
         r = self.retrain or {}
         info = {
             "search_seconds": self.search_seconds, "retrain_seconds": r.get("seconds"),
-            "history_file": HISTORY, "guards": self.guards.label(), "guard_settings": self.guards.to_dict(),
+            "history_file": _relative(self.history_path, run_dir), "guards": self.guards.label(),
+            "guard_settings": self.guards.to_dict(),
             "guard_events": self.events, "stopped_early": self.stopped_early, "stop_reason": self.stop_reason,
             "epochs_run": self.epochs_run, "derived_from_epoch": self.derived_from_epoch, "order": self.order,
             "partial": self.partial, "cell": self.summary, "param_free_fraction": self.param_free_fraction,
@@ -230,7 +232,7 @@ def darts_search(
     device: str | torch.device | None = None,
     retrain_epochs: float = 0,
     retrain_options: Mapping[str, Any] | None = None,
-    progress: bool | Callable[[str], None] = True,
+    progress: bool | Literal["bar"] | Callable[[str], None] = True,
     on_epoch: EpochHook | None = None,
     plot: bool = False,
     **overrides: Any,
@@ -245,9 +247,9 @@ def darts_search(
     the search continues from its checkpoint there. ``retrain_epochs`` > 0 then trains the derived
     architecture from scratch with :func:`nas.evaluate.evaluate` (``retrain_options`` go to the
     trainer; ``test=True`` among them also scores the test split). ``progress`` prints one line per
-    epoch (or hands it to a callable); ``on_epoch(epoch, entry)`` sees each history entry and may
-    return False to stop. ``plot`` also draws the mixing weights per epoch into ``darts_alphas.png``
-    (needs matplotlib). ``device`` defaults to CUDA when available.
+    epoch (``"bar"``: above a tqdm bar over the epochs; a callable: hands it the lines);
+    ``on_epoch(epoch, entry)`` sees each history entry and may return False to stop. ``plot`` draws
+    the mixing weights per epoch into ``darts_alphas.png`` (needs matplotlib). ``device`` defaults to CUDA when available.
 
     Raises DartsError (a ValueError) for a space without a cell to relax, data that does not fit the
     space, bad options, or a checkpoint made with other settings.
@@ -286,6 +288,12 @@ def darts_search(
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     say = progress if callable(progress) else (_print if progress else (lambda _: None))
+    bar = None
+    if progress == "bar":  # one tqdm bar over the epochs; the epoch lines go above it
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=epochs, desc=f"darts {space.name}", unit="epoch")
+        say = bar.write
     settings = {
         "space": space.describe(), "search_space": search_space.describe(), "data": data.describe(),
         "epochs": epochs, "seed": seed, "guards": guards_.to_dict(), "order": order, "pc": pc,
@@ -298,6 +306,8 @@ def darts_search(
     if resume and out is not None and (out / CHECKPOINT).exists():
         start = loop.load(out / CHECKPOINT, settings)
         say(f"darts: resuming {out} after epoch {start - 1} ({start}/{epochs} done)")
+        if bar is not None:
+            bar.update(start)
     if start == 0:
         say(f"darts: {space.name} supernet ({search_space.describe()}), {loop.n_weights:,} weights, "
             f"{loop.steps} steps/epoch, guards {guards_.label()}, order {order}, pc {pc}, on {dev}")
@@ -309,6 +319,10 @@ def darts_search(
             loop.save(out / CHECKPOINT, settings, epoch)
             _write_json(out / HISTORY, loop.history)
         say(_progress_line(space.name, epoch, epochs, entry))
+        if bar is not None:
+            bar.update(1)
+            stats = entry["stats"]
+            bar.set_postfix_str(f"skips {sum(stats['skips'].values())} free {stats['param_free']:.0%}")
         if on_epoch is not None and on_epoch(epoch, entry) is False:
             loop.log.stopped_at = epoch
             loop.log.stop_reason = "stopped by on_epoch"
@@ -316,6 +330,8 @@ def darts_search(
                 loop.save(out / CHECKPOINT, settings, epoch)
             break
 
+    if bar is not None:
+        bar.close()
     result = loop.result(space)
     if out is not None:
         result.out_dir = out
@@ -656,7 +672,8 @@ class _Loop:
         try:
             state = torch.load(path, map_location=self.dev, weights_only=True)
         except Exception as exc:  # a damaged file
-            raise DartsError(f"cannot read the checkpoint {path} ({exc}); delete it to start the search again") from None
+            raise DartsError(f"cannot read the checkpoint {path} ({exc}); delete it to start the search "
+                             f"again") from None
         if state.get("version") != _CHECKPOINT_VERSION:
             raise DartsError(f"{path} is a checkpoint of another version; delete it to start again")
         if state["settings"] != dict(settings):
@@ -675,6 +692,16 @@ class _Loop:
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+def _relative(path: Path | None, root: str | Path | None) -> str | None:
+    """``path`` relative to ``root`` when inside it, else as given (None stays None)."""
+    if path is None:
+        return None
+    if root is not None:
+        with contextlib.suppress(ValueError):
+            return str(path.resolve().relative_to(Path(root).resolve()))
+    return str(path)
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
