@@ -54,13 +54,13 @@ def _check_structure(g: Any, where: str, is_cell: bool) -> _Checked:
         raise StructureError(f"{where or 'the network'} has no nodes")
     inputs_found: dict[int, str] = {}
     outputs: list[str] = []
-    for n, data in g.nodes(data=True):
-        if not isinstance(n, str) or not n:
+    for n, data in g._node.items():
+        if type(n) is not str or not n:
             raise StructureError(f"node names must be non-empty strings, got {n!r}", label(n))
         op = data.get("op")
         if op is None:
             raise OpError("has no 'op' attribute", label(n))
-        if not isinstance(op, str) or op not in OPS:
+        if type(op) is not str or op not in OPS:
             raise OpError(f"unknown op {op!r}; known ops: {', '.join(sorted(OPS))}", label(n))
         if op == "input":
             index = data.get("index", 0)
@@ -98,24 +98,20 @@ def _check_structure(g: Any, where: str, is_cell: bool) -> _Checked:
         cycle = nx.find_cycle(g, source=[n for n, d in indegree.items() if d > 0])
         path = " -> ".join(str(u) for u, _ in cycle) + f" -> {cycle[0][0]}"
         raise StructureError(f"the graph has a cycle: {path}", label(cycle[0][0])) from None
-    # Reachability before arity, so a node fed by nothing is reported as unreachable.
+    # Reachability before arity, so a node fed by nothing is reported as unreachable. In
+    # topological order a node is reached when an input feeds it or a reached node does, and
+    # (walking back) alive when it feeds the output or an alive node.
     reached = set(inputs_found.values())
-    queue = deque(reached)
-    while queue:
-        for nxt in succ[queue.popleft()]:
-            if nxt not in reached:
-                reached.add(nxt)
-                queue.append(nxt)
+    for n in order:
+        if n not in reached and any(p in reached for p in pred[n]):
+            reached.add(n)
     if len(reached) != len(order):
         bad = next(n for n in order if n not in reached)
         raise StructureError("unreachable: no path from an input node leads here", label(bad))
     alive = {out_node}
-    queue = deque(alive)
-    while queue:
-        for prv in pred[queue.popleft()]:
-            if prv not in alive:
-                alive.add(prv)
-                queue.append(prv)
+    for n in reversed(order):
+        if n in alive:
+            alive.update(pred[n])
     if len(alive) != len(order):
         bad = next(n for n in order if n not in alive)
         raise StructureError("dangling: its result never reaches the output", label(bad))

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from nas import plugins
+from nas.errors import unknown_name
 from nas.graph import Architecture
 
 BuildFn = Callable[..., Architecture]
@@ -43,14 +44,18 @@ def names(family: str | None = None) -> list[str]:
 
 
 def entry(name: str) -> BaselineEntry:
-    """The registry entry for ``name``; KeyError lists close names."""
+    """The registry entry for ``name``; KeyError naming the closest names (``resnt20``: did you mean
+    ``resnet20``?)."""
     plugins.load()
     if name not in _REGISTRY:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=5)
-        raise KeyError(f"unknown baseline {name!r}" + (f"; did you mean {close}?" if close else f"; known: {sorted(_REGISTRY)}"))
+        raise KeyError(unknown_name("baseline", name, _REGISTRY))
     return _REGISTRY[name]
+
+
+def families() -> list[str]:
+    """The families of the registered baselines (``names(family)`` lists one), in registration order."""
+    plugins.load()
+    return list(dict.fromkeys(e.family for e in _REGISTRY.values()))
 
 
 def build(name: str, num_classes: int = 1000, in_channels: int = 3, input_size: int | None = None,

@@ -363,13 +363,19 @@ def _as_mutation(mutation: Any) -> Any:
 
 
 class RandomTrial(Trial):
-    """Answers drawn at random from a seeded ``numpy.random.Generator``, as optuna's RandomSampler
-    draws: uniform options and ints, log-uniform ints and floats when ``log`` is set."""
+    """Answers drawn at random from a seeded ``numpy.random.Generator`` (or a new one seeded with
+    an int), as optuna's RandomSampler draws: uniform options and ints, log-uniform ints and floats
+    when ``log`` is set."""
 
     _BATCH = 64
 
-    def __init__(self, rng: np.random.Generator, registry: dict[str, Choice] | None = None) -> None:
+    def __init__(self, rng: np.random.Generator | int, registry: dict[str, Choice] | None = None) -> None:
         super().__init__(registry)
+        if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng >= 0:
+            rng = np.random.default_rng(int(rng))
+        if not isinstance(rng, np.random.Generator):
+            raise ChoiceError(f"rng must be a numpy.random.Generator or a seed (an int >= 0), got "
+                              f"{type(rng).__name__}; e.g. RandomTrial(np.random.default_rng(0))")
         self._rng = rng
         self._buffer: list[float] = []
 

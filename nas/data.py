@@ -1,4 +1,5 @@
-"""Image-classification datasets as uint8 tensors: Fashion-MNIST (full or embedded), idx folders, CIFAR, .npz.
+"""Image-classification datasets as uint8 tensors: Fashion-MNIST (full or embedded), idx folders, CIFAR,
+folders of images per class, .npz.
 
 ``load(source)`` returns a :class:`DataSplits` holding train / validation / test splits as
 ``uint8`` tensors shaped (N, C, H, W) with ``int64`` labels. Validation is carved from the
@@ -12,9 +13,13 @@ Sources:
   installed (``/usr/share/datasets/fashion-mnist``), else the embedded subset.
 * ``"fashion-mnist-embedded"``: always the embedded stratified subset (6,000 train / 1,000 test)
   shipped in ``nas/embedded/`` (built by ``scripts/make_embedded_fmnist.py``; MIT licence beside it).
-* a folder of MNIST-style idx files (``train-images-idx3-ubyte[.gz]`` and friends);
+* a folder of MNIST-style idx files (``train-images-idx3-ubyte[.gz]`` and friends; without the
+  ``t10k`` files, ``test_fraction`` of the training files is the test split);
 * a CIFAR-10 (``data_batch_1..5``, ``test_batch``) or CIFAR-100 (``train``, ``test``) folder in
   the python-pickle batch format, or a folder holding ``cifar-10-batches-py`` / ``cifar-100-python``;
+* a folder of images, one sub-folder per class (``CLASS/*.png``, or ``train/CLASS/*.png`` with an
+  optional ``test/CLASS/*.png``; any format Pillow reads, all of one size; labels in the sorted
+  order of the class names, kept as ``class_names``);
 * an ``.npz`` file with ``x`` and ``y`` (N,), optionally ``x_test`` / ``y_test``: images as
   (N, H, W), (N, H, W, C) or (N, C, H, W) (the layout is detected when unambiguous, else give
   ``layout``), uint8 0..255, or floats of any range (mapped linearly from the training pool's
@@ -49,11 +54,20 @@ __all__ = [
     "EMBEDDED_FASHION_MNIST",
     "SOURCES",
     "LAYOUTS",
+    "is_named",
 ]
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 EMBEDDED_FASHION_MNIST = Path(__file__).resolve().parent / "embedded" / "fashion_mnist_subset.npz"
 SOURCES = ("fashion-mnist", "fashion-mnist-embedded", "fashion-mnist-full")
+_ALIASES = {"fashion-mnist": "fashion-mnist", "fashion_mnist": "fashion-mnist", "fmnist": "fashion-mnist",
+            "fashion-mnist-full": "fashion-mnist-full", "fashion-mnist-embedded": "fashion-mnist-embedded",
+            "fmnist-embedded": "fashion-mnist-embedded"}
+
+
+def is_named(source: str | Path) -> bool:
+    """Whether ``source`` is one of the named datasets (:data:`SOURCES` or an alias), not a path."""
+    return isinstance(source, str) and source.lower() in _ALIASES
 
 _IDX_NAMES = {
     "train_x": ("train-images-idx3-ubyte", "train-images.idx3-ubyte"),
@@ -88,6 +102,7 @@ class DataSplits:
     source: str = ""
     input_range: tuple[float, float] = (0.0, 255.0)  # raw input values stored as 0 and 255
     note: str = ""  # how the source was resolved, when it is not what the name says
+    class_names: tuple[str, ...] = ()  # what each label means, where the data says (a folder per class)
 
     def describe(self) -> dict[str, Any]:
         """What was loaded, as JSON-plain data: name, source, sizes, classes, shape, normalisation."""
@@ -95,6 +110,8 @@ class DataSplits:
                                "num_classes": self.num_classes, "input_shape": list(self.input_shape),
                                "mean": list(self.mean), "std": list(self.std),
                                "input_range": list(self.input_range), "hflip": self.hflip}
+        if self.class_names:
+            out["class_names"] = list(self.class_names)
         if self.note:
             out["note"] = self.note
         return out
@@ -152,7 +169,8 @@ def load(
     ``val_fraction`` of the training pool (after ``max_train``) becomes validation, picked
     per class with a generator seeded by ``seed``. ``max_train`` / ``max_test`` keep a seeded,
     class-stratified subset of that many examples (for quick runs). ``test_fraction`` is used only
-    for an .npz without ``x_test``: that share is carved off as the test split first.
+    for an .npz without ``x_test`` or an idx folder without ``t10k`` files: that share is carved
+    off as the test split first.
     ``num_classes`` overrides the class count inferred from the labels (labels must lie below it).
     ``hflip`` overrides whether horizontal flips are allowed (default: yes for Fashion-MNIST and
     CIFAR, no for other idx folders and .npz files). ``layout`` ("nchw" or "nhwc") says how an
@@ -220,6 +238,7 @@ def load(
         source=origin,
         input_range=meta.get("input_range", (0.0, 255.0)),
         note=meta.get("note", ""),
+        class_names=tuple(meta.get("class_names", ())),
     )
 
 
@@ -230,28 +249,29 @@ Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]
 
 def _read_source(source: str | Path, *, seed: int, test_fraction: float, layout: str | None) -> Arrays:
     """Raw (x_train NCHW uint8, y_train, x_test, y_test, meta) for any supported source."""
-    key = str(source).lower() if isinstance(source, str) else None
-    if key in ("fashion-mnist", "fashion_mnist", "fmnist"):
+    key = _ALIASES.get(source.lower()) if isinstance(source, str) else None
+    if key == "fashion-mnist":
         if _idx_folder_complete(DEBIAN_FASHION_MNIST):
             return _read_idx_folder(DEBIAN_FASHION_MNIST, name="fashion-mnist", hflip=True, classes=10)
         *arrays, meta = _read_embedded()
         meta["note"] = (f"the full set is not installed ({DEBIAN_FASHION_MNIST} missing: Debian package "
                         f"dataset-fashion-mnist), so the embedded subset (6,000 training + 1,000 test images) is used")
         return (*arrays, meta)  # type: ignore[return-value]
-    if key in ("fashion-mnist-full",):
+    if key == "fashion-mnist-full":
         if not _idx_folder_complete(DEBIAN_FASHION_MNIST):
             raise FileNotFoundError(
                 f"full Fashion-MNIST not found in {DEBIAN_FASHION_MNIST}: install Debian's "
                 f"dataset-fashion-mnist package or use 'fashion-mnist-embedded'")
         return _read_idx_folder(DEBIAN_FASHION_MNIST, name="fashion-mnist", hflip=True, classes=10)
-    if key in ("fashion-mnist-embedded", "fmnist-embedded"):
+    if key == "fashion-mnist-embedded":
         return _read_embedded()
 
     path = Path(source).expanduser()
     if not path.exists():
         raise FileNotFoundError(
-            f"dataset source {str(source)!r} not found: give one of {', '.join(SOURCES)}, a folder of "
-            f"idx or CIFAR batch files, or an .npz file")
+            f"dataset source {str(source)!r} not found: give one of {', '.join(SOURCES)}, a folder (of idx "
+            f"files, CIFAR batches or images in a folder per class), or an .npz file")
+    path = path.resolve()  # the source recorded with a run works from any folder
     if path.is_file():
         if path.suffix.lower() != ".npz":
             raise ValueError(f"{path}: unsupported file type; give an .npz with arrays x and y, or a folder")
@@ -266,10 +286,14 @@ def _read_source(source: str | Path, *, seed: int, test_fraction: float, layout:
         return _read_cifar100(path)
     if any(_find_idx(path, k) is not None for k in _IDX_NAMES):
         hflip = "fashion" in path.resolve().as_posix().lower()
-        return _read_idx_folder(path, name=path.name or "idx", hflip=hflip, classes=None)
+        return _read_idx_folder(path, name=path.name or "idx", hflip=hflip, classes=None, seed=seed,
+                                test_fraction=test_fraction)
+    if _class_folders(path / "train") or _class_folders(path):
+        return _read_image_folder(path, seed=seed, test_fraction=test_fraction)
     raise ValueError(
-        f"{path}: folder holds neither MNIST idx files (train-images-idx3-ubyte[.gz], ...) nor CIFAR "
-        f"batches (data_batch_1..5 + test_batch, or train + test)")
+        f"{path}: folder holds neither MNIST idx files (train-images-idx3-ubyte[.gz], ...), CIFAR "
+        f"batches (data_batch_1..5 + test_batch, or train + test) nor one folder of images per class "
+        f"(CLASS/*.png, or train/CLASS/*.png and test/CLASS/*.png)")
 
 
 def _read_embedded() -> Arrays:
@@ -330,21 +354,36 @@ def read_idx(path: str | Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder('='))
 
 
-def _read_idx_folder(folder: Path, *, name: str, hflip: bool, classes: int | None) -> Arrays:
-    paths = {}
+def _read_idx_folder(folder: Path, *, name: str, hflip: bool, classes: int | None, seed: int = 0,
+                     test_fraction: float = 0.1) -> Arrays:
+    """The four idx files of ``folder``; without both t10k files, ``test_fraction`` of the
+    training files (seeded, per class) is the test split, and the note says so."""
+    paths: dict[str, Path | None] = {key: _find_idx(folder, key) for key in _IDX_NAMES}
+    no_test = paths["test_x"] is None and paths["test_y"] is None
     for key, stems in _IDX_NAMES.items():
-        found = _find_idx(folder, key)
-        if found is None:
-            raise FileNotFoundError(f"{folder / stems[0]}[.gz] not found (an idx folder needs train/t10k "
-                                    f"images and labels)")
-        paths[key] = found
-    x_tr, x_te, value_range = _as_uint8_pair(_as_nchw(read_idx(paths["train_x"]), paths["train_x"], "images", "nhwc"),
-                                             _as_nchw(read_idx(paths["test_x"]), paths["test_x"], "images", "nhwc"),
-                                             paths["train_x"], "images")
-    y_tr = _as_labels(read_idx(paths["train_y"]), len(x_tr), paths["train_y"], "labels")
-    y_te = _as_labels(read_idx(paths["test_y"]), len(x_te), paths["test_y"], "labels")
-    return x_tr, y_tr, x_te, y_te, {"name": name, "hflip": hflip, "num_classes": classes, "source": str(folder),
-                                    "input_range": value_range}
+        if paths[key] is None and not (no_test and key.startswith("test")):
+            raise FileNotFoundError(f"{folder / stems[0]}[.gz] not found (an idx folder needs train images and "
+                                    f"labels, and optionally t10k images and labels)")
+    train_x, train_y = paths["train_x"], paths["train_y"]
+    assert train_x is not None and train_y is not None
+    x_tr = _as_nchw(read_idx(train_x), train_x, "images", "nhwc")
+    y_tr = _as_labels(read_idx(train_y), len(x_tr), train_y, "labels")
+    meta: dict[str, Any] = {"name": name, "hflip": hflip, "num_classes": classes, "source": str(folder)}
+    if no_test:
+        test_idx = _stratified_pick(y_tr, test_fraction, np.random.default_rng([seed, 1]))
+        mask = np.ones(len(y_tr), dtype=bool)
+        mask[test_idx] = False
+        x_tr, y_tr, x_te, y_te = x_tr[mask], y_tr[mask], x_tr[test_idx], y_tr[test_idx]
+        meta["note"] = f"no t10k files: {test_fraction:g} of the training files is the test split"
+    else:
+        test_x, test_y = paths["test_x"], paths["test_y"]
+        assert test_x is not None and test_y is not None
+        x_te = _as_nchw(read_idx(test_x), test_x, "images", "nhwc")
+        y_te = _as_labels(read_idx(test_y), len(x_te), test_y, "labels")
+        if x_te.shape[1:] != x_tr.shape[1:]:
+            raise ValueError(f"{test_x}: test images are {x_te.shape[1:]} but training images are {x_tr.shape[1:]}")
+    x_tr, x_te, meta["input_range"] = _as_uint8_pair(x_tr, x_te, train_x, "images")
+    return x_tr, y_tr, x_te, y_te, meta
 
 
 # --- CIFAR
@@ -403,6 +442,78 @@ def _read_cifar100(folder: Path) -> Arrays:
     x_tr, y_tr = _cifar_batch(folder / "train", b"fine_labels")
     x_te, y_te = _cifar_batch(folder / "test", b"fine_labels")
     return x_tr, y_tr, x_te, y_te, {"name": "cifar100", "hflip": True, "num_classes": 100, "source": str(folder)}
+
+
+# --- a folder of images per class
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm")
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _class_folders(folder: Path) -> list[Path]:
+    """The sub-folders of ``folder`` that hold image files (one per class), sorted by name."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and _images_in(p))
+
+
+def _read_image_folder(folder: Path, *, seed: int, test_fraction: float) -> Arrays:
+    """``folder/CLASS/*.png`` (or ``train/CLASS/...`` and ``test/CLASS/...``): labels are the class
+    folders in sorted order (their names kept as ``class_names``), images all of one size, grey
+    when every file is grey, else RGB. Without ``test/``, ``test_fraction`` is carved off."""
+    try:
+        from PIL import Image
+    except ImportError as exc:  # pragma: no cover - pillow ships with the test extras
+        raise ValueError(f"{folder}: reading image files needs Pillow (pip install pillow, or nas[images])") from exc
+    train_dir = folder / "train" if _class_folders(folder / "train") else folder
+    test_dir = folder / "test" if train_dir != folder and _class_folders(folder / "test") else None
+    names = sorted({p.name for d in (train_dir, test_dir) if d is not None for p in _class_folders(d)})
+    files: dict[str, list[tuple[Path, int]]] = {}
+    for split, root in (("train", train_dir), ("test", test_dir)):
+        if root is not None:
+            files[split] = [(f, names.index(c.name)) for c in _class_folders(root) for f in _images_in(c)]
+
+    headers: dict[Path, tuple[str, tuple[int, int]]] = {}  # mode and size, read without decoding the pixels
+    for f, _ in (item for split in files.values() for item in split):
+        try:
+            with Image.open(f) as im:
+                headers[f] = (im.mode, im.size)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{f}: not a readable image ({exc})") from exc
+    grey = all(mode in ("1", "L", "I", "I;16", "F") for mode, _ in headers.values())
+    first = next(iter(headers))
+    size = headers[first][1]
+
+    def stack(items: list[tuple[Path, int]]) -> tuple[np.ndarray, np.ndarray]:
+        arrays = []
+        for f, _ in items:
+            if headers[f][1] != size:
+                w, h = headers[f][1]
+                raise ValueError(f"{f}: {w}x{h} pixels, but {first} is {size[0]}x{size[1]}; give images of one "
+                                 f"size (resize them first)")
+            try:
+                with Image.open(f) as im:
+                    arr = np.asarray(im.convert("L" if grey else "RGB"), dtype=np.uint8)
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"{f}: not a readable image ({exc})") from exc
+            arrays.append(arr[None] if grey else arr.transpose(2, 0, 1))
+        return np.stack(arrays), np.array([label for _, label in items], dtype=np.int64)
+
+    x_tr, y_tr = stack(files["train"])
+    meta: dict[str, Any] = {"name": folder.name or "images", "hflip": False, "num_classes": len(names),
+                            "source": str(folder), "class_names": tuple(names)}
+    if "test" in files:
+        x_te, y_te = stack(files["test"])
+    else:
+        test_idx = _stratified_pick(y_tr, test_fraction, np.random.default_rng([seed, 1]))
+        mask = np.ones(len(y_tr), dtype=bool)
+        mask[test_idx] = False
+        x_tr, y_tr, x_te, y_te = x_tr[mask], y_tr[mask], x_tr[test_idx], y_tr[test_idx]
+        meta["note"] = f"no test/ folder: {test_fraction:g} of the images is the test split"
+    return x_tr, y_tr, x_te, y_te, meta
 
 
 # --- npz

@@ -13,26 +13,12 @@ import time
 import traceback
 from typing import Any, Callable
 
+from nas.cost import Budget
 from nas.data import DataSplits
 from nas.graph import Architecture
+from nas.schema import EVAL_METRICS
 
-__all__ = ["evaluate", "over_limits", "ROW_METRICS"]
-
-#: The metric fields ``evaluate`` returns (besides ``traceback`` on failures).
-ROW_METRICS = (
-    "status", "error", "params", "macs", "val_acc", "val_acc_per_epoch", "train_loss", "test_acc",
-    "seconds", "train_seconds", "epochs", "images_per_s", "device", "peak_memory_mb", "stopped_early",
-)
-
-
-def over_limits(params: int, macs: int, max_params: int | None, max_macs: int | None) -> str | None:
-    """Why a network with these costs is over the limits, or None when it is within them."""
-    reasons = []
-    if max_macs is not None and macs > max_macs:
-        reasons.append(f"{macs:,} MACs > max_macs {int(max_macs):,}")
-    if max_params is not None and params > max_params:
-        reasons.append(f"{params:,} params > max_params {int(max_params):,}")
-    return "; ".join(reasons) or None
+__all__ = ["evaluate"]
 
 
 def evaluate(
@@ -48,12 +34,14 @@ def evaluate(
     on_epoch: Callable[[int, dict[str, Any]], bool | None] | None = None,
     **train_options: Any,
 ) -> dict[str, Any]:
-    """Cost, check, compile and train one architecture; a row of plain metric values.
+    """Cost, check, compile and train one architecture; a row of plain metric values
+    (:data:`nas.schema.EVAL_METRICS`, and ``traceback`` after a failure).
 
     ``arch`` is an Architecture or its :func:`nas.to_json` text. ``train_options`` go to
     :func:`nas.train.train` (``batch_size``, ``lr``, ...). ``on_epoch`` is passed to the trainer
     (return False to stop early). The row's ``status`` is ``ok``, ``rejected`` (over the cost
-    limits: not trained) or ``failed`` (with ``error`` and ``traceback``).
+    limits of :class:`nas.cost.Budget`: not trained) or ``failed`` (with ``error`` and
+    ``traceback``). ValueError for a limit that is not a positive int.
     """
     from nas.compiler import compile as compile_arch
     from nas.cost import count
@@ -61,8 +49,9 @@ def evaluate(
     from nas.train import train
 
     started = time.perf_counter()
-    row: dict[str, Any] = {key: None for key in ROW_METRICS}
-    row.update(status="failed", val_acc_per_epoch=[], stopped_early=False)
+    budget = Budget(max_macs, max_params)  # a bad limit is the caller's mistake: ValueError
+    row: dict[str, Any] = dict.fromkeys(EVAL_METRICS)
+    row.update(status="failed", val_acc_per_epoch=[], stopped_early=False, train_seconds=0.0)
 
     def finish(**fields: Any) -> dict[str, Any]:
         row.update(fields)
@@ -75,7 +64,7 @@ def evaluate(
         stage = "counting costs"
         cost = count(net)
         row.update(params=int(cost.params), macs=int(cost.macs))
-        reason = over_limits(cost.params, cost.macs, max_params, max_macs)
+        reason = budget.reason(cost.params, cost.macs)
         if reason is not None:
             return finish(status="rejected", error=f"over the cost limits: {reason}")
         stage = "compiling"
@@ -85,7 +74,7 @@ def evaluate(
                        **train_options)
     except Exception as exc:  # a bad candidate must not stop the search
         return finish(error=f"{type(exc).__name__} while {stage}: {exc}", traceback=traceback.format_exc(limit=-4))
-    for key in ROW_METRICS:
+    for key in EVAL_METRICS:
         if key in result and key not in ("params", "macs", "seconds"):
             row[key] = result[key]
     if result.get("traceback"):

@@ -26,8 +26,12 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from nas import schema
+from nas.schema import STATUSES, USABLE_STATUSES
+
 __all__ = [
-    "COLUMNS", "STATUSES", "TrialLog", "load", "best", "pareto_front", "write_json_atomic", "read_json",
+    "COLUMNS", "STATUSES", "USABLE_STATUSES", "TrialLog", "load", "best", "pareto_front", "trained",
+    "write_json_atomic", "read_json", "clean_row",
     "JOURNAL", "TABLE", "CONFIG", "STATE",
 ]
 
@@ -35,39 +39,8 @@ JOURNAL = "trials.jsonl"
 TABLE = "trials.parquet"
 CONFIG = "config.json"
 STATE = "searcher.json"
-STATUSES = ("ok", "stopped", "failed", "rejected")
-
-# column -> kind; the order is the table's column order
-_KINDS: dict[str, str] = {
-    "trial_id": "id",
-    "run_id": "str",
-    "searcher": "str",
-    "space": "str",
-    "status": "status",
-    "arch_hash": "hash",
-    "parent_hash": "str",
-    "origin": "str",
-    "mutations": "list",
-    "params": "count",
-    "macs": "count",
-    "val_acc": "fraction",
-    "val_acc_per_epoch": "fractions",
-    "test_acc": "fraction",
-    "train_loss": "float",
-    "epochs": "float",
-    "seconds": "float",
-    "images_per_s": "float",
-    "error": "str",
-    "seed": "count",
-    "start_time": "time",
-    "end_time": "time",
-    "worker": "str",
-    "device": "str",
-    "info": "dict",
-    "arch_json": "str",
-}
-#: Every column of the trials table, in order.
-COLUMNS: tuple[str, ...] = tuple(_KINDS)
+#: Every column of the trials table, in order (kinds in :data:`nas.schema.COLUMNS`).
+COLUMNS: tuple[str, ...] = tuple(schema.COLUMNS)
 
 
 # ------------------------------------------------------------------ atomic files
@@ -150,7 +123,7 @@ def _number(v: Any) -> bool:
 def clean_row(row: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
     """A row with every known column checked and normalised, or (None, why it is not usable)."""
     out: dict[str, Any] = {}
-    for col, kind in _KINDS.items():
+    for col, kind in schema.COLUMNS.items():
         v = _plain(row.get(col))
         if isinstance(v, str) and kind in ("list", "dict"):
             try:
@@ -159,8 +132,8 @@ def clean_row(row: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str | None
                 return None, f"{col} is not valid JSON"
         bad = None
         if kind == "id":
-            if not (isinstance(v, int) and not isinstance(v, bool) and v >= 0):
-                bad = "must be an integer >= 0"
+            if not (isinstance(v, int) and not isinstance(v, bool)):
+                bad = "must be an integer"
         elif kind == "status":
             if v not in STATUSES:
                 bad = f"must be one of {', '.join(STATUSES)}"
@@ -172,10 +145,12 @@ def clean_row(row: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str | None
         elif kind == "str":
             if not isinstance(v, str):
                 bad = "must be text"
-        elif kind == "count":
+        elif kind in ("count", "ref"):
             if isinstance(v, float) and v.is_integer():
                 v = int(v)
-            if not (isinstance(v, int) and not isinstance(v, bool) and v >= 0):
+            if not (isinstance(v, int) and not isinstance(v, bool)):
+                bad = "must be an integer"
+            elif kind == "count" and v < 0:
                 bad = "must be an integer >= 0"
         elif kind in ("float", "time"):
             if not _number(v):
@@ -195,13 +170,13 @@ def clean_row(row: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str | None
         if bad:
             return None, f"{col} {bad} (got {str(v)[:60]!r})"
         out[col] = v
-    if out["mutations"] is None:
-        out["mutations"] = []
-    if out["info"] is None:
-        out["info"] = {}
-    if out["val_acc_per_epoch"] is None:
-        out["val_acc_per_epoch"] = []
+    for col, kind in schema.COLUMNS.items():
+        if out[col] is None and kind in _EMPTY:
+            out[col] = _EMPTY[kind]()
     return out, None
+
+
+_EMPTY: dict[str, Any] = {"list": list, "dict": dict, "fractions": list}
 
 
 # ------------------------------------------------------------------ the writer
@@ -296,9 +271,10 @@ def _arrow_schema() -> Any:
     import pyarrow as pa
 
     types = {"id": pa.int64(), "str": pa.string(), "status": pa.string(), "hash": pa.string(),
-             "list": pa.string(), "dict": pa.string(), "count": pa.int64(), "fraction": pa.float64(),
+             "list": pa.string(), "dict": pa.string(), "count": pa.int64(), "ref": pa.int64(),
+             "fraction": pa.float64(),
              "fractions": pa.list_(pa.float64()), "float": pa.float64(), "time": pa.timestamp("us", tz="UTC")}
-    return pa.schema([(col, types[kind]) for col, kind in _KINDS.items()])
+    return pa.schema([(col, types[kind]) for col, kind in schema.COLUMNS.items()])
 
 
 def _to_arrow(rows: list[dict[str, Any]]) -> Any:
@@ -308,7 +284,7 @@ def _to_arrow(rows: list[dict[str, Any]]) -> Any:
 
     cols: dict[str, list[Any]] = {c: [] for c in COLUMNS}
     for r in sorted(rows, key=lambda r: r["trial_id"]):
-        for col, kind in _KINDS.items():
+        for col, kind in schema.COLUMNS.items():
             v = r.get(col)
             if kind in ("list", "dict"):
                 v = json.dumps(v)
@@ -411,10 +387,10 @@ def load(run_dir: str | Path, warn: bool = True) -> Any:
         raise FileNotFoundError(f"{run_dir} holds no {TABLE} or {JOURNAL}: not a run folder (or no trial finished yet)")
     rows, skipped = _read_rows(run_dir)
     df = pd.DataFrame(rows, columns=list(COLUMNS))
-    for col, kind in _KINDS.items():
+    for col, kind in schema.COLUMNS.items():
         if kind in ("id",):
             df[col] = df[col].astype("int64")
-        elif kind == "count":
+        elif kind in ("count", "ref"):
             df[col] = df[col].astype("Int64")
         elif kind in ("float", "fraction"):
             df[col] = df[col].astype("float64")
@@ -432,15 +408,24 @@ def load(run_dir: str | Path, warn: bool = True) -> Any:
 # ------------------------------------------------------------------ analysis helpers
 
 
+def trained(df: Any) -> Any:
+    """The rows that were trained here: cached rows (a repeat of an architecture already trained in
+    the run, ``cached_from`` set) left out, so each architecture appears once."""
+    rows = df[df["cached_from"].isna()] if "cached_from" in df.columns else df
+    return rows.drop_duplicates("arch_hash", keep="first")
+
+
 def best(df: Any, n: int = 5, by: str = "val_acc") -> Any:
-    """The ``n`` finished trials with the highest ``by`` (usable rows only)."""
-    ok = df[df["status"].isin(("ok", "stopped")) & df[by].notna()]
+    """The ``n`` usable trials with the highest ``by``, each architecture once."""
+    rows = trained(df)
+    ok = rows[rows["status"].isin(USABLE_STATUSES) & rows[by].notna()]
     return ok.sort_values([by, "macs"], ascending=[False, True], kind="stable").head(n)
 
 
 def pareto_front(df: Any, accuracy: str = "val_acc", cost: str = "macs") -> Any:
-    """Trials not dominated on (``accuracy`` up, ``cost`` down), cheapest first."""
-    ok = df[df["status"].isin(("ok", "stopped")) & df[accuracy].notna() & df[cost].notna()]
+    """Trials not dominated on (``accuracy`` up, ``cost`` down), cheapest first, each architecture once."""
+    rows = trained(df)
+    ok = rows[rows["status"].isin(USABLE_STATUSES) & rows[accuracy].notna() & rows[cost].notna()]
     ok = ok.sort_values([cost, accuracy], ascending=[True, False], kind="stable")
     keep, top = [], -math.inf
     for idx, acc in zip(ok.index, ok[accuracy]):

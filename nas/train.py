@@ -24,6 +24,7 @@ from torch import nn
 
 from nas.data import DataSplits
 from nas.modules import seeded_init
+from nas.schema import EPOCH_METRICS, TRAIN_METRICS
 
 __all__ = ["TrainConfig", "train", "seeded_init", "augment_batch", "lr_factor", "default_batch_size", "EpochCallback"]
 
@@ -87,6 +88,7 @@ def train(
     test: bool = False,
     init_seed: int | None = None,
     reinit: bool = True,
+    verbose: bool = False,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Train ``model`` on ``data`` for ``epochs`` (fractions allowed) and report metrics.
@@ -97,12 +99,14 @@ def train(
     and keyword ``overrides`` (any :class:`TrainConfig` field, e.g. ``lr=0.05``) set the
     hyper-parameters. ``on_epoch(epoch_index, metrics)`` is called after every (possibly
     partial) epoch; returning False stops training early. ``test=True`` also reports test
-    accuracy at the end.
+    accuracy at the end. ``verbose=True`` prints one line per epoch (loss, accuracies, time) to
+    stdout as it goes.
 
-    Returns a dict with status ("ok" / "failed"), error, val_acc, val_acc_per_epoch,
-    train_loss, train_loss_per_epoch, train_acc, test_acc, seconds, train_seconds,
-    epoch_seconds, images_per_s, epochs, steps, device, batch_size, lr, stopped_early,
-    peak_memory_mb. Raises ValueError for bad arguments, before any training.
+    Returns a dict of :data:`nas.schema.TRAIN_METRICS` (status "ok" / "failed", error, val_acc,
+    val_acc_per_epoch, train_loss, ..., peak_memory_mb; ``traceback`` too after a failure); the
+    callback gets :data:`nas.schema.EPOCH_METRICS`, ``seconds`` (time so far) and
+    ``planned_epochs`` (the epochs the run trains when nothing stops it). Raises ValueError for bad arguments, before
+    any training.
     """
     # ---- arguments: mistakes here are the caller's and raise
     if isinstance(epochs, bool) or not isinstance(epochs, (int, float)) or not math.isfinite(epochs) or epochs <= 0:
@@ -120,6 +124,8 @@ def train(
     cfg.validate()
     if on_epoch is not None and not callable(on_epoch):
         raise ValueError("on_epoch must be callable (epoch_index, metrics) -> bool | None")
+    if verbose:
+        on_epoch = _printing(on_epoch)
     dev = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {dev} requested but CUDA is not available")
@@ -128,13 +134,12 @@ def train(
     batch_size = min(cfg.batch_size or default_batch_size(n_train, cuda), n_train)
     peak_lr = cfg.lr if cfg.lr is not None else cfg.base_lr * batch_size / 256
 
-    result: dict[str, Any] = {
-        "status": "ok", "error": None, "val_acc": None, "val_acc_per_epoch": [], "train_loss": None,
-        "train_loss_per_epoch": [], "train_acc": None, "test_acc": None, "seconds": 0.0,
-        "train_seconds": 0.0, "epoch_seconds": [], "images_per_s": 0.0, "epochs": 0.0, "steps": 0,
-        "device": str(dev), "batch_size": batch_size, "lr": peak_lr, "stopped_early": False,
-        "peak_memory_mb": None, "seed": seed,
-    }
+    result: dict[str, Any] = dict.fromkeys(TRAIN_METRICS)
+    result.update(
+        status="ok", val_acc_per_epoch=[], train_loss_per_epoch=[], seconds=0.0, train_seconds=0.0,
+        epoch_seconds=[], images_per_s=0.0, epochs=0.0, steps=0, device=str(dev), batch_size=batch_size,
+        lr=peak_lr, stopped_early=False, seed=seed,
+    )
     # Ops that draw from torch's global generator (dropout) get one forked and seeded for this
     # run, so the same seed repeats the run whatever ran before; the caller's state is restored.
     with torch.random.fork_rng(devices=[dev] if cuda else [], device_type=dev.type):
@@ -257,8 +262,9 @@ def _train_loop(model: nn.Module, data: DataSplits, epochs: float, seed: int, de
         result["val_acc_per_epoch"].append(val_acc)
         result.update(train_loss=mean_loss, train_acc=n_correct / (n_steps * batch_size), val_acc=val_acc)
         if on_epoch is not None:
-            metrics = {k: result[k] for k in ("epochs", "steps", "val_acc", "train_loss", "train_acc")}
+            metrics = {k: result[k] for k in EPOCH_METRICS}
             metrics["seconds"] = time.perf_counter() - t_start
+            metrics["planned_epochs"] = total_steps / steps_per_epoch
             if on_epoch(epoch, metrics) is False:
                 result["stopped_early"] = steps_done < total_steps
                 break
@@ -276,6 +282,20 @@ def _train_loop(model: nn.Module, data: DataSplits, epochs: float, seed: int, de
         result["val_acc"] = None
         optimizer.zero_grad(set_to_none=True)
     return _finish(result, t_start, dev)
+
+
+def _printing(on_epoch: EpochCallback | None) -> EpochCallback:
+    """``on_epoch`` preceded by a printed line per epoch: ``epoch 2/3: train_loss ... (12.3 s)``."""
+
+    def callback(index: int, metrics: dict[str, Any]) -> bool | None:
+        planned = math.ceil(metrics["planned_epochs"] - 1e-9)
+        val = "-" if metrics["val_acc"] is None else f"{metrics['val_acc']:.4f}"
+        print(f"epoch {index + 1}/{planned}: train_loss {metrics['train_loss']:.4f}  train_acc "
+              f"{metrics['train_acc']:.4f}  val_acc {val}  ({metrics['epochs']:.2f} epochs, "
+              f"{metrics['seconds']:.1f} s)", flush=True)
+        return on_epoch(index, metrics) if on_epoch is not None else None
+
+    return callback
 
 
 def _finish(result: dict[str, Any], t_start: float, dev: torch.device) -> dict[str, Any]:

@@ -16,7 +16,6 @@ count differs.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import nas
-from nas import baselines
+from nas import baselines, cli
 from nas.graph import Architecture
 from nas.testing import random_architecture
 
@@ -85,10 +84,10 @@ def line(name: str, params: str, macs: str, count_s: float, fwd_s: float, total_
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--random", type=int, default=1000, help="number of random graphs")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--repeats", type=int, default=3, help="timing repeats per baseline (best is kept)")
+    parser = cli.ArgumentParser(prog="bench_cost.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--random", type=cli.nonneg_int, default=1000, help="number of random graphs")
+    parser.add_argument("--seed", type=cli.nonneg_int, default=0, help="seed of the random graphs")
+    parser.add_argument("--repeats", type=cli.positive_int, default=3, help="timing repeats per baseline (best is kept)")
     args = parser.parse_args(argv)
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; times are the best of "

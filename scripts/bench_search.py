@@ -267,7 +267,9 @@ def bench_gpu(space_name: str, k: int, epochs: float, batch_size: int, backend: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from nas import cli
+
+    p = cli.ArgumentParser(prog="bench_search.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--only", action="append", choices=("asktell", "overhead", "speedup", "gpu"),
                    help="run only these parts (repeatable)")
     p.add_argument("--space", default="mixed")

@@ -39,6 +39,7 @@ import pandas as pd
 
 import nas
 import nas.cost
+from nas import cli
 from nas.graph import Architecture
 
 GOAL_PER_S = 2000
@@ -70,21 +71,15 @@ def parse_shape(text: str) -> tuple[int, int, int]:
     return shape  # type: ignore[return-value]
 
 
-def parse_count(text: str) -> int:
-    """A positive count, with an optional K/M suffix (``5M`` is 5,000,000)."""
-    scale = {"k": 1_000, "m": 1_000_000}.get(text[-1:].lower(), 1)
-    try:
-        value = int(float(text[:-1] if scale > 1 else text) * scale)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number such as 5M or 200000, got {text!r}")
-    return value
-
-
 def names_list(text: str) -> list[str]:
-    """A comma-separated list of names (empty entries dropped)."""
-    return [n.strip() for n in text.split(",") if n.strip()]
+    """A comma-separated list of space names (empty entries dropped); a name that is neither
+    registered nor a family still being ported is refused with the closest registered one."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    known = nas.spaces.names()
+    for name in names:
+        if name not in known and name not in FAMILIES:
+            raise argparse.ArgumentTypeError(nas.errors.unknown_name("search space", name, known))
+    return names
 
 
 class frozen_gc:
@@ -322,22 +317,22 @@ def say_skipped(names: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the four sections and the goals table; 1 if the counting paths disagree, else 0."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, default=1000, help="samples and chained mutations per space (default 1000)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed passes; the fastest counts (default 3)")
+    parser = cli.ArgumentParser(prog="bench_spaces.py", description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=cli.positive_int, default=1000, help="samples and chained mutations per space (default 1000)")
+    parser.add_argument("--repeats", type=cli.positive_int, default=3, help="timed passes; the fastest counts (default 3)")
     parser.add_argument("--input", type=parse_shape, default=(3, 32, 32), help="input CxHxW (default 3x32x32)")
-    parser.add_argument("--classes", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--classes", type=cli.positive_int, default=10, help="classes of the networks")
+    parser.add_argument("--seed", type=cli.nonneg_int, default=0, help="seed of the samples and mutations")
     parser.add_argument("--spaces", type=names_list, default=None,
                         help="comma-separated spaces for the rates (default: every registered space)")
     parser.add_argument("--count-spaces", type=names_list, default=["darts"],
                         help="spaces whose networks nas.count is timed on (default darts)")
-    parser.add_argument("--count-n", type=int, default=200, help="distinct networks for the count rates (default 200)")
+    parser.add_argument("--count-n", type=cli.positive_int, default=200, help="distinct networks for the count rates (default 200)")
     parser.add_argument("--budget-spaces", type=names_list, default=["mixed"],
                         help="spaces sampled under the tight budget (default mixed)")
     parser.add_argument("--budget-input", type=parse_shape, default=(1, 28, 28), help="default 1x28x28")
-    parser.add_argument("--max-macs", type=parse_count, default=5_000_000, help="tight budget (default 5M)")
-    parser.add_argument("--budget-n", type=int, default=200, help="samples and mutations under the budget")
+    parser.add_argument("--max-macs", type=cli.count, default=5_000_000, help="tight budget (default 5M)")
+    parser.add_argument("--budget-n", type=cli.positive_int, default=200, help="samples and mutations under the budget")
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
                         help="cpu: CPU time of this process (default; robust to other load); wall: wall time")
     args = parser.parse_args(argv)

@@ -25,6 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.flop_counter import FlopCounterMode
 
+from nas import cli
 from nas.data import DataSplits, load
 from nas.train import TrainConfig, seeded_init, train
 
@@ -212,12 +213,13 @@ def part_c(args: argparse.Namespace, device: torch.device) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = cli.ArgumentParser(prog="bench_train.py", description=__doc__.splitlines()[0])
     ap.add_argument("--parts", default="a,b,c", help="comma-separated subset of a,b,c")
-    ap.add_argument("--epochs", type=float, default=2.0, help="epochs for (a) and (c); timed epochs for (b)")
-    ap.add_argument("--device", default=None, help="(a) and (c) device; default cpu for (a), cuda if present for (c)")
-    ap.add_argument("--peak-flops", type=float, default=None, help="peak bf16 FLOP/s for MFU (default: by GPU name)")
-    ap.add_argument("--repeats", type=int, default=3, help="(a): interleaved repeats, fastest kept")
+    ap.add_argument("--epochs", type=cli.positive_float, default=2.0, help="epochs for (a) and (c); timed epochs for (b)")
+    ap.add_argument("--device", type=cli.device, default=None,
+                    help="(a) and (c) device; default cpu for (a), cuda if present for (c)")
+    ap.add_argument("--peak-flops", type=cli.positive_float, default=None, help="peak bf16 FLOP/s for MFU (default: by GPU name)")
+    ap.add_argument("--repeats", type=cli.positive_int, default=3, help="(a): interleaved repeats, fastest kept")
     ap.add_argument("--no-compile", dest="compile", action="store_false", help="(b): skip the torch.compile rows (airbench net only)")
     args = ap.parse_args(argv)
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}

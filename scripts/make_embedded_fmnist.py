@@ -9,12 +9,13 @@ keeps 600 training and 100 test images per class (6,000 / 1,000 in all), uint8, 
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
+import sys
 from pathlib import Path
 
 import numpy as np
 
+from nas import cli
 from nas.data import DEBIAN_FASHION_MNIST, EMBEDDED_FASHION_MNIST, _npz_bytes, read_idx
 
 SEED = 20170825  # Fashion-MNIST's release date; any fixed value works
@@ -28,17 +29,18 @@ def stratified(y: np.ndarray, per_class: int, rng: np.random.Generator) -> np.nd
     return rng.permutation(np.concatenate(picks))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> int:
+    ap = cli.ArgumentParser(prog="make_embedded_fmnist.py", description=__doc__.splitlines()[0])
     ap.add_argument("--src", type=Path, default=DEBIAN_FASHION_MNIST, help="folder of the four idx .gz files")
-    ap.add_argument("--out", type=Path, default=EMBEDDED_FASHION_MNIST)
-    ap.add_argument("--seed", type=int, default=SEED)
-    args = ap.parse_args()
+    ap.add_argument("--out", type=Path, default=EMBEDDED_FASHION_MNIST, help="the .npz written")
+    ap.add_argument("--seed", type=cli.nonneg_int, default=SEED, help="seed of the subset")
+    args = ap.parse_args(argv)
 
-    x_tr = read_idx(args.src / "train-images-idx3-ubyte.gz")
-    y_tr = read_idx(args.src / "train-labels-idx1-ubyte.gz")
-    x_te = read_idx(args.src / "t10k-images-idx3-ubyte.gz")
-    y_te = read_idx(args.src / "t10k-labels-idx1-ubyte.gz")
+    with cli.user_errors(ap):
+        x_tr = read_idx(args.src / "train-images-idx3-ubyte.gz")
+        y_tr = read_idx(args.src / "train-labels-idx1-ubyte.gz")
+        x_te = read_idx(args.src / "t10k-images-idx3-ubyte.gz")
+        y_te = read_idx(args.src / "t10k-labels-idx1-ubyte.gz")
     rng = np.random.default_rng(args.seed)
     i_tr = stratified(y_tr, TRAIN_PER_CLASS, rng)
     i_te = stratified(y_te, TEST_PER_CLASS, rng)
@@ -53,7 +55,8 @@ def main() -> None:
     args.out.write_bytes(blob)
     print(f"wrote {args.out} ({len(blob) / 1e6:.2f} MB, sha256 {hashlib.sha256(blob).hexdigest()}): "
           f"{len(i_tr)} train / {len(i_te)} test images, seed {args.seed}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -8,132 +8,118 @@ Examples::
     python scripts/search.py --resume results/20260101-120000-vgg-evolution-s0          # after a crash
     python scripts/search.py --resume results/<run_id> --trials 400                      # extend a search
     python scripts/search.py --address HEAD_IP:6379 ...      # join a cluster made with `ray start`
+    python scripts/search.py --import my_space.py --space my_space --searcher tpe         # your own space
+    python scripts/search.py --space vgg --searcher evolution --searcher-option removal=worst --searcher-option max_redraws=10
+    python scripts/search.py --space vgg --dataset my_images.npz --num-classes 5 --data-option layout=nchw
+    python scripts/search.py --config results/<run_id>/config.json --seed 1   # a new run beside the original
+    python scripts/search.py --space mixed --max-macs 3M --with-baselines                 # + the default lecture nets
+    python scripts/search.py --space mixed --max-macs 3M --with-baselines lenet5 resnet20 mobilenet_v2
 
-A bad flag value prints one line and exits with status 2.
+Searchers and spaces are those registered (nas.searchers.names(), nas.spaces.names(), plus the
+spaces of --import modules). The data the search runs on (source, sizes, classes, normalisation)
+is printed first and saved in config.json. A bad flag value, or a budget that cannot work, prints
+one line and exits with status 2 before anything starts.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
-from typing import Any, Callable, NoReturn, Sequence
+from typing import Any, Sequence
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-SEARCHERS = ("evolution", "random", "tpe", "gp", "nsga2")
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a bad command line in one line (no usage dump) and exits 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _bounded(cast: type, low: float, allow_low: bool) -> Callable[[str], Any]:
-    """An argparse type: ``cast(text)``, finite, and >= ``low`` (or > ``low``)."""
-    kind = "a whole number" if cast is int else "a number"
-    bound = f">= {low:g}" if allow_low else f"> {low:g}"
-
-    def parse(text: str) -> Any:
-        try:
-            v = cast(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
-        if not math.isfinite(v) or v < low or (v == low and not allow_low):
-            raise argparse.ArgumentTypeError(f"expected {kind} {bound}, got {text}")
-        return v
-
-    return parse
-
-
-_positive_int = _bounded(int, 1, True)
-_nonneg_int = _bounded(int, 0, True)
-_positive_float = _bounded(float, 0, False)
-_nonneg_float = _bounded(float, 0, True)
-
-
-def _count(text: str) -> int:
-    from nas.runner import ConfigError, parse_count
-
-    try:
-        v = parse_count(text)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if v is None or v <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive count, got {text!r}")
-    return v
-
-
-def _key_value(text: str) -> tuple[str, Any]:
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    key, raw = text.split("=", 1)
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw  # plain text
-    return key.strip().replace("-", "_"), value
+from nas import cli
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = OneLineParser(prog="search.py", description=__doc__.split("\n\n")[0],
-                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    """The command line; ``--space`` and ``--searcher`` offer what the registries hold now."""
+    import nas.searchers
+    import nas.spaces
+
+    p = cli.ArgumentParser(prog="search.py", description=__doc__.split("\n\n")[0])
     what = p.add_argument_group("what to search")
-    what.add_argument("--space", help="search space (see nas.spaces.names())")
-    what.add_argument("--space-option", action="append", type=_key_value, default=None, metavar="KEY=VALUE",
+    what.add_argument("--space", choices=nas.spaces.names(), metavar="SPACE",
+                      help=f"search space: {', '.join(nas.spaces.names())} (and those of --import modules)")
+    what.add_argument("--space-option", action="append", type=cli.key_value, default=None, metavar="KEY=VALUE",
                       help="space constructor option, JSON value (repeatable), e.g. stages=3")
-    what.add_argument("--searcher", choices=SEARCHERS, default=None, help="default: evolution")
+    what.add_argument("--searcher", choices=nas.searchers.names(), default=None,
+                      help=f"{', '.join(nas.searchers.names())} (default: evolution)")
     what.add_argument("--objective", choices=("accuracy", "accuracy-macs"), default=None,
                       help="accuracy, or accuracy vs MACs (Pareto); nsga2 defaults to accuracy-macs")
     what.add_argument("--dataset", default=None,
-                      help="anything nas.data.load accepts: fashion-mnist, fashion-mnist-embedded, a folder, an .npz")
-    what.add_argument("--val-fraction", type=_nonneg_float, default=None, help="share of training data for validation (0.1)")
-    what.add_argument("--max-train", type=_positive_int, default=None, help="use a stratified subset of this many training images")
-    what.add_argument("--max-macs", type=_count, default=None, help="reject candidates above this many MACs (5e6, 5M, 300k)")
-    what.add_argument("--max-params", type=_count, default=None, help="reject candidates above this many parameters")
+                      help="fashion-mnist, fashion-mnist-embedded, a folder (idx files, CIFAR batches, or images in "
+                           "a folder per class) or an .npz with x and y (README: Your own data); default: "
+                           "fashion-mnist-embedded")
+    what.add_argument("--num-classes", type=cli.positive_int, default=None,
+                      help="classes of the data (default: inferred from the labels)")
+    what.add_argument("--data-option", action="append", type=cli.key_value, default=None, metavar="KEY=VALUE",
+                      help="any option of nas.data.load, JSON value (repeatable), e.g. layout=nchw, max_test=500, "
+                           "hflip=true, test_fraction=0.2")
+    what.add_argument("--val-fraction", type=cli.fraction, default=None,
+                      help="share of training data for validation (default: 0.1)")
+    what.add_argument("--max-train", type=cli.positive_int, default=None,
+                      help="use a stratified subset of this many training images (default: all)")
+    what.add_argument("--max-macs", type=cli.count, default=None, help="reject candidates above this many MACs (5e6, 5M, 300k)")
+    what.add_argument("--max-params", type=cli.count, default=None, help="reject candidates above this many parameters")
     what.add_argument("--import", dest="imports", action="append", default=None, metavar="MODULE",
                       help="import a module or .py file first (e.g. one registering your own space)")
+    what.add_argument("--with-baselines", nargs="*", default=None, metavar="NAME",
+                      help="also train these lecture baselines (nas.baselines.names(); space- or comma-separated) "
+                           "in the same Ray run, same data, epochs, seed and trainer settings; recorded with "
+                           "searcher 'baseline', never told to the searcher, not counted in --trials. Without names "
+                           "(or with 'default'): the cheapest small-input form of each lecture family, cheapest "
+                           "first (lenet5, resnet20, mobilenet_v1, vgg11_bn, densenet121, googlenet_bn) while "
+                           "together they need at most trials x --max-macs MACs (all of them without --max-macs)")
+    what.add_argument("--baselines-within-budget", action="store_true", default=None,
+                      help="leave out baselines over --max-macs / --max-params (default: train them anyway, "
+                           "marked over budget in the over_budget column)")
 
     budget = p.add_argument_group("budget and resources")
-    budget.add_argument("--trials", type=_positive_int, default=None, help="candidates to train (default 20)")
-    budget.add_argument("--epochs", type=_positive_float, default=None, help="epochs per candidate, fractions allowed (1)")
-    budget.add_argument("--workers", type=_positive_int, default=None, help="concurrent trials (1)")
-    budget.add_argument("--cpus-per-trial", type=_positive_float, default=None, help="CPUs (torch threads) per trial (1)")
-    budget.add_argument("--gpus-per-trial", type=_nonneg_float, default=None,
-                        help="GPUs per trial; fractions pack several small candidates on one GPU (0)")
+    budget.add_argument("--trials", type=cli.positive_int, default=None, help="candidates to train; on --resume, more extends the run (default: 20)")
+    budget.add_argument("--epochs", type=cli.positive_float, default=None, help="epochs per candidate, fractions allowed (default: 1)")
+    budget.add_argument("--workers", type=cli.positive_int, default=None, help="concurrent trials (default: 1)")
+    budget.add_argument("--cpus-per-trial", type=cli.positive_float, default=None, help="CPUs (torch threads) per trial (default: 1)")
+    budget.add_argument("--gpus-per-trial", type=cli.nonneg_float, default=None,
+                        help="GPUs per trial; fractions pack several small candidates on one GPU (default: 0)")
     budget.add_argument("--asha", action="store_true", default=None, help="stop hopeless candidates early (ASHA on val accuracy)")
-    budget.add_argument("--grace-epochs", type=_positive_float, default=None, help="ASHA: epochs before the first cut (1)")
-    budget.add_argument("--reduction-factor", type=_positive_int, default=None, help="ASHA: keep 1/this per rung (3)")
-    budget.add_argument("--max-failures", type=_nonneg_int, default=None, help="retries of a trial whose worker died (2)")
+    budget.add_argument("--grace-epochs", type=cli.positive_float, default=None, help="ASHA: epochs before the first cut, below --epochs (default: 1)")
+    budget.add_argument("--reduction-factor", type=cli.positive_int, default=None, help="ASHA: keep 1/this per rung (default: 3)")
+    budget.add_argument("--max-failures", type=cli.nonneg_int, default=None, help="retries of a trial whose worker died (default: 2)")
     budget.add_argument("--address", default=None, help="join a running Ray cluster (HOST:6379 or 'auto')")
-    budget.add_argument("--batch-size", type=_positive_int, default=None, help="training batch size")
-    budget.add_argument("--lr", type=_positive_float, default=None, help="peak learning rate")
+    budget.add_argument("--batch-size", type=cli.positive_int, default=None, help="training batch size (default: 256 on CPU, 512 on GPU, halved for small data)")
+    budget.add_argument("--lr", type=cli.positive_float, default=None, help="peak learning rate (default: 0.1 x batch size / 256)")
     budget.add_argument("--test", action="store_true", default=None, help="also measure test accuracy of every trial")
 
-    evo = p.add_argument_group("searcher options")
-    evo.add_argument("--population", type=_positive_int, default=None, help="evolution: population size P (100)")
-    evo.add_argument("--sample-size", type=_positive_int, default=None, help="evolution: tournament size S (25)")
-    evo.add_argument("--initial-mutations", type=_positive_int, default=None, help="evolution: d, mutations of the first child (1)")
-    evo.add_argument("--mutation-decay", type=_positive_float, default=None, help="evolution: r in max(ceil(d - i/r), 1) (10)")
+    evo = p.add_argument_group("searcher options (the flags below are shorthands for --searcher-option)")
+    evo.add_argument("--searcher-option", action="append", type=cli.key_value, default=None, metavar="KEY=VALUE",
+                     help="any option of the searcher, JSON value (repeatable), e.g. max_redraws=10")
+    evo.add_argument("--population", type=cli.positive_int, default=None,
+                     help="evolution: population size P (default: trials/4, at least 4, at most 100)")
+    evo.add_argument("--sample-size", type=cli.positive_int, default=None,
+                     help="evolution: tournament size S (default: a quarter of P, at least 2)")
+    evo.add_argument("--initial-mutations", type=cli.positive_int, default=None, help="evolution: d, mutations of the first child (default: 1)")
+    evo.add_argument("--mutation-decay", type=cli.positive_float, default=None, help="evolution: r in max(ceil(d - i/r), 1) (default: 10)")
     evo.add_argument("--removal", choices=("oldest", "worst"), default=None,
                      help="evolution: remove the oldest (regularized evolution, default) or the least fit")
-    evo.add_argument("--skip-duplicates", action="store_true", default=None, help="evolution/random: re-draw repeated architectures")
-    evo.add_argument("--n-startup-trials", type=_nonneg_int, default=None, help="tpe/gp: random trials first (10)")
-    evo.add_argument("--nsga2-population", type=_positive_int, default=None, help="nsga2: generation size (20)")
+    evo.add_argument("--skip-duplicates", action=argparse.BooleanOptionalAction, default=None,
+                     help="evolution/random: redraw architectures already proposed (default: on; repeats "
+                          "are never trained twice either way)")
+    evo.add_argument("--n-startup-trials", type=cli.nonneg_int, default=None, help="tpe/gp: random trials first (default: 10)")
+    evo.add_argument("--nsga2-population", type=cli.positive_int, default=None, help="nsga2: generation size (default: 20)")
+    evo.add_argument("--enqueue-after", type=cli.positive_int, default=None,
+                     help="tpe/gp/nsga2: rejected suggestions in a row before a budget-aware sample (default: 5)")
 
     run = p.add_argument_group("run folder")
-    run.add_argument("--seed", type=_nonneg_int, default=None, help="seed of the searcher, data split and training (0)")
-    run.add_argument("--out", default="results", help="parent folder of run folders (results/)")
+    run.add_argument("--seed", type=cli.nonneg_int, default=None, help="seed of the searcher, data split and training (default: 0)")
+    run.add_argument("--out", default=None,
+                     help="parent folder of the new run folder (default: results/; for --config, the folder the "
+                          "original run is in)")
     run.add_argument("--run-id", default=None, help="run folder name (default: time-space-searcher-seed)")
     run.add_argument("--resume", metavar="RUN_DIR", default=None,
-                     help="continue a killed or finished run; only --trials and resources may change")
+                     help="continue a killed or finished run; only resources may change, and --trials "
+                          "only upwards (an extension)")
     run.add_argument("--config", metavar="CONFIG_JSON", default=None,
-                     help="start a new run from a run's config.json (flags given override it)")
+                     help="start a new run from a run's config.json (or its folder); flags given override it")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--verbose", action="store_true", help="show Ray's logs")
     return p
@@ -142,19 +128,22 @@ def build_parser() -> argparse.ArgumentParser:
 _SEARCHER_FLAGS = {
     "population": ("evolution", "population"), "sample_size": ("evolution", "sample_size"),
     "initial_mutations": ("evolution", "initial_mutations"), "mutation_decay": ("evolution", "mutation_decay"),
-    "removal": ("evolution", "removal"), "n_startup_trials": ("tpe gp", "n_startup_trials"),
-    "nsga2_population": ("nsga2", "population_size"),
+    "removal": ("evolution", "removal"), "skip_duplicates": ("evolution random", "skip_duplicates"),
+    "n_startup_trials": ("tpe gp", "n_startup_trials"), "nsga2_population": ("nsga2", "population_size"),
+    "enqueue_after": ("tpe gp nsga2", "enqueue_after"),
 }
 _DIRECT = {"space": "space", "searcher": "searcher", "objective": "objective", "dataset": "dataset",
            "trials": "trials", "epochs": "epochs", "workers": "workers", "cpus_per_trial": "cpus_per_trial",
            "gpus_per_trial": "gpus_per_trial", "max_macs": "max_macs", "max_params": "max_params", "seed": "seed",
            "asha": "asha", "grace_epochs": "asha_grace_epochs", "reduction_factor": "asha_reduction_factor",
            "max_failures": "max_failures", "address": "address", "test": "test", "run_id": "run_id",
-           "imports": "imports"}
+           "imports": "imports", "baselines_within_budget": "baselines_within_budget"}
 
 
 def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = None) -> dict[str, Any]:
     """The SearchConfig fields the command line sets (over ``base``)."""
+    from nas.data import is_named
+
     cfg: dict[str, Any] = json.loads(json.dumps(base or {}))
     for flag, field in _DIRECT.items():
         value = getattr(args, flag)
@@ -162,8 +151,17 @@ def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = Non
             cfg[field] = value
     if cfg.get("objective"):
         cfg["objective"] = cfg["objective"].replace("-", "_")
+    dataset = cfg.get("dataset")
+    if dataset and not is_named(dataset) and Path(dataset).expanduser().exists():  # a path: absolute, as imports
+        cfg["dataset"] = str(Path(cfg["dataset"]).expanduser().resolve())
+    if args.with_baselines is not None:  # names, space- or comma-separated; none: the default set
+        names = [n.strip() for item in args.with_baselines for n in item.split(",") if n.strip()]
+        cfg["baselines"] = names or ["default"]
+    if cfg.get("imports"):  # files by absolute path, so a resume from elsewhere finds them
+        cfg["imports"] = [str(Path(i).resolve()) if i.endswith(".py") else i for i in cfg["imports"]]
     searcher = cfg.get("searcher", "evolution")
     options = dict(cfg.get("searcher_options") or {})
+    options.update(dict(args.searcher_option or []))
     for flag, (owners, option) in _SEARCHER_FLAGS.items():
         value = getattr(args, flag)
         if value is not None:
@@ -171,14 +169,13 @@ def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = Non
                 raise ValueError(f"--{flag.replace('_', '-')} applies to the {owners.replace(' ', '/')} searcher, "
                                  f"not {searcher}")
             options[option] = value
-    if args.skip_duplicates:
-        if searcher not in ("evolution", "random"):
-            raise ValueError(f"--skip-duplicates applies to evolution and random, not {searcher}")
-        options["skip_duplicates"] = True
     cfg["searcher_options"] = options
     if args.space_option:
         cfg["space_options"] = {**(cfg.get("space_options") or {}), **dict(args.space_option)}
     data = dict(cfg.get("data_options") or {})
+    data.update(dict(args.data_option or []))
+    if args.num_classes is not None:
+        data["num_classes"] = args.num_classes
     if args.val_fraction is not None:
         data["val_fraction"] = args.val_fraction
     if args.max_train is not None:
@@ -193,60 +190,145 @@ def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = Non
     return cfg
 
 
+def _known(v: Any) -> bool:
+    """Whether ``v`` is a value (not None, NaN or pandas' NA)."""
+    import pandas as pd
+
+    return v is not None and not bool(pd.isna(v))
+
+
+def _int(v: Any) -> str:
+    return f"{int(v):,}" if _known(v) else "-"
+
+
+def _statuses(df: Any) -> str:
+    return ", ".join(f"{v} {k}" for k, v in df["status"].value_counts().to_dict().items())
+
+
 def print_summary(outcome: Any, top: int = 5) -> None:
-    """The best trials and where the run folder is."""
+    """The best searched trials (each architecture once, described in a few words), the baselines
+    trained beside them (and which searched trial dominates each), and where the run folder is."""
+    from nas.plots import baseline_mask, baselines_vs_front
     from nas.results import best
 
     df = outcome.trials
-    counts = df["status"].value_counts().to_dict()
-    print(f"\n{len(df)} trials ({', '.join(f'{v} {k}' for k, v in counts.items())}) in {outcome.seconds:.0f} s")
-    top_rows = best(df, top)
+    is_base = baseline_mask(df)
+    searched, base = df[~is_base], df[is_base]
+    repeats = int(searched["cached_from"].notna().sum())
+    reused = f"; {repeats} repeated an architecture and reused its result" if repeats else ""
+    also = f" + {len(base)} baselines ({_statuses(base)})" if len(base) else ""
+    print(f"\n{len(searched)} trials ({_statuses(searched)}{reused}){also} in {outcome.seconds:.0f} s")
+    top_rows = best(searched, top)
     if len(top_rows):
-        table = top_rows[["trial_id", "val_acc", "params", "macs", "epochs", "origin", "arch_hash"]].copy()
+        table = top_rows[["trial_id", "val_acc", "params", "macs", "origin", "summary"]].copy()
         table["val_acc"] = table["val_acc"].map(lambda v: f"{v:.4f}")
+        table["summary"] = table["summary"].map(lambda t: t if isinstance(t, str) and len(t) <= 70 else
+                                                f"{str(t)[:67]}...")
         print(table.to_string(index=False))
+    if len(base):
+        versus = {r["baseline"]: r["dominated_by"] for r in baselines_vs_front(df).to_dict("records")}
+        print(f"\n{'baseline':>14} {'val_acc':>8} {'params':>11} {'MACs':>14}  searched front")
+        lines = []
+        for r in base.sort_values("macs").to_dict("records"):
+            name = str(r.get("baseline"))
+            usable = r["status"] in ("ok", "stopped") and _known(r["val_acc"])
+            acc = f"{r['val_acc']:.4f}" if usable else str(r["status"])
+            by = versus.get(name)
+            dom = f"dominated by trial {int(by)}" if _known(by) else "not dominated" if usable else "-"
+            over = "  (over budget)" if isinstance(r.get("over_budget"), str) else ""
+            lines.append(f"{name:>14} {acc:>8} {_int(r['params']):>11} {_int(r['macs']):>14}  {dom}{over}")
+        print("\n".join(lines))
     if not outcome.completed:
         print(f"the search stopped before its {outcome.config.trials} trials; continue it with "
               f"--resume {outcome.run_dir}")
     print(f"run folder: {outcome.run_dir}")
+    print(f"  front and plots:  python scripts/pareto.py {outcome.run_dir}")
+    print(f"  export the best:  python scripts/export.py {outcome.run_dir} --out exported/{outcome.run_dir.name}")
+
+
+def _say(line: str) -> None:
+    """Print a line of what the search runs on, at once."""
+    print(line, flush=True)
+
+
+def rerun_of(path: Path, out: str | None, read_json: Any) -> tuple[dict[str, Any], str]:
+    """The configuration a ``--config`` rerun starts from (a run's ``config.json``, its folder, or
+    a JSON object of SearchConfig fields) and the folder the new run goes in: ``out`` when given,
+    else the folder the original run is in (``results`` for a file outside a run folder). Says
+    where the new run goes."""
+    from nas.results import CONFIG
+    from nas.runner import ConfigError
+
+    if path.is_dir():
+        path = path / CONFIG
+    if not path.is_file():
+        raise ConfigError(f"--config {path}: no such file (give a run's config.json or its folder)")
+    doc = read_json(path)
+    in_run = isinstance(doc, dict) and isinstance(doc.get("config"), dict)
+    base = doc["config"] if in_run else doc
+    if not isinstance(base, dict):
+        raise ConfigError(f"--config {path}: expected a JSON object (a run's config.json)")
+    base = dict(base)
+    base.pop("run_id", None)
+    run_dir = path.resolve().parent
+    beside = in_run and any((run_dir / name).exists() for name in ("trials.jsonl", "searcher.json"))
+    if out is None:
+        out = str(run_dir.parent) if beside else "results"
+        where = f"beside the original, in {out}" if beside else f"in {out}"
+        _say(f"--config {path}: a new run of that configuration, {where} (--out chooses another folder)")
+    else:
+        _say(f"--config {path}: a new run of that configuration, in {out}")
+    return base, out
+
+
+def _import_first(argv: Sequence[str]) -> None:
+    """Import the --import modules before the command line is read: they may register spaces."""
+    from nas.runner import import_modules
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--import", dest="imports", action="append", default=[])
+    known, _ = pre.parse_known_args(list(argv))
+    import_modules(known.imports)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv_list = list(sys.argv[1:] if argv is None else argv)
     from nas.results import read_json
     from nas.runner import ConfigError, SearchConfig, SearchStopped, run_search
     from nas.searchers import SearcherError
     from nas.spaces import SpaceError
 
-    argv_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        _import_first(argv_list)
+    except ConfigError as exc:
+        print(f"search.py: error: {cli.first_line(exc)}", file=sys.stderr)
+        return 2
+    args = build_parser().parse_args(argv_list)
     try:
         if args.resume:
             if args.config:
                 raise ConfigError("--resume and --config exclude each other")
+            if args.out is not None and Path(args.out).resolve() != Path(args.resume).resolve().parent:
+                raise ConfigError(f"--out applies to new runs; --resume continues {args.resume} where it is")
             given = config_from_args(args)
             overrides = {key: value for key, value in given.items()
                          if value or key not in ("searcher_options", "space_options", "data_options", "train_options")}
             outcome = run_search(resume=args.resume, overrides=overrides, progress=not args.no_progress,
-                                 verbose=args.verbose, argv=argv_list)
+                                 verbose=args.verbose, argv=argv_list, announce=_say)
         else:
-            base = None
+            base, out = None, args.out or "results"
             if args.config:
-                base = read_json(args.config)
-                base = base.get("config", base) if isinstance(base, dict) else base
-                if not isinstance(base, dict):
-                    raise ConfigError(f"--config {args.config}: expected a JSON object (a run's config.json)")
-                base.pop("run_id", None)
+                base, out = rerun_of(Path(args.config), args.out, read_json)
             fields = config_from_args(args, base)
             if not fields.get("space"):
                 raise ConfigError("--space is required (or --resume RUN_DIR, or --config CONFIG_JSON)")
             config = SearchConfig.from_dict(fields)
-            outcome = run_search(config, out=args.out, progress=not args.no_progress, verbose=args.verbose,
-                                 argv=argv_list)
-    except (ConfigError, SearcherError, SpaceError, SearchStopped, FileNotFoundError, ValueError) as exc:
+            outcome = run_search(config, out=out, progress=not args.no_progress, verbose=args.verbose,
+                                 argv=argv_list, announce=_say)
+    except (ConfigError, SearcherError, SpaceError, SearchStopped, *cli.USER_ERRORS) as exc:
         if args.verbose:
             raise
-        print(f"search.py: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        print(f"search.py: error: {cli.first_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("search.py: interrupted; continue with --resume RUN_DIR", file=sys.stderr)

@@ -2,48 +2,73 @@
 """Train one lecture baseline (small-input form) with nas.train and print its metrics.
 
     python scripts/train_baseline.py resnet20 --dataset fashion-mnist-embedded --epochs 2
+    python scripts/train_baseline.py lenet5 --dataset my_images.npz --data-option layout=nchw
+
+Baselines are those of nas.baselines.names() (scripts/baselines_table.py lists them). The data is
+anything nas.data.load reads (README: Your own data); what was loaded is printed first. A bad name, value
+or dataset prints one line and exits with status 2.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
 import nas
+from nas import cli
 from nas.baselines import build
 from nas.data import load
 from nas.train import train
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("name", help="baseline name, e.g. lenet5, resnet20, mobilenet_v2")
+def build_parser() -> cli.ArgumentParser:
+    """The command line of this script."""
+    ap = cli.ArgumentParser(prog="train_baseline.py", description=__doc__.split("\n\n")[0])
+    ap.add_argument("name", choices=nas.baselines.names(), metavar="NAME",
+                    help="baseline name, e.g. lenet5, resnet20, mobilenet_v2 (scripts/baselines_table.py lists them)")
     ap.add_argument("--dataset", default="fashion-mnist",
-                    help="fashion-mnist | fashion-mnist-embedded | idx/CIFAR folder | .npz (default: fashion-mnist)")
-    ap.add_argument("--epochs", type=float, default=2.0)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    ap.add_argument("--batch-size", type=int, default=None)
-    ap.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 0.1 x batch/256)")
-    ap.add_argument("--max-train", type=int, default=None, help="keep a stratified subset of the training set")
+                    help="fashion-mnist | fashion-mnist-embedded | idx, CIFAR or image folder | .npz")
+    ap.add_argument("--num-classes", type=cli.positive_int, default=None,
+                    help="classes of the data (default: inferred from the labels)")
+    ap.add_argument("--data-option", action="append", type=cli.key_value, default=None, metavar="KEY=VALUE",
+                    help="any option of nas.data.load, JSON value (repeatable), e.g. layout=nchw")
+    ap.add_argument("--val-fraction", type=cli.fraction, default=0.1, help="share of training data for validation")
+    ap.add_argument("--max-train", type=cli.positive_int, default=None,
+                    help="keep a stratified subset of this many training images (default: all)")
+    ap.add_argument("--epochs", type=cli.positive_float, default=2.0, help="epochs, fractions allowed")
+    ap.add_argument("--seed", type=cli.nonneg_int, default=0, help="seed of the split, the weights and the batches")
+    ap.add_argument("--device", type=cli.device, default=None, help="cpu or cuda (default: cuda when available)")
+    ap.add_argument("--batch-size", type=cli.positive_int, default=None,
+                    help="training batch size (default: 256 on CPU, 512 on GPU, halved for small data)")
+    ap.add_argument("--lr", type=cli.positive_float, default=None, help="peak learning rate (default: 0.1 x batch/256)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the model")
     ap.add_argument("--json", action="store_true", help="print the full result as JSON")
-    args = ap.parse_args(argv)
+    return ap
 
-    data = load(args.dataset, seed=args.seed, max_train=args.max_train)
-    c, h, w = data.input_shape
-    arch = build(args.name, num_classes=data.num_classes, in_channels=c, input_size=h)
-    model = nas.compile(arch)
-    macs = nas.count(arch, input_shape=(c, h, w)).macs
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    options = dict(args.data_option or [])
+    if args.num_classes is not None:
+        options["num_classes"] = args.num_classes
+    with cli.user_errors(ap, TypeError):
+        data = load(args.dataset, seed=args.seed, max_train=args.max_train, val_fraction=args.val_fraction,
+                    **options)
+        c, h, w = data.input_shape
+        if h != w:
+            raise ValueError(f"{data.name} holds {h}x{w} images; the baselines take square images")
+        if args.batch_size is not None and args.batch_size > len(data.y_train):
+            raise ValueError(f"--batch-size {args.batch_size} is larger than the {len(data.y_train)} training images")
+        if len(data.y_val) == 0:
+            raise ValueError("the validation split is empty: raise --val-fraction")
+        arch = build(args.name, num_classes=data.num_classes, in_channels=c, input_size=h)
+        model = nas.compile(arch)
+        macs = nas.count(arch, input_shape=(c, h, w)).macs
     params = sum(p.numel() for p in model.parameters())
 
-    def progress(epoch: int, m: dict) -> None:
-        val = "n/a" if m["val_acc"] is None else f"{m['val_acc']:.4f}"
-        print(f"  epoch {epoch + 1}: train_loss {m['train_loss']:.4f}  train_acc {m['train_acc']:.4f}  "
-              f"val_acc {val}  ({m['seconds']:.1f}s)", flush=True)
-
-    print(f"{args.name} on {data!r}\n  {params:,} parameters, {macs / 1e6:.1f} MMACs per image", flush=True)
-    result = train(model, data, epochs=args.epochs, seed=args.seed, device=args.device, on_epoch=progress,
+    print(f"data: {data.summary()}", flush=True)
+    print(f"{args.name}: {params:,} parameters, {macs / 1e6:.1f} MMACs per image", flush=True)
+    result = train(model, data, epochs=args.epochs, seed=args.seed, device=args.device, verbose=True,
                    test=True, batch_size=args.batch_size, lr=args.lr, compile=args.compile)
     if args.json:
         print(json.dumps({k: v for k, v in result.items() if k != "traceback"}, indent=2, default=str))

@@ -18,30 +18,44 @@ ReLU)::
     maxpool         3x3/1 max pool, [1x1 o] ("pool projection")    v1 (o = 0: bare pool)
     avgpool         3x3/1 average pool, [1x1 o]                    v3
 
-In a *grid-reduction* module (Inception v3's Mixed_6a/7a) the last op of every branch has stride 2
-and no padding beyond (k - 3) / 2, so all branches shrink the map alike (35 -> 17); the 1x1, 1xn,
-1xn_dbl and split ops are not allowed there because they cannot.
+A branch is written from a dict ``{"op": "5x5", "reduce": 16, "out": 32}`` (+ ``"n": 7`` for the
+1xn ops). In a *grid-reduction* module (Inception v3's Mixed_6a/7a) the last op of every branch
+has stride 2 and no padding beyond (k - 3) / 2, so all branches shrink the map alike (35 -> 17);
+only ``REDUCTION_OPS`` can.
 
-Genotype of the ``inception`` space (JSON-plain)::
-
-    {"stem": {"kind": "v1", "widths": [64, 192], "lrn": true},
-     "norm": "none",                      # "bn": conv (no bias) + BN (eps 1e-3) + ReLU; "none": conv (bias) + ReLU
-     "stages": [{"down": "none", "modules": [[branch, ...], ...]},
-                {"down": "max3", "modules": [...]},
-                {"down": "reduction", "reduction": [branch, ...], "modules": [...]}],
-     "dropout": 0.4}
-
-    branch = {"op": "5x5", "reduce": 16, "out": 32}   (+ "n": 7 for the 1xn ops)
-
-``down`` is how a stage starts: ``none``, ``max3`` (3x3/2 max pool, ceil mode as Caffe),
+A network is a stem, stages of modules, global average pool, dropout and a linear classifier. A
+stage in ``reduce_at`` starts by halving the map: ``max3`` (3x3/2 max pool, ceil mode as Caffe),
 ``max2`` (2x2/2, torchvision GoogLeNet's last pool) or ``reduction`` (a grid-reduction module).
-The head is global average pool, dropout (when > 0) and a linear classifier. Stems (table
-``STEMS``): ``v1`` (GoogLeNet: 7x7/2 conv, pool, [LRN], 1x1, 3x3, [LRN], pool), ``v3``
+Stems (``STEMS``): ``v1`` (GoogLeNet: 7x7/2 conv, pool, [LRN], 1x1, 3x3, [LRN], pool), ``v3``
 (Inception v3: five convs and two pools), and for inputs <= 64 px their stride-1 forms
-``v1_small`` / ``v3_small`` (no pools, 'same' padding) and ``conv3`` (one 3x3 conv).
+``v1_small`` / ``v3_small`` (no pools, 'same' padding) and ``conv3`` (one 3x3 conv). Nodes are
+named after GoogLeNet's table: stage 0 holds ``inception_3a``, ``inception_3b``, ..., stage 1
+``inception_4a`` ..., so ``nas.count(arch).table`` rows group by module prefix.
 
-Module nodes are named after GoogLeNet's table: stage 0 holds ``inception_3a``, ``inception_3b``,
-..., stage 1 ``inception_4a`` ..., so ``nas.count(arch).table`` rows group by module prefix.
+Choices of the ``inception`` space (``s{i}`` stage i, ``m{j}`` its module j, ``red`` its grid
+reduction, ``b{k}`` a branch). Widths are asked in units of 8 channels (``out/8 = 12`` is 96
+channels), log-uniform from 8 to ``max_width``, so every multiple of 8 up to it is a point and
+random networks stay small; a choice a mutation brings into being copies its neighbour (a new module
+copies the previous module, a new branch the previous branch, a new stem conv the previous conv's
+width)::
+
+    norm                bn: conv (no bias) + BN (eps 1e-3) + ReLU; none: biased conv + ReLU  change_op
+    stem                the stem (those of STEMS that fit the input)                        change_op
+    stem.w{i}/8         width of the stem's conv i                                          change_width
+    stem.lrn            LRN after pool1 and conv2 (v1 stems)                                add/remove_layer
+    s{i}.down           max3, max2 or reduction (stages in reduce_at)                       change_op
+    s{i}.red.branches   branches of the grid reduction                                      add/remove_layer
+    s{i}.modules        modules in the stage (log-uniform)                                  add/remove_layer
+    s{i}.m{j}.branches  branches of the module                                              add/remove_layer
+    P.op                the branch's op (P = s{i}.m{j}.b{k} or s{i}.red.b{k})               change_op;
+                                                                                            3x3 <-> 5x5:
+                                                                                            change_kernel
+    P.out/8             its output width (not for a bare pool)                              change_width
+    P.has_reduce        a 1x1 reduce first (3x3, 5x5, 3x3dbl; the other conv ops have one)  add/remove_layer
+    P.reduce/8          the reduce width                                                    change_width
+    P.n                 n of the 1xn ops (3, 5, 7)                                          change_kernel
+    P.has_proj          a 1x1 projection after a reduction's pool (a module's pool has one) add/remove_layer
+    dropout             before the classifier (0, 0.2, 0.4, 0.5)                            change_op
 
 The baselines ``googlenet`` (Szegedy et al. 2014, as Caffe's bvlc_googlenet), ``googlenet_bn``
 (torchvision's GoogLeNet) and ``inception_v3`` (torchvision's) are points of this space.
@@ -50,16 +64,15 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-import numpy as np
-
 from nas.baselines import register as register_baseline
+from nas.choices import Choice, Trial
 from nas.graph import Architecture, GraphBuilder
-from nas.spaces import Mutation, SearchSpace, SpaceError, choose, one_hot
+from nas.spaces import SearchSpace, SpaceError, check_int, check_values
 from nas.spaces import register as register_space
 
 Branch = dict[str, Any]
 Module = list[Branch]
-Genotype = dict[str, Any]
+Stage = tuple[str, Module | None, list[Module]]  # (down, grid-reduction branches, modules)
 
 BN_EPS = 1e-3  # torchvision's BasicConv2d in GoogLeNet and Inception v3
 LRN = {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 1.0}  # Caffe bvlc_googlenet norm1/norm2
@@ -67,38 +80,25 @@ WIDTH_STEP = 8  # every width of the space is a multiple of this
 KERNEL_SIZES = (3, 5, 7)  # n of the 1xn ops
 DROPOUTS = (0.0, 0.2, 0.4, 0.5)
 NORMS = ("bn", "none")
-DOWNS = ("none", "max3", "max2", "reduction")
+DOWNS = ("max3", "max2", "reduction")  # how a stage in reduce_at starts
 SMALL_INPUT = 64  # inputs up to this size use the stride-1 stems
+FIRST_WIDEST, WIDEST = 192, 512  # default max_width before the first reduction, and overall
+PRESENCE = (False, True)  # an optional layer: ordered, so False -> True adds it
+LAYER = ("add_layer", "remove_layer")
 
 # ----------------------------------------------------------------------------- branch ops
 
-OPS_ORDER = (
-    "1x1", "3x3", "3x3_split", "5x5", "3x3dbl", "3x3dbl_split", "1xn", "1xn_dbl", "1xn_3x3",
-    "maxpool", "avgpool",
-)  # also the canonical concat order used when a mutation adds a branch
-OP_RANK = {op: i for i, op in enumerate(OPS_ORDER)}
+MODULE_OPS = ("1x1", "3x3", "3x3_split", "5x5", "3x3dbl", "3x3dbl_split", "1xn", "1xn_dbl", "1xn_3x3", "maxpool",
+              "avgpool")
 POOL_OPS = frozenset({"maxpool", "avgpool"})
 N_OPS = frozenset({"1xn", "1xn_dbl", "1xn_3x3"})  # ops with a kernel length n
 OPTIONAL_REDUCE_OPS = frozenset({"3x3", "5x5", "3x3dbl"})  # reduce may be 0 (no 1x1 first)
-REDUCE_OPS = frozenset(OPS_ORDER) - POOL_OPS - {"1x1"}
-MODULE_OPS = OPS_ORDER
-# What sample() and suggest() draw for a module's branches: v1's ops and the single factorisations
-# of v3 (Figure 5's 3x3dbl, Figure 6's 1xn). The heavier v3 ops (1xn_dbl, 1xn_3x3, the Figure-7
-# splits) are points of the space too, reached by change_op mutations (and used by inception_v3);
-# leaving them out of sampling keeps random networks small enough to sample 1000/s.
-SAMPLE_OPS = ("1x1", "3x3", "5x5", "3x3dbl", "1xn", "maxpool", "avgpool")
 REDUCTION_OPS = ("3x3", "5x5", "3x3dbl", "1xn_3x3", "maxpool", "avgpool")
-KERNEL_SWAP = {"3x3": "5x5", "5x5": "3x3"}
-
-# Sampling priors (the space itself holds every multiple of WIDTH_STEP up to max_width).
-OUT_FACTORS = (0.25, 0.5, 1.0, 1.5, 2.0)  # branch output width / stage width
-REDUCE_FACTORS = (0.25, 0.5, 0.75, 1.0)  # reduce width / branch output width
-STEM_SCALES = (0.5, 1.0, 1.5)  # stem width / (base_width x the stem's reference ratio)
 
 # ----------------------------------------------------------------------------- stems
 # One row per layer: (name, "conv", kernel, stride, padding, width index) or (name, "maxpool")
 # (3x3/2, ceil mode) or (name, "maxpool_floor") (3x3/2, floor mode) or (name, "lrn") (only with
-# the genotype's lrn flag). RATIOS: each width relative to base_width, for sampling.
+# the lrn flag).
 STEMS: dict[str, tuple[tuple[Any, ...], ...]] = {
     "v1": (  # GoogLeNet, Table 1: conv 7x7/2, max pool, LRN, conv 1x1 + 3x3, LRN, max pool
         ("conv1", "conv", 7, 2, 3, 0), ("pool1", "maxpool"), ("norm1", "lrn"),
@@ -120,12 +120,8 @@ STEMS: dict[str, tuple[tuple[Any, ...], ...]] = {
     ),
     "conv3": (("conv1", "conv", 3, 1, 1, 0),),
 }
-STEM_RATIOS: dict[str, tuple[float, ...]] = {
-    "v1": (1.0, 3.0), "v1_small": (1.0, 3.0), "v3": (0.5, 0.5, 1.0, 1.25, 3.0),
-    "v3_small": (0.5, 0.5, 1.0, 1.25, 3.0), "conv3": (2.0,),
-}
+STEM_WIDTHS = {kind: 1 + max(layer[5] for layer in layers if layer[1] == "conv") for kind, layers in STEMS.items()}
 LRN_STEMS = frozenset({"v1", "v1_small"})
-MAX_STEM_WIDTHS = max(len(r) for r in STEM_RATIOS.values())
 
 
 def stem_output_size(kind: str, size: int) -> int:
@@ -185,10 +181,8 @@ class InceptionWriter:
             name, op = layer[0], layer[1]
             if op == "conv":
                 x = self.unit(x, widths[layer[5]], layer[2], name, stride=layer[3], padding=layer[4])
-            elif op == "maxpool":
-                x = b.node("maxpool", x, name, k=3, stride=2, padding=0, ceil_mode=True)
-            elif op == "maxpool_floor":
-                x = b.node("maxpool", x, name, k=3, stride=2, padding=0, ceil_mode=False)
+            elif op != "lrn":  # maxpool (ceil mode, as Caffe) or maxpool_floor
+                x = b.node("maxpool", x, name, k=3, stride=2, padding=0, ceil_mode=op == "maxpool")
             elif lrn:
                 x = b.node("lrn", x, name, **LRN)
         return x
@@ -236,7 +230,7 @@ class InceptionWriter:
             x = step(x, out, 3)
         if op in ("3x3_split", "3x3dbl_split"):
             return b.node("concat", [step(x, out, (1, 3)), step(x, out, (3, 1))], f"{name}.cat")
-        raise SpaceError(f"unknown branch op {op!r}; known: {', '.join(OPS_ORDER)}")
+        raise SpaceError(f"unknown branch op {op!r}; known: {', '.join(MODULE_OPS)}")
 
     def module(self, x: str, branches: Sequence[Branch], name: str, stride: int = 1) -> str:
         """An Inception module: the branches on ``x``, concatenated in order (node ``{name}.concat``)."""
@@ -306,77 +300,6 @@ def module_name(stage: int, index: int) -> str:
     return f"inception_{stage + 3}{chr(ord('a') + index)}"
 
 
-def build_inception(genotype: Genotype, input_shape: Sequence[int], num_classes: int, name: str = "",
-                    builder: GraphBuilder | None = None) -> Architecture:
-    """The network of an ``inception`` genotype for ``input_shape`` and ``num_classes``.
-
-    ``builder``: a fresh :class:`GraphBuilder` to write into (default: a new one).
-    """
-    b = builder if builder is not None else GraphBuilder()
-    w = InceptionWriter(b, genotype["norm"])
-    stem = genotype["stem"]
-    x = w.stem(b.input, stem["kind"], stem["widths"], stem.get("lrn", False))
-    for s, stage in enumerate(genotype["stages"]):
-        down = stage["down"]
-        if down == "max3":
-            x = b.node("maxpool", x, f"pool{s + 2}", k=3, stride=2, padding=0, ceil_mode=True)
-        elif down == "max2":
-            x = b.node("maxpool", x, f"pool{s + 2}", k=2, stride=2, padding=0, ceil_mode=True)
-        elif down == "reduction":
-            x = w.module(x, stage["reduction"], f"reduction_{s + 3}", stride=2)
-        for m, module in enumerate(stage["modules"]):
-            x = w.module(x, module, module_name(s, m))
-    x = b.node("gap", x, "avgpool")
-    if genotype["dropout"]:
-        x = b.node("dropout", x, "dropout", p=genotype["dropout"])
-    b.output(b.node("linear", x, "fc", out=num_classes, bias=True))
-    return b.build(input_shape, num_classes, name)
-
-
-# ----------------------------------------------------------------------------- genotype helpers
-
-
-def _round_width(value: float) -> int:
-    return max(WIDTH_STEP, int(round(value / WIDTH_STEP)) * WIDTH_STEP)
-
-
-def _copy_genotype(g: Genotype) -> Genotype:
-    """A copy sharing nothing mutable with ``g`` (5x faster than copy.deepcopy for this layout)."""
-    stages = []
-    for st in g["stages"]:
-        new = dict(st)
-        new["modules"] = [[dict(br) for br in mod] for mod in st["modules"]]
-        if "reduction" in st:
-            new["reduction"] = [dict(br) for br in st["reduction"]]
-        stages.append(new)
-    child = dict(g)
-    child["stem"] = {**g["stem"], "widths": list(g["stem"]["widths"])}
-    child["stages"] = stages
-    return child
-
-
-def _branches_at(g: Genotype, loc: tuple[Any, ...]) -> Module:
-    """The branch list a location points into: ("mod", s, m, ...) or ("red", s, ...)."""
-    stage = g["stages"][loc[1]]
-    return stage["modules"][loc[2]] if loc[0] == "mod" else stage["reduction"]
-
-
-def _where(loc: tuple[Any, ...]) -> str:
-    if loc[0] == "mod":
-        text = module_name(loc[1], loc[2])
-        return text + (f".branch{loc[3] + 1}" if len(loc) > 3 else "")
-    text = f"reduction_{loc[1] + 3}"
-    return text + (f".branch{loc[2] + 1}" if len(loc) > 2 else "")
-
-
-def _insert_canonical(branches: Module, new: Branch) -> None:
-    rank = OP_RANK[new["op"]]
-    pos = len(branches)
-    while pos > 0 and OP_RANK[branches[pos - 1]["op"]] > rank:
-        pos -= 1
-    branches.insert(pos, new)
-
-
 # ----------------------------------------------------------------------------- the space
 
 
@@ -386,29 +309,14 @@ class InceptionSpace(SearchSpace):
 
     Options: ``stages`` (3), ``modules_per_stage`` (most modules per stage; an int or one per
     stage; default (3, 5, 2) above 64 px with 3 stages, which holds GoogLeNet and Inception v3,
-    3 with other stage counts, 2 at <= 64 px to keep random networks small),
-    ``base_width`` (stage-0 width used to scale sampled widths: 64 above 64 px, else 32),
-    ``reduce_at`` (stages that begin by halving the resolution: 1 .. stages-1), ``with_bn`` (True),
-    ``max_branches`` (4) and ``max_width`` (512).
-
-    The space holds every genotype whose widths are multiples of 8 up to ``max_width``, with either
-    conv style (``norm`` "bn" or "none"; LRN in the v1 stems), any dropout of ``DROPOUTS`` and any
-    stem that fits the input, so GoogLeNet (biased convs, LRN, no BN) is a point of every
-    ``inception`` space at 224 px. ``with_bn`` only picks the style of sampled and suggested
-    genotypes (True: BN, no LRN; False: biased convs + LRN as in 2014); mutations keep a
-    genotype's style and stem kind. Sampled widths are stage-relative (``OUT_FACTORS``,
-    ``REDUCE_FACTORS``, stage width = base_width x 2 per downsampling so far).
-
-    Mutation kinds: ``change_op`` (a branch's op, e.g. 5x5 <-> 3x3dbl, or how a stage
-    downsamples), ``change_kernel`` (3x3 <-> 5x5, or n of a 1xn op), ``add_layer`` (duplicate a
-    module in its stage, or add a branch to a module), ``remove_layer`` (a module or a branch),
-    ``rewire`` (move a branch, e.g. a pool projection, from one module to another: it then reads
-    and feeds the other module), ``change_width`` (a branch's output or reduce width, or a stem
-    width, to a nearby multiple of 8), and ``change_dropout``.
+    3 with other stage counts, 2 at <= 64 px to keep random networks small), ``reduce_at``
+    (stages that begin by halving the map: 1 .. stages-1), ``with_bn`` (None: the conv style is a
+    choice; True or False: only BN, or only biased convs), ``max_branches`` (4) and ``max_width``
+    (the widest width, a multiple of 8: an int for every stage or one per stage; default 192 for
+    the stem and the stages before the first reduction, doubled at each reduction up to 512, the
+    widest widths GoogLeNet and Inception v3 use there). The choices are listed in the module
+    docstring.
     """
-
-    mutation_kinds = ("change_op", "change_kernel", "add_layer", "remove_layer", "rewire", "change_width",
-                      "change_dropout")
 
     def __init__(
         self,
@@ -418,59 +326,47 @@ class InceptionSpace(SearchSpace):
         max_params: int | None = None,
         stages: int = 3,
         modules_per_stage: int | Sequence[int] | None = None,
-        base_width: int | None = None,
         reduce_at: Sequence[int] | None = None,
-        with_bn: bool = True,
+        with_bn: bool | None = None,
         max_branches: int = 4,
-        max_width: int = 512,
+        max_width: int | Sequence[int] | None = None,
     ) -> None:
         super().__init__(input_shape, num_classes, max_macs, max_params)
-        size = min(self.input_shape[1], self.input_shape[2])
-        self.small = size <= SMALL_INPUT
-        if not isinstance(stages, int) or stages < 1:
-            raise SpaceError(f"stages must be an integer >= 1, got {stages!r}")
-        self.stages = stages
+        size = min(self.input_shape[1:])
+        small = size <= SMALL_INPUT
+        self.stages = check_int("inception", "stages", stages)
         if modules_per_stage is None:
-            modules_per_stage = (3, 5, 2) if (not self.small and stages == 3) else (2 if self.small else 3)
+            modules_per_stage = (3, 5, 2) if (not small and self.stages == 3) else (2 if small else 3)
         if isinstance(modules_per_stage, int):
-            modules_per_stage = (modules_per_stage,) * stages
-        try:
-            self.modules_per_stage = tuple(int(m) for m in modules_per_stage)
-            self.reduce_at = tuple(sorted(set(range(1, stages) if reduce_at is None else (int(r) for r in reduce_at))))
-        except (TypeError, ValueError):
-            raise SpaceError(f"modules_per_stage and reduce_at must be integers, got {modules_per_stage!r} "
-                             f"and {reduce_at!r}") from None
-        if len(self.modules_per_stage) != stages or min(self.modules_per_stage) < 1:
-            raise SpaceError(f"modules_per_stage must be an int >= 1 or {stages} of them, got {modules_per_stage!r}")
-        if not isinstance(max_width, int) or max_width < WIDTH_STEP or max_width % WIDTH_STEP:
-            raise SpaceError(f"max_width must be a positive multiple of {WIDTH_STEP}, got {max_width!r}")
-        self.max_width = max_width
-        self.base_width = int(base_width if base_width is not None else (32 if self.small else 64))
-        if not WIDTH_STEP <= self.base_width <= max_width:
-            raise SpaceError(f"base_width must be in [{WIDTH_STEP}, max_width={max_width}], got {self.base_width}")
-        if any(not 0 <= r < stages for r in self.reduce_at):
-            raise SpaceError(f"reduce_at entries must be stage indices 0..{stages - 1}, got {list(self.reduce_at)}")
-        if not isinstance(with_bn, bool):
-            raise SpaceError(f"with_bn must be True or False, got {with_bn!r}")
+            modules_per_stage = (modules_per_stage,) * self.stages
+        if not isinstance(modules_per_stage, (list, tuple)) or len(modules_per_stage) != self.stages:
+            raise SpaceError(f"inception: modules_per_stage must be an int >= 1 or {self.stages} of them (one per "
+                             f"stage), got {modules_per_stage!r}")
+        self.modules_per_stage = tuple(check_int("inception", "modules_per_stage", m) for m in modules_per_stage)
+        reduce_at = range(1, self.stages) if reduce_at is None else reduce_at
+        self.reduce_at: tuple[int, ...] = () if isinstance(reduce_at, (list, tuple, range)) and not reduce_at else \
+            check_values("inception", "reduce_at", reduce_at, kind=int, allowed=range(self.stages), sort=True)
+        if with_bn not in (None, True, False):
+            raise SpaceError(f"inception: with_bn must be None (a choice), True or False, got {with_bn!r}")
         self.with_bn = with_bn
-        if not isinstance(max_branches, int) or max_branches < 1:
-            raise SpaceError(f"max_branches must be an integer >= 1, got {max_branches!r}")
-        self.max_branches = max_branches
-        self.stems = self._fitting_stems(size)
-        # Widths used by sampling: base_width doubled at every downsampling up to the stage.
-        self.stage_widths = tuple(
-            min(max_width, _round_width(self.base_width * 2 ** sum(r <= s for r in self.reduce_at)))
-            for s in range(stages)
-        )
-        self.out_choices = tuple(
-            tuple(sorted({min(max_width, _round_width(w * f)) for f in OUT_FACTORS})) for w in self.stage_widths
-        )
+        self.norms = NORMS if with_bn is None else ("bn",) if with_bn else ("none",)
+        self.max_branches = check_int("inception", "max_branches", max_branches)
+        if max_width is None:
+            max_width = tuple(min(WIDEST, FIRST_WIDEST * 2 ** sum(r <= s for r in self.reduce_at))
+                              for s in range(self.stages))
+        elif isinstance(max_width, int):
+            max_width = (max_width,) * self.stages
+        if not isinstance(max_width, (list, tuple)) or len(max_width) != self.stages or any(
+                check_int("inception", "max_width", m, low=WIDTH_STEP) % WIDTH_STEP for m in max_width):
+            raise SpaceError(f"inception: max_width must be a multiple of {WIDTH_STEP} or {self.stages} of them "
+                             f"(one per stage), got {max_width!r}")
+        self.max_width: tuple[int, ...] = tuple(max_width)
+        self.stems = self._fitting_stems(size, small)
 
-    def _fitting_stems(self, size: int) -> tuple[str, ...]:
+    def _fitting_stems(self, size: int, small: bool) -> tuple[str, ...]:
         """Stems whose output survives every downsampling of the skeleton (input >= 3 px each time)."""
-        kinds = ("v1_small", "v3_small", "conv3") if self.small else ("v1", "v3")
         fitting = []
-        for kind in kinds:
+        for kind in ("v1_small", "v3_small", "conv3") if small else ("v1", "v3"):
             side = stem_output_size(kind, size)
             ok = side >= 1
             for _ in self.reduce_at:
@@ -479,382 +375,152 @@ class InceptionSpace(SearchSpace):
             if ok:
                 fitting.append(kind)
         if not fitting:
-            raise SpaceError(
-                f"input {self.input_shape} is too small for {len(self.reduce_at)} downsamplings after the "
-                f"stem; use fewer stages or a shorter reduce_at"
-            )
+            raise SpaceError(f"inception: input {self.input_shape} is too small for {len(self.reduce_at)} "
+                             f"downsamplings after the stem; use fewer stages or a shorter reduce_at")
         return tuple(fitting)
 
     def options(self) -> dict[str, Any]:
-        return {
-            "stages": self.stages, "modules_per_stage": list(self.modules_per_stage),
-            "base_width": self.base_width, "reduce_at": list(self.reduce_at), "with_bn": self.with_bn,
-            "max_branches": self.max_branches, "max_width": self.max_width,
-        }
+        return {"stages": self.stages, "modules_per_stage": list(self.modules_per_stage),
+                "reduce_at": list(self.reduce_at), "with_bn": self.with_bn, "max_branches": self.max_branches,
+                "max_width": list(self.max_width)}
 
-    def build_genotype(self, genotype: Genotype) -> Architecture:
-        return build_inception(genotype, self.input_shape, self.num_classes)
+    # ------------------------------------------------------------------ the definition
 
-    def build(self, genotype: Genotype) -> Architecture:
-        """As :meth:`SearchSpace.build` (meta records space and a copy of the genotype), with a
-        copy that knows the genotype's layout instead of ``copy.deepcopy`` (the hot path of sampling)."""
-        arch = self.build_genotype(genotype)
-        arch.meta["space"] = self.name
-        arch.meta["genotype"] = _copy_genotype(genotype)
-        return arch
+    def define(self, trial: Trial, b: GraphBuilder) -> None:
+        norm = trial.suggest_categorical("norm", self.norms) if len(self.norms) > 1 else self.norms[0]
+        w = InceptionWriter(b, norm)
+        kind = trial.suggest_categorical("stem", self.stems)
+        widths: list[int] = []
+        for i in range(STEM_WIDTHS[kind]):
+            widths.append(self._width(trial, f"stem.w{i}", widths[-1] if widths else None, self.max_width[0]))
+        lrn = kind in LRN_STEMS and trial.suggest_categorical("stem.lrn", PRESENCE, ordered=True, mutation=LAYER)
+        x = w.stem(b.input, kind, widths, lrn)
+        channels = widths[-1]
+        like: Module | None = None
+        for s in range(self.stages):
+            down = trial.suggest_categorical(f"s{s}.down", DOWNS) if s in self.reduce_at else "none"
+            if down == "reduction":  # a new one: v3's Mixed_6a without its 3x3dbl branch
+                template = [{"op": "3x3", "reduce": 0, "out": channels}, {"op": "maxpool", "out": 0}]
+                red = self._module(trial, f"s{s}.red", True, template, self.max_width[s])
+                x = w.module(x, red, f"reduction_{s + 3}", stride=2)
+                channels = _channels(red, channels)
+            elif down != "none":
+                x = b.node("maxpool", x, f"pool{s + 2}", k=3 if down == "max3" else 2, stride=2, padding=0,
+                           ceil_mode=True)
+            for m in range(trial.suggest_int(f"s{s}.modules", 1, self.modules_per_stage[s], log=True)):
+                like = self._module(trial, f"s{s}.m{m}", False, like, self.max_width[s])
+                x = w.module(x, like, module_name(s, m))
+                channels = _channels(like, channels)
+        x = b.node("gap", x, "avgpool")
+        dropout = trial.suggest_categorical("dropout", DROPOUTS)
+        if dropout:
+            x = b.node("dropout", x, "dropout", p=dropout)
+        b.output(b.node("linear", x, "fc", out=b.num_classes, bias=True))
 
-    # ------------------------------------------------------------------ sampling
-
-    def _style(self) -> tuple[str, bool]:
-        return ("bn", False) if self.with_bn else ("none", True)
-
-    def _stem_width_choices(self, kind: str, i: int) -> list[int]:
-        ref = self.base_width * STEM_RATIOS[kind][i]
-        return sorted({min(self.max_width, _round_width(ref * f)) for f in STEM_SCALES})
-
-    def _sample_branch(self, rng: np.random.Generator, s: int, ops: Sequence[str], reduction: bool) -> Branch:
-        op = choose(rng, ops)
-        if op in POOL_OPS:
-            return {"op": op, "out": 0 if reduction else choose(rng, self.out_choices[s])}
-        out = choose(rng, self.out_choices[s])
-        if op == "1x1":
-            return {"op": op, "out": out}
-        branch: Branch = {"op": op, "reduce": _round_width(out * choose(rng, REDUCE_FACTORS)), "out": out}
-        if op in N_OPS:
-            branch["n"] = choose(rng, KERNEL_SIZES)
-        return branch
-
-    def _sample_module(self, rng: np.random.Generator, s: int, reduction: bool = False) -> Module:
-        ops = REDUCTION_OPS if reduction else SAMPLE_OPS
-        count = int(rng.integers(min(2, self.max_branches), self.max_branches + 1))
-        branches = [self._sample_branch(rng, s, ops, reduction) for _ in range(count)]
-        branches.sort(key=lambda br: OP_RANK[br["op"]])
+    def _module(self, trial: Trial, p: str, reduction: bool, like: Module | None, top: int) -> Module:
+        """The branches of module (or grid reduction) ``p``, widths up to ``top``; a branch a
+        mutation brings into being copies ``like``'s branch at its place (or the previous branch)."""
+        n = trial.suggest_int(f"{p}.branches", 1, self.max_branches, default=len(like) if like else None)
+        branches: Module = []
+        for j in range(n):
+            src = like[j] if like is not None and j < len(like) else branches[-1] if branches else {}
+            branches.append(self._branch(trial, f"{p}.b{j}", reduction, src, top))
         return branches
 
-    def _sample_genotype(self, rng: np.random.Generator) -> Genotype:
-        norm, lrn = self._style()
-        kind = choose(rng, self.stems)
-        widths = [choose(rng, self._stem_width_choices(kind, i)) for i in range(len(STEM_RATIOS[kind]))]
-        stages = []
-        for s in range(self.stages):
-            stage: dict[str, Any] = {"down": choose(rng, DOWNS[1:]) if s in self.reduce_at else "none"}
-            if stage["down"] == "reduction":
-                stage["reduction"] = self._sample_module(rng, s, reduction=True)
-            n_modules = int(rng.integers(1, self.modules_per_stage[s] + 1))
-            stage["modules"] = [self._sample_module(rng, s) for _ in range(n_modules)]
-            stages.append(stage)
-        return {"stem": {"kind": kind, "widths": widths, "lrn": lrn and kind in LRN_STEMS}, "norm": norm,
-                "stages": stages, "dropout": choose(rng, DROPOUTS)}
-
-    def _suggest_branch(self, trial: Any, prefix: str, s: int, ops: Sequence[str], reduction: bool) -> Branch:
-        op = trial.suggest_categorical(f"{prefix}_op", list(ops))
-        if op in POOL_OPS and reduction:
-            return {"op": op, "out": 0}
-        out = trial.suggest_categorical(f"{prefix}_out", list(self.out_choices[s]))
-        if op in POOL_OPS or op == "1x1":
-            return {"op": op, "out": out}
-        factor = trial.suggest_categorical(f"{prefix}_reduce", list(REDUCE_FACTORS))
-        branch: Branch = {"op": op, "reduce": _round_width(out * factor), "out": out}
-        if op in N_OPS:
-            branch["n"] = trial.suggest_categorical(f"{prefix}_n", list(KERNEL_SIZES))
-        return branch
-
-    def _suggest_module(self, trial: Any, prefix: str, s: int, reduction: bool = False) -> Module:
-        ops = REDUCTION_OPS if reduction else SAMPLE_OPS
-        count = trial.suggest_int(f"{prefix}_branches", min(2, self.max_branches), self.max_branches)
-        branches = [self._suggest_branch(trial, f"{prefix}_b{j}", s, ops, reduction) for j in range(count)]
-        branches.sort(key=lambda br: OP_RANK[br["op"]])
-        return branches
-
-    def _suggest_genotype(self, trial: Any) -> Genotype:
-        norm, lrn = self._style()
-        kind = trial.suggest_categorical("stem", list(self.stems))
-        widths = [trial.suggest_categorical(f"stem_{kind}_w{i}", self._stem_width_choices(kind, i))
-                  for i in range(len(STEM_RATIOS[kind]))]
-        stages = []
-        for s in range(self.stages):
-            down = trial.suggest_categorical(f"s{s}_down", list(DOWNS[1:])) if s in self.reduce_at else "none"
-            stage: dict[str, Any] = {"down": down}
-            if down == "reduction":
-                stage["reduction"] = self._suggest_module(trial, f"s{s}_red", s, reduction=True)
-            n_modules = trial.suggest_int(f"s{s}_modules", 1, self.modules_per_stage[s])
-            stage["modules"] = [self._suggest_module(trial, f"s{s}_m{m}", s) for m in range(n_modules)]
-            stages.append(stage)
-        return {"stem": {"kind": kind, "widths": widths, "lrn": lrn and kind in LRN_STEMS}, "norm": norm,
-                "stages": stages, "dropout": trial.suggest_categorical("dropout", list(DROPOUTS))}
-
-    # ------------------------------------------------------------------ mutations
-    # A mutation is (kind, target, value): _targets lists where a kind applies, _values what it may
-    # become, _apply makes the child. mutate draws kind, target and value; neighbours takes them all.
-
-    def _branch_locs(self, g: Genotype, reductions: bool = True) -> list[tuple[Any, ...]]:
-        locs: list[tuple[Any, ...]] = []
-        for s, st in enumerate(g["stages"]):
-            if reductions and st["down"] == "reduction":
-                locs.extend(("red", s, j) for j in range(len(st["reduction"])))
-            for m, mod in enumerate(st["modules"]):
-                locs.extend(("mod", s, m, j) for j in range(len(mod)))
-        return locs
-
-    def _branch(self, g: Genotype, loc: tuple[Any, ...]) -> Branch:
-        return _branches_at(g, loc)[loc[-1]]
-
-    def _targets(self, g: Genotype, kind: str) -> list[tuple[Any, ...]]:
-        stages = g["stages"]
-        if kind == "change_op":
-            return [("down", s) for s in self.reduce_at] + self._branch_locs(g)
-        if kind == "change_kernel":
-            return [loc for loc in self._branch_locs(g)
-                    if self._branch(g, loc)["op"] in KERNEL_SWAP or self._branch(g, loc)["op"] in N_OPS]
-        if kind == "add_layer":
-            targets: list[tuple[Any, ...]] = []
-            for s, st in enumerate(stages):
-                if len(st["modules"]) < self.modules_per_stage[s]:
-                    targets.extend(("dup", s, m) for m in range(len(st["modules"])))
-                if st["down"] == "reduction" and len(st["reduction"]) < self.max_branches:
-                    targets.append(("red", s))
-                targets.extend(("mod", s, m) for m, mod in enumerate(st["modules"]) if len(mod) < self.max_branches)
-            return targets
-        if kind == "remove_layer":
-            targets = []
-            for s, st in enumerate(stages):
-                if len(st["modules"]) > 1:
-                    targets.extend(("drop", s, m) for m in range(len(st["modules"])))
-                if st["down"] == "reduction" and len(st["reduction"]) > 1:
-                    targets.extend(("red", s, j) for j in range(len(st["reduction"])))
-                for m, mod in enumerate(st["modules"]):
-                    if len(mod) > 1:
-                        targets.extend(("mod", s, m, j) for j in range(len(mod)))
-            return targets
-        if kind == "rewire":
-            if sum(len(st["modules"]) for st in stages) < 2:
-                return []
-            return [loc for loc in self._branch_locs(g, reductions=False) if len(_branches_at(g, loc)) > 1]
-        if kind == "change_width":
-            targets = [("stem", i) for i in range(len(g["stem"]["widths"]))]
-            for loc in self._branch_locs(g):
-                br = self._branch(g, loc)
-                targets.append(loc + ("out",))
-                if br["op"] in REDUCE_OPS:
-                    targets.append(loc + ("reduce",))
-            return targets
-        if kind == "change_dropout":
-            return [("dropout",)]
-        raise SpaceError(f"unknown mutation kind {kind!r}; known: {self.mutation_kinds}")
-
-    def _width_moves(self, value: int, zero_ok: bool, revive: int) -> list[int]:
-        if value == 0:
-            return [min(self.max_width, revive)]
-        moves = {min(self.max_width, _round_width(value * f)) for f in (0.5, 0.75, 1.25, 1.5, 2.0)}
-        if zero_ok:
-            moves.add(0)
-        moves.discard(value)
-        return sorted(moves)
-
-    def _values(self, g: Genotype, kind: str, target: tuple[Any, ...]) -> list[Any]:
-        if kind == "change_op":
-            if target[0] == "down":
-                return [d for d in DOWNS[1:] if d != g["stages"][target[1]]["down"]]
-            ops = REDUCTION_OPS if target[0] == "red" else MODULE_OPS
-            return [op for op in ops if op != self._branch(g, target)["op"]]
-        if kind == "change_kernel":
-            br = self._branch(g, target)
-            return [KERNEL_SWAP[br["op"]]] if br["op"] in KERNEL_SWAP else [n for n in KERNEL_SIZES if n != br["n"]]
-        if kind == "add_layer":
-            if target[0] == "dup":
-                return [None]
-            return list(REDUCTION_OPS if target[0] == "red" else MODULE_OPS)
-        if kind == "remove_layer":
-            return [None]
-        if kind == "rewire":
-            return [(s, m) for s, st in enumerate(g["stages"]) for m, mod in enumerate(st["modules"])
-                    if (s, m) != target[1:3] and len(mod) < self.max_branches]
-        if kind == "change_width":
-            if target[0] == "stem":
-                return self._width_moves(g["stem"]["widths"][target[1]], False, WIDTH_STEP)
-            br = self._branch(g, target[:-1])
-            field = target[-1]
-            if field == "out":
-                zero_ok = br["op"] in POOL_OPS and target[0] == "red"
-                return self._width_moves(br["out"], zero_ok, self.stage_widths[target[1]])
-            zero_ok = br["op"] in OPTIONAL_REDUCE_OPS
-            return self._width_moves(br["reduce"], zero_ok, _round_width(br["out"] / 2))
-        if kind == "change_dropout":
-            return [d for d in DROPOUTS if d != g["dropout"]]
-        raise SpaceError(f"unknown mutation kind {kind!r}")
-
-    def _new_branch(self, op: str, s: int, reduction: bool, like: Branch | None = None) -> Branch:
-        """A branch of ``op`` for stage ``s``, keeping the widths (and n) of ``like`` where they fit."""
-        width = self.stage_widths[s]
-        out = like["out"] if like is not None and like["out"] else _round_width(width / 2)
+    def _branch(self, trial: Trial, p: str, reduction: bool, like: Branch, top: int) -> Branch:
+        """One branch (a dict for :meth:`InceptionWriter.branch`); new choices copy ``like``'s values."""
+        op = trial.suggest_categorical(f"{p}.op", REDUCTION_OPS if reduction else MODULE_OPS, default=like.get("op"))
         if op in POOL_OPS:
-            return {"op": op, "out": 0 if reduction else out}
+            proj = not reduction or trial.suggest_categorical(
+                f"{p}.has_proj", PRESENCE, ordered=True, mutation=LAYER, default=bool(like.get("out", 1)))
+            return {"op": op, "out": self._width(trial, f"{p}.out", like.get("out"), top) if proj else 0}
+        branch: Branch = {"op": op, "out": self._width(trial, f"{p}.out", like.get("out"), top)}
         if op == "1x1":
-            return {"op": op, "out": out}
-        reduce = like.get("reduce", 0) if like is not None else 0
-        if not reduce and (op not in OPTIONAL_REDUCE_OPS or like is None or like["op"] not in OPTIONAL_REDUCE_OPS):
-            reduce = _round_width(out / 2)
-        branch: Branch = {"op": op, "reduce": reduce, "out": out}
+            return branch
+        reduce = op not in OPTIONAL_REDUCE_OPS or trial.suggest_categorical(
+            f"{p}.has_reduce", PRESENCE, ordered=True, mutation=LAYER, default=bool(like.get("reduce", 1)))
+        branch["reduce"] = self._width(trial, f"{p}.reduce", like.get("reduce") or branch["out"] // 2, top) \
+            if reduce else 0
         if op in N_OPS:
-            branch["n"] = like.get("n", 3) if like is not None else 3
+            branch["n"] = trial.suggest_categorical(f"{p}.n", KERNEL_SIZES, mutation="change_kernel",
+                                                    default=like.get("n"))
         return branch
 
-    def _apply(self, g: Genotype, kind: str, target: tuple[Any, ...], value: Any) -> tuple[Genotype, Mutation]:
-        child = _copy_genotype(g)
-        stages = child["stages"]
-        details: dict[str, Any] = {}
-        if kind == "change_op" and target[0] == "down":
-            st = stages[target[1]]
-            details = {"where": f"stage {target[1]} downsampling", "from": st["down"], "to": value}
-            st["down"] = value
-            if value == "reduction":
-                st["reduction"] = [self._new_branch("3x3", target[1], True), {"op": "maxpool", "out": 0}]
-            else:
-                st.pop("reduction", None)
-        elif kind in ("change_op", "change_kernel"):
-            branches = _branches_at(child, target)
-            old = branches[target[-1]]
-            if kind == "change_kernel" and old["op"] in N_OPS:
-                new = {**old, "n": value}
-                details = {"from": old["n"], "to": value}
-            else:
-                new = self._new_branch(value, target[1], target[0] == "red", old)
-                details = {"from": old["op"], "to": value}
-            branches[target[-1]] = new
-            details["where"] = _where(target)
-        elif kind == "add_layer":
-            if target[0] == "dup":
-                mods = stages[target[1]]["modules"]
-                mods.insert(target[2] + 1, [dict(br) for br in mods[target[2]]])
-                details = {"where": _where(("mod", target[1], target[2])), "added": "module (a copy)"}
-            else:
-                branch = self._new_branch(value, target[1], target[0] == "red")
-                _insert_canonical(_branches_at(child, target), branch)
-                details = {"where": _where(target), "added": f"branch {value}"}
-        elif kind == "remove_layer":
-            if target[0] == "drop":
-                del stages[target[1]]["modules"][target[2]]
-                details = {"where": _where(("mod", target[1], target[2])), "removed": "module"}
-            else:
-                removed = _branches_at(child, target).pop(target[-1])
-                details = {"where": _where(target), "removed": f"branch {removed['op']}"}
-        elif kind == "rewire":
-            moved = _branches_at(child, target).pop(target[-1])
-            _insert_canonical(stages[value[0]]["modules"][value[1]], moved)
-            details = {"where": _where(target), "to": module_name(*value), "branch": moved["op"]}
-        elif kind == "change_width":
-            if target[0] == "stem":
-                widths = child["stem"]["widths"]
-                details = {"where": f"stem width {target[1]}", "from": widths[target[1]], "to": value}
-                widths[target[1]] = value
-            else:
-                br = _branches_at(child, target[:-1])[target[-2]]
-                details = {"where": f"{_where(target[:-1])}.{target[-1]}", "from": br[target[-1]], "to": value}
-                br[target[-1]] = value
-        elif kind == "change_dropout":
-            details = {"from": child["dropout"], "to": value}
-            child["dropout"] = value
-        else:
-            raise SpaceError(f"unknown mutation kind {kind!r}")
-        return child, Mutation(kind, details)
+    @staticmethod
+    def _width(trial: Trial, name: str, default: int | None, widest: int) -> int:
+        """A width, asked as ``{name}/8`` (log-uniform multiples of 8 up to ``widest``)."""
+        top = widest // WIDTH_STEP
+        units = trial.suggest_int(f"{name}/{WIDTH_STEP}", 1, top, log=True, mutation="change_width",
+                                  default=min(max(1, default // WIDTH_STEP), top) if default else None)
+        return units * WIDTH_STEP
 
-    def _mutate_genotype(self, genotype: Genotype, rng: np.random.Generator) -> tuple[Genotype, Mutation]:
-        kinds = list(self.mutation_kinds)
-        while kinds:
-            kind = kinds.pop(int(rng.integers(len(kinds))))
-            targets = self._targets(genotype, kind)
-            while targets:
-                target = targets.pop(int(rng.integers(len(targets))))
-                values = self._values(genotype, kind, target)
-                if values:
-                    return self._apply(genotype, kind, target, choose(rng, values))
-        raise SpaceError("this genotype has no possible mutation")  # unreachable: dropout always changes
+    def mutation_kind(self, choice: Choice, old: Any, new: Any) -> str:
+        if {old, new} == {"3x3", "5x5"} and choice.name.endswith(".op"):
+            return "change_kernel"
+        return super().mutation_kind(choice, old, new)
 
-    def _neighbour_genotypes(self, genotype: Genotype) -> list[tuple[Genotype, Mutation]]:
-        return [
-            self._apply(genotype, kind, target, value)
-            for kind in self.mutation_kinds
-            for target in self._targets(genotype, kind)
-            for value in self._values(genotype, kind, target)
-        ]
-
-    # ------------------------------------------------------------------ encoding and membership
-
-    def _encode_branch(self, br: Branch | None) -> list[float]:
-        if br is None:
-            return [0.0] * (len(OPS_ORDER) + 4)
-        return [1.0, *one_hot(br["op"], OPS_ORDER), br.get("n", 0) / max(KERNEL_SIZES),
-                br.get("reduce", 0) / self.max_width, br["out"] / self.max_width]
-
-    def _encode_module(self, mod: Module | None) -> list[float]:
-        mod = mod or []
-        vec = [float(len(mod)) / self.max_branches]
-        for j in range(self.max_branches):
-            vec += self._encode_branch(mod[j] if j < len(mod) else None)
-        return vec
-
-    def _encode_genotype(self, g: Genotype) -> list[float]:
-        stem = g["stem"]
-        widths = list(stem["widths"]) + [0] * (MAX_STEM_WIDTHS - len(stem["widths"]))
-        vec = [*one_hot(stem["kind"], tuple(STEMS)), *(w / self.max_width for w in widths),
-               float(stem.get("lrn", False)), *one_hot(g["norm"], NORMS), float(g["dropout"])]
+    def summary(self, arch: Architecture) -> str:
+        c = self.choices(arch)
+        kind = c["stem"]
+        stem = "-".join(str(c[f"stem.w{i}/8"] * WIDTH_STEP) for i in range(STEM_WIDTHS[kind]))
+        parts = [f"{c.get('norm', self.norms[0])}, {kind} stem {stem}{' lrn' if c.get('stem.lrn') else ''}"]
         for s in range(self.stages):
-            st = g["stages"][s]
-            vec += one_hot(st["down"], DOWNS)
-            vec += self._encode_module(st.get("reduction"))
-            mods = st["modules"]
-            for m in range(self.modules_per_stage[s]):
-                vec += self._encode_module(mods[m] if m < len(mods) else None)
-        return vec
+            n = c[f"s{s}.modules"]
+            down = f"{c[f's{s}.down']} + " if f"s{s}.down" in c else ""
+            branches = sum(c[f"s{s}.m{m}.branches"] for m in range(n))
+            parts.append(f"{down}{n} module{'s' * (n > 1)}, {branches} branch{'es' * (branches > 1)}")
+        return " | ".join(parts) + f" | dropout {c['dropout']:g}"
 
-    def _width_ok(self, v: Any, zero_ok: bool = False) -> bool:
-        return (isinstance(v, int) and not isinstance(v, bool) and v % WIDTH_STEP == 0
-                and (WIDTH_STEP if not zero_ok else 0) <= v <= self.max_width)
 
-    def _branch_ok(self, br: Any, reduction: bool) -> bool:
-        if not isinstance(br, dict) or br.get("op") not in (REDUCTION_OPS if reduction else MODULE_OPS):
-            return False
-        op = br["op"]
-        keys = {"op", "out"} | ({"reduce"} if op in REDUCE_OPS else set()) | ({"n"} if op in N_OPS else set())
-        if set(br) != keys or not self._width_ok(br["out"], zero_ok=reduction and op in POOL_OPS):
-            return False
-        if op in REDUCE_OPS and not self._width_ok(br["reduce"], zero_ok=op in OPTIONAL_REDUCE_OPS):
-            return False
-        return op not in N_OPS or br["n"] in KERNEL_SIZES
+def _channels(branches: Module, c_in: int) -> int:
+    """Output channels of a module of ``branches`` on ``c_in`` channels."""
+    return sum(c_in if not br["out"] else 2 * br["out"] if br["op"].endswith("split") else br["out"]
+               for br in branches)
 
-    def _module_ok(self, mod: Any, reduction: bool) -> bool:
-        return (isinstance(mod, list) and 1 <= len(mod) <= self.max_branches
-                and all(self._branch_ok(br, reduction) for br in mod))
 
-    def _genotype_in_space(self, g: Genotype) -> bool:
-        if not isinstance(g, dict) or set(g) != {"stem", "norm", "stages", "dropout"}:
-            return False
-        stem = g["stem"]
-        if (not isinstance(stem, dict) or set(stem) != {"kind", "widths", "lrn"} or stem["kind"] not in self.stems
-                or not isinstance(stem["widths"], list) or len(stem["widths"]) != len(STEM_RATIOS[stem["kind"]])
-                or not all(self._width_ok(w) for w in stem["widths"])
-                or stem["lrn"] not in ((False, True) if stem["kind"] in LRN_STEMS else (False,))):
-            return False
-        if g["norm"] not in NORMS or g["dropout"] not in DROPOUTS or not isinstance(g["stages"], list):
-            return False
-        if len(g["stages"]) != self.stages:
-            return False
-        for s, st in enumerate(g["stages"]):
-            if not isinstance(st, dict):
-                return False
-            down = st.get("down")
-            if down not in (DOWNS[1:] if s in self.reduce_at else ("none",)):
-                return False
-            if set(st) != ({"down", "modules", "reduction"} if down == "reduction" else {"down", "modules"}):
-                return False
-            if down == "reduction" and not self._module_ok(st["reduction"], reduction=True):
-                return False
-            mods = st["modules"]
-            if not isinstance(mods, list) or not 1 <= len(mods) <= self.modules_per_stage[s]:
-                return False
-            if not all(self._module_ok(mod, reduction=False) for mod in mods):
-                return False
-        return True
+def _units(width: int) -> int:
+    if isinstance(width, bool) or not isinstance(width, int) or width < WIDTH_STEP or width % WIDTH_STEP:
+        raise SpaceError(f"inception widths are positive multiples of {WIDTH_STEP}, got {width!r}")
+    return width // WIDTH_STEP
+
+
+def network_choices(stem: str, stem_widths: Sequence[int], norm: str, stages: Sequence[Stage], dropout: float,
+                    lrn: bool = False) -> dict[str, Any]:
+    """The choices (for ``InceptionSpace.build``) of a network given as a stem, its widths, the conv
+    style, one ``(down, reduction branches or None, [module branches, ...])`` per stage
+    (``down="none"`` for stages not in reduce_at) and the dropout."""
+    c: dict[str, Any] = {"norm": norm, "stem": stem}
+    for i, width in enumerate(stem_widths):
+        c[f"stem.w{i}/8"] = _units(width)
+    if stem in LRN_STEMS:
+        c["stem.lrn"] = lrn
+
+    def module(p: str, branches: Module, reduction: bool) -> None:
+        c[f"{p}.branches"] = len(branches)
+        for j, br in enumerate(branches):
+            q, op, reduce = f"{p}.b{j}", br["op"], br.get("reduce", 0)
+            c[f"{q}.op"] = op
+            if reduction and op in POOL_OPS:
+                c[f"{q}.has_proj"] = bool(br["out"])
+            if br["out"]:
+                c[f"{q}.out/8"] = _units(br["out"])
+            if op in OPTIONAL_REDUCE_OPS:
+                c[f"{q}.has_reduce"] = bool(reduce)
+            if reduce:
+                c[f"{q}.reduce/8"] = _units(reduce)
+            if op in N_OPS:
+                c[f"{q}.n"] = br.get("n", 3)
+
+    for s, (down, reduction, modules) in enumerate(stages):
+        if down != "none":
+            c[f"s{s}.down"] = down
+        if reduction is not None:
+            module(f"s{s}.red", reduction, True)
+        c[f"s{s}.modules"] = len(modules)
+        for m, branches in enumerate(modules):
+            module(f"s{s}.m{m}", branches, False)
+    c["dropout"] = dropout
+    return c
 
 
 # ----------------------------------------------------------------------------- baselines
@@ -869,32 +535,27 @@ GOOGLENET_STAGES: tuple[tuple[tuple[int, int, int, int, int, int], ...], ...] = 
 
 
 def _space_for(name: str, in_channels: int, input_size: int, num_classes: int) -> InceptionSpace:
-    if input_size < 1:
-        raise SpaceError(f"{name}: input_size must be >= 1, got {input_size}")
+    check_int(name, "input_size", input_size)
     # The baselines need the (3, 5, 2) / (3, 4, 2) module counts; above 64 px that is the default.
     return InceptionSpace((in_channels, input_size, input_size), num_classes, modules_per_stage=(3, 5, 2))
 
 
-def googlenet_genotype(small: bool = False, with_bn: bool = False) -> Genotype:
-    """GoogLeNet's genotype: the paper's (Caffe) network, or torchvision's with ``with_bn``.
+def googlenet_choices(small: bool = False, with_bn: bool = False) -> dict[str, Any]:
+    """GoogLeNet's choices: the paper's (Caffe) network, or torchvision's with ``with_bn``.
 
     torchvision's GoogLeNet differs from the paper: BN (eps 1e-3) instead of biases and LRN, a 3x3
     conv in the "5x5" branch, a 2x2 last max pool and dropout 0.2.
     """
     five = "3x3" if with_bn else "5x5"
-    stages = [
-        {"down": down, "modules": [inception_v1_branches(*row, five=five) for row in rows]}
-        for down, rows in zip(("none", "max3", "max2" if with_bn else "max3"), GOOGLENET_STAGES)
-    ]
-    return {
-        "stem": {"kind": "v1_small" if small else "v1", "widths": [64, 192], "lrn": not with_bn},
-        "norm": "bn" if with_bn else "none",
-        "stages": stages,
-        "dropout": 0.2 if with_bn else 0.4,
-    }
+    downs = ("none", "max3", "max2" if with_bn else "max3")
+    stages = [(down, None, [inception_v1_branches(*row, five=five) for row in rows])
+              for down, rows in zip(downs, GOOGLENET_STAGES)]
+    return network_choices("v1_small" if small else "v1", (64, 192), "bn" if with_bn else "none", stages,
+                           0.2 if with_bn else 0.4, lrn=not with_bn)
 
 
-def googlenet_aux_heads(num_classes: int = 1000, in_channels: int = 3, input_size: int = 224) -> dict[str, Architecture]:
+def googlenet_aux_heads(num_classes: int = 1000, in_channels: int = 3,
+                        input_size: int = 224) -> dict[str, Architecture]:
     """GoogLeNet's two auxiliary classifiers, keyed by the node whose output each one reads.
 
     Each is its own Architecture whose input is that feature map (512 or 528 x 14 x 14 at
@@ -940,7 +601,7 @@ def googlenet(num_classes: int = 1000, in_channels: int = 3, input_size: int = 2
     them the recorded nodes' outputs and add 0.3 x their losses.
     """
     space = _space_for("googlenet", in_channels, input_size, num_classes)
-    arch = space.build(googlenet_genotype(small=input_size <= SMALL_INPUT))
+    arch = space.build(googlenet_choices(small=input_size <= SMALL_INPUT))
     if aux_heads:
         arch.meta["aux_heads"] = [
             {"after": node, "builder": "search_spaces.inception.googlenet_aux_heads", "loss_weight": 0.3}
@@ -959,11 +620,11 @@ def googlenet_bn(num_classes: int = 1000, in_channels: int = 3, input_size: int 
     Small-input form (input_size <= 64): conv1 3x3/1 and no stem pools, as :func:`googlenet`.
     """
     space = _space_for("googlenet_bn", in_channels, input_size, num_classes)
-    return space.build(googlenet_genotype(small=input_size <= SMALL_INPUT, with_bn=True))
+    return space.build(googlenet_choices(small=input_size <= SMALL_INPUT, with_bn=True))
 
 
-def inception_v3_genotype(small: bool = False) -> Genotype:
-    """torchvision's Inception v3 (Szegedy et al. 2015) as a genotype: Mixed_5b..7c, no aux head.
+def inception_v3_choices(small: bool = False) -> dict[str, Any]:
+    """torchvision's Inception v3 (Szegedy et al. 2015) as choices: Mixed_5b..7c, no aux head.
 
     Figure 5 modules there are torchvision's InceptionA, whose second branch is a 5x5 conv as in
     the reference code (the paper draws a 3x3); InceptionB/D are the grid reductions.
@@ -972,22 +633,18 @@ def inception_v3_genotype(small: bool = False) -> Genotype:
         return [{"op": "1x1", "out": 64}, {"op": "5x5", "reduce": 48, "out": 64},
                 {"op": "3x3dbl", "reduce": 64, "out": 96}, {"op": "avgpool", "out": pool_proj}]
 
-    return {
-        "stem": {"kind": "v3_small" if small else "v3", "widths": [32, 32, 64, 80, 192], "lrn": False},
-        "norm": "bn",
-        "stages": [
-            {"down": "none", "modules": [mixed_a(32), mixed_a(64), mixed_a(64)]},  # Mixed_5b-5d, 35x35
-            {"down": "reduction",  # Mixed_6a (InceptionB): 35 -> 17
-             "reduction": [{"op": "3x3", "reduce": 0, "out": 384}, {"op": "3x3dbl", "reduce": 64, "out": 96},
-                           {"op": "maxpool", "out": 0}],
-             "modules": [inception_v3_figure6_branches(192, c7, 192, 192) for c7 in (128, 160, 160, 192)]},
-            {"down": "reduction",  # Mixed_7a (InceptionD): 17 -> 8
-             "reduction": [{"op": "3x3", "reduce": 192, "out": 320},
-                           {"op": "1xn_3x3", "n": 7, "reduce": 192, "out": 192}, {"op": "maxpool", "out": 0}],
-             "modules": [inception_v3_figure7_branches(320, 384, 384, 448, 384, 192)] * 2},  # Mixed_7b, 7c
-        ],
-        "dropout": 0.5,
-    }
+    stages: list[Stage] = [
+        ("none", None, [mixed_a(32), mixed_a(64), mixed_a(64)]),  # Mixed_5b-5d, 35x35
+        ("reduction",  # Mixed_6a (InceptionB): 35 -> 17; then Mixed_6b-6e
+         [{"op": "3x3", "reduce": 0, "out": 384}, {"op": "3x3dbl", "reduce": 64, "out": 96},
+          {"op": "maxpool", "out": 0}],
+         [inception_v3_figure6_branches(192, c7, 192, 192) for c7 in (128, 160, 160, 192)]),
+        ("reduction",  # Mixed_7a (InceptionD): 17 -> 8; then Mixed_7b, 7c
+         [{"op": "3x3", "reduce": 192, "out": 320}, {"op": "1xn_3x3", "n": 7, "reduce": 192, "out": 192},
+          {"op": "maxpool", "out": 0}],
+         [inception_v3_figure7_branches(320, 384, 384, 448, 384, 192)] * 2),
+    ]
+    return network_choices("v3_small" if small else "v3", (32, 32, 64, 80, 192), "bn", stages, 0.5)
 
 
 @register_baseline("inception_v3", family="inception", default_input_size=299,
@@ -1005,5 +662,6 @@ def inception_v3(num_classes: int = 1000, in_channels: int = 3, input_size: int 
     space = _space_for("inception_v3", in_channels, input_size, num_classes)
     small = input_size <= SMALL_INPUT
     if not small and "v3" not in space.stems:
-        raise SpaceError(f"inception_v3 needs input_size >= 75 (or <= {SMALL_INPUT} for the small form), got {input_size}")
-    return space.build(inception_v3_genotype(small=small))
+        raise SpaceError(f"inception_v3 needs input_size >= 75 (or <= {SMALL_INPUT} for the small form), "
+                         f"got {input_size}")
+    return space.build(inception_v3_choices(small=small))

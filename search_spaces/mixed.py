@@ -1,26 +1,57 @@
 """Mixed space: each stage picks its block family (VGG, Inception, ResNet, DenseNet, MobileNet).
 
-This is the space where searchers compete with all the lecture networks: a stage is a short
-run of one family's blocks, written by that family's own block generator. Genotype::
+This is the space where searchers compete with all the lecture networks: a stage is a short run
+of one family's blocks, written by that family's own block writer. Choices (``s{i}`` is stage i)::
 
-    {"stem": 32,
-     "stages": [{"family": "resnet", "variant": "basic", "depth": 2, "width": 64, "k": 3,
-                 "reduce": false}, ...]}
+    stem.width               the stem conv's width (ordered)                  change_width
+    reduce_at                the ``reductions`` stages that halve the         rewire
+                             resolution, e.g. [1, 2] (asked only when they
+                             can be placed more than one way)
+    s{i}.family              vgg, inception, resnet, densenet or mobilenet    change_op
+    s{i}.{family}.variant    the family's block variant (see VARIANTS; VGG    change_op
+                             has one and asks none)
+    s{i}.depth               blocks in the stage, 1..max_depth (log-uniform)  add_layer / remove_layer
+    s{i}.width               the stage's output width (ordered)               change_width
+    s{i}.kernel              the blocks' kernel, 3 or 5                       change_kernel
 
-A stage with ``reduce`` halves the resolution at its start (a stride-2 first block for ResNet
-and MobileNet stages, a 2x2 pool before the blocks for the others). The head is global average
+Depth, width and kernel are shared by the families, so switching a stage's family keeps them;
+a family's variant is its own choice (a family switched to takes its first variant). A decision
+with one option (one family, one width, ``max_depth=1``, ...) is not asked, so it is neither
+recorded, encoded nor searched.
+
+=========  ===========  ==================================================================
+family     variant      one block
+=========  ===========  ==================================================================
+vgg        plain        conv k x k (no bias) -> BN -> ReLU
+inception  v1           GoogLeNet module (3a's proportions scaled to the width); the 5x5
+                        branch is a k x k conv
+inception  factorised   Inception v3: k=5 as two 3x3 convs (Figure 5), k=3 as 1x3 then 3x1
+                        (Figure 6 with n=3)
+resnet     basic        two k x k convs, projection shortcut when the shape changes
+resnet     bottleneck   1x1 -> k x k -> 1x1 (width // 4 planes, expansion 4: 4 * (width // 4)
+                        outputs)
+resnet     preact       basic block, pre-activation (BN-ReLU after the stage's last block)
+densenet   bottleneck   dense block of 2 DenseNet-B layers (growth max(8, width // 4)), then a
+                        1x1 transition to the width
+densenet   plain        the same without the 1x1 bottleneck convs
+mobilenet  separable    depthwise k x k + pointwise 1x1 (MobileNet v1, ReLU6)
+mobilenet  t3, t6       inverted residual with expansion 3 or 6 (MobileNet v2, ReLU6)
+=========  ===========  ==================================================================
+
+A stage in ``reduce_at`` halves the resolution at its start: a stride-2 first block for ResNet
+and MobileNet stages, a 2x2 max pool before the blocks for the others. The stem is a 3x3 conv-BN-
+ReLU (inputs above 64 px: 7x7/2 conv-BN-ReLU and a 3x3/2 max pool); the head is global average
 pooling and a linear classifier.
 """
 from __future__ import annotations
 
-import copy
+import itertools
 import math
 from typing import Any, Sequence
 
-import numpy as np
-
+from nas.choices import Trial
 from nas.graph import Architecture, GraphBuilder
-from nas.spaces import Mutation, SearchSpace, SpaceError, choose, one_hot
+from nas.spaces import SearchSpace, SpaceError, check_int, check_values
 from nas.spaces import register as register_space
 from search_spaces.densenet import dense_block, transition
 from search_spaces.inception import (
@@ -32,6 +63,7 @@ from search_spaces.inception import (
 from search_spaces.mobilenet import inverted_residual, separable_block
 from search_spaces.resnet import residual_block
 
+#: Block variants of each family (the first is the one a stage switched to the family takes).
 VARIANTS: dict[str, tuple[str, ...]] = {
     "vgg": ("plain",),
     "inception": ("v1", "factorised"),
@@ -39,9 +71,20 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "densenet": ("bottleneck", "plain"),
     "mobilenet": ("separable", "t3", "t6"),
 }
-FAMILIES = tuple(VARIANTS)
-DEFAULT_WIDTHS = (16, 24, 32, 48, 64, 96, 128, 192, 256)
-KERNELS = (3, 5)
+FAMILIES: tuple[str, ...] = tuple(VARIANTS)
+DEFAULT_WIDTHS: tuple[int, ...] = (16, 24, 32, 48, 64, 96, 128, 192, 256)
+DEFAULT_STEM_WIDTHS: tuple[int, ...] = (16, 24, 32, 48, 64)
+KERNELS: tuple[int, ...] = (3, 5)
+MIN_WIDTH = 8  # narrower stages would leave an Inception branch or a ResNet bottleneck without channels
+DENSE_LAYERS = 2  # dense layers per DenseNet block
+LARGE_INPUT = 64  # inputs above this size get the ImageNet stem (7x7/2 conv, 3x3/2 max pool)
+STRIDED_FAMILIES = frozenset({"resnet", "mobilenet"})  # reduce with a stride-2 first block, not a pool
+MAX_PLACEMENTS = 1024  # options of the reduce_at choice (C(stages, reductions)) at most
+
+
+def _half(size: int) -> int:
+    """The side of a map after a stride-2 conv or pool that pads to keep ``ceil(size / 2)``."""
+    return -(-size // 2)
 
 
 def _inception_branches(variant: str, width: int, k: int) -> list[dict[str, Any]]:
@@ -61,15 +104,16 @@ def _inception_branches(variant: str, width: int, k: int) -> list[dict[str, Any]
     return inception_v3_figure6_branches(width - pool - 2 * mid, c3r, mid, pool, n=3)
 
 
-def _stage(b: GraphBuilder, x: str, channels: int, size: int, stage: dict[str, Any]) -> tuple[str, int, int]:
-    """Write one stage; returns (output node, channels, spatial size)."""
-    family, variant, width, k = stage["family"], stage["variant"], stage["width"], stage["k"]
-    reduce = stage["reduce"]
-    if reduce and family not in ("resnet", "mobilenet"):
+def write_stage(b: GraphBuilder, x: str, channels: int, size: int, family: str, variant: str, depth: int,
+                width: int, k: int, reduce: bool) -> tuple[str, int, int]:
+    """Write one stage of ``depth`` blocks of ``family``/``variant`` on ``x`` (``channels`` wide,
+    ``size`` px); returns (output node, channels, spatial size)."""
+    strided = family in STRIDED_FAMILIES
+    if reduce and not strided:
         x = b.maxpool(x, 2, 2, name="reduce_pool")
         size //= 2
-    for j in range(stage["depth"]):
-        stride = 2 if (reduce and j == 0 and family in ("resnet", "mobilenet")) else 1
+    for j in range(depth):
+        stride = 2 if reduce and j == 0 and strided else 1
         with b.scope(f"block{j}"):
             if family == "vgg":
                 x = b.conv_bn_act(x, width, k, name="conv")
@@ -77,53 +121,42 @@ def _stage(b: GraphBuilder, x: str, channels: int, size: int, stage: dict[str, A
                 x = InceptionWriter(b, "bn").module(x, _inception_branches(variant, width, k), "module")
             elif family == "resnet":
                 block = "bottleneck" if variant == "bottleneck" else "basic"
-                planes = width // 4 if block == "bottleneck" else width
+                planes = max(width // 4, 1) if block == "bottleneck" else width
                 placement = "preact" if variant == "preact" else "post"
-                x, _, size = residual_block(b, x, channels, size, block=block, planes=max(planes, 1), k=k,
-                                            stride=stride, placement=placement, shortcut="projection")
-                if placement == "preact" and j == stage["depth"] - 1:
+                x, channels, size = residual_block(b, x, channels, size, block=block, planes=planes, k=k,
+                                                   stride=stride, placement=placement, shortcut="projection")
+                if placement == "preact" and j == depth - 1:
                     x = b.relu(b.bn(x, name="tail_bn"), name="tail_relu")
+                continue
             elif family == "densenet":
-                growth = max(8, width // 4)
-                x = dense_block(b, x, 2, growth, variant == "bottleneck", k)
+                x = dense_block(b, x, DENSE_LAYERS, max(8, width // 4), variant == "bottleneck", k)
                 x = transition(b, x, width, pool=False)
             elif variant == "separable":
                 x = separable_block(b, x, channels, width, k, stride, "relu6")
             else:
                 x = inverted_residual(b, x, channels, width, 3 if variant == "t3" else 6, k, stride, "relu6")
-            if stride == 2 and family == "mobilenet":
-                size = -(-size // 2)
-        channels = width if family != "resnet" or variant != "bottleneck" else max(width // 4, 1) * 4
+            if stride == 2:
+                size = _half(size)
+        channels = width
     return x, channels, size
 
 
-def build_mixed(genotype: dict[str, Any], input_shape: Sequence[int], num_classes: int, name: str = "") -> Architecture:
-    """The network of a mixed genotype for ``input_shape`` and ``num_classes``."""
-    b = GraphBuilder()
-    size = min(input_shape[1:])
-    with b.scope("stem"):
-        if size > 64:
-            x = b.conv_bn_act(b.input, genotype["stem"], 7, 2, name="conv")
-            x = b.maxpool(x, 3, 2, 1, name="pool")
-            size = (size + 1) // 2
-            size = (size - 1) // 2 + 1
-        else:
-            x = b.conv_bn_act(b.input, genotype["stem"], 3, 1, name="conv")
-    channels = genotype["stem"]
-    for i, stage in enumerate(genotype["stages"]):
-        with b.scope(f"stage{i + 1}"):
-            x, channels, size = _stage(b, x, channels, size, stage)
-    with b.scope("head"):
-        x = b.linear(b.gap(x), num_classes, name="classifier")
-    b.output(x)
-    return b.build(input_shape, num_classes, name)
+def _ask(trial: Trial, name: str, options: Sequence[Any], **kw: Any) -> Any:
+    """``trial.suggest_categorical(name, options, ...)``, or the only option when there is one
+    (a decision that cannot vary is no choice: it is neither recorded, encoded nor searched)."""
+    return trial.suggest_categorical(name, options, **kw) if len(options) > 1 else options[0]
 
 
 @register_space("mixed")
 class MixedSpace(SearchSpace):
-    """Stages of any lecture family's blocks: family, variant, depth, width, kernel, where to reduce."""
+    """Stages of any lecture family's blocks: per stage a family, its variant, a depth, a width
+    and a kernel; which stages halve the resolution.
 
-    mutation_kinds = ("change_op", "change_kernel", "add_layer", "remove_layer", "rewire", "change_width")
+    Options: ``stages`` (3; 4 above 64 px), ``max_depth`` (3, blocks per stage), ``widths``
+    (stage widths, >= 8), ``stem_widths``, ``reductions`` (how many stages halve the resolution;
+    by default as many as the input allows, at most ``stages - 1``), ``families`` (a subset of
+    FAMILIES).
+    """
 
     def __init__(
         self,
@@ -134,130 +167,94 @@ class MixedSpace(SearchSpace):
         stages: int | None = None,
         max_depth: int = 3,
         widths: Sequence[int] = DEFAULT_WIDTHS,
-        stem_widths: Sequence[int] = (16, 24, 32, 48, 64),
+        stem_widths: Sequence[int] = DEFAULT_STEM_WIDTHS,
         reductions: int | None = None,
         families: Sequence[str] = FAMILIES,
     ) -> None:
         super().__init__(input_shape, num_classes, max_macs, max_params)
         size = min(self.input_shape[1:])
-        self.stages = int(stages) if stages is not None else (4 if size > 64 else 3)
-        if self.stages < 1 or max_depth < 1:
-            raise SpaceError("stages and max_depth must be >= 1")
-        room = int(math.log2(max(size, 1))) - (2 if size > 64 else 0) - 1
-        self.reductions = int(reductions) if reductions is not None else max(0, min(self.stages - 1, room))
-        if not 0 <= self.reductions <= self.stages:
-            raise SpaceError(f"reductions must be between 0 and stages ({self.stages})")
-        unknown = set(families) - set(FAMILIES)
-        if unknown or not families:
-            raise SpaceError(f"families must be a non-empty subset of {FAMILIES}, got {list(families)}")
-        if not widths or not stem_widths:
-            raise SpaceError("widths and stem_widths must be non-empty lists of channel counts")
-        self.max_depth = int(max_depth)
-        self.widths = tuple(sorted(int(w) for w in widths))
-        if self.widths[0] < 8:
-            raise SpaceError("widths must be >= 8")
-        self.stem_widths = tuple(sorted(int(w) for w in stem_widths))
-        self.families = tuple(f for f in FAMILIES if f in families)
+        self._large = large = size > LARGE_INPUT
+        self.stages = check_int("mixed", "stages", stages if stages is not None else (4 if large else 3))
+        self.max_depth = check_int("mixed", "max_depth", max_depth)
+        self.widths: tuple[int, ...] = check_values("mixed", "widths", widths, kind=int, low=MIN_WIDTH, sort=True)
+        self.stem_widths: tuple[int, ...] = check_values("mixed", "stem_widths", stem_widths, kind=int,
+                                                         positive=True, sort=True)
+        chosen = check_values("mixed", "families", families, allowed=FAMILIES)
+        self.families: tuple[str, ...] = tuple(f for f in FAMILIES if f in chosen)
+        # the map side after the stem, and how many halvings it takes before reaching 1 px
+        self._stem_size = _half(_half(size)) if large else size
+        room = int(math.log2(self._stem_size))
+        if reductions is None:
+            reductions = max(0, min(self.stages - 1, room - 1))
+        self.reductions = check_int("mixed", "reductions", reductions, low=0)
+        if self.reductions > self.stages:
+            raise SpaceError(f"mixed: reductions ({self.reductions}) cannot exceed stages ({self.stages}); "
+                             f"lower reductions or add stages")
+        if self.reductions > room:
+            raise SpaceError(f"mixed: {self.reductions} reductions would shrink the {self._stem_size} px map "
+                             f"after the stem below 1 px; use reductions <= {room}")
+        ways = math.comb(self.stages, self.reductions)
+        if ways > MAX_PLACEMENTS:
+            raise SpaceError(f"mixed: {ways:,} ways to place {self.reductions} reductions among {self.stages} stages "
+                             f"are too many for one reduce_at choice (at most {MAX_PLACEMENTS:,}); use fewer stages "
+                             f"or reductions")
+        self._placements: list[list[int]] = [list(c) for c in itertools.combinations(range(self.stages),
+                                                                                     self.reductions)]
+        self._default_placement: list[int] = list(range(self.stages - self.reductions, self.stages))
 
     def options(self) -> dict[str, Any]:
+        """The options this space was made with (JSON-plain)."""
         return {"stages": self.stages, "max_depth": self.max_depth, "widths": list(self.widths),
                 "stem_widths": list(self.stem_widths), "reductions": self.reductions,
                 "families": list(self.families)}
 
-    def build_genotype(self, genotype: dict[str, Any]) -> Architecture:
-        return build_mixed(genotype, self.input_shape, self.num_classes)
+    # ------------------------------------------------------------------ the definition
 
-    # ------------------------------------------------------------------ genotype hooks
-
-    def _random_stage(self, rng: np.random.Generator, reduce: bool) -> dict[str, Any]:
-        family = choose(rng, self.families)
-        return {"family": family, "variant": choose(rng, VARIANTS[family]),
-                "depth": int(rng.integers(1, self.max_depth + 1)), "width": choose(rng, self.widths),
-                "k": choose(rng, KERNELS), "reduce": reduce}
-
-    def _default_reduce(self) -> list[bool]:
-        return [i >= self.stages - self.reductions for i in range(self.stages)]
-
-    def _sample_genotype(self, rng: np.random.Generator) -> dict[str, Any]:
-        return {"stem": choose(rng, self.stem_widths),
-                "stages": [self._random_stage(rng, r) for r in self._default_reduce()]}
-
-    def _moves(self, g: dict[str, Any]) -> list[tuple[str, int, Any]]:
-        """Every (kind, stage, value) one mutation can apply, in a fixed order."""
-        moves: list[tuple[str, int, Any]] = []
-        for i, st in enumerate(g["stages"]):
-            for family in self.families:
-                for variant in VARIANTS[family]:
-                    if (family, variant) != (st["family"], st["variant"]):
-                        moves.append(("change_op", i, (family, variant)))
-            moves += [("change_kernel", i, k) for k in KERNELS if k != st["k"]]
-            if st["depth"] < self.max_depth:
-                moves.append(("add_layer", i, st["depth"] + 1))
-            if st["depth"] > 1:
-                moves.append(("remove_layer", i, st["depth"] - 1))
-            moves += [("change_width", i, w) for w in self.widths if w != st["width"]]
-            if i + 1 < len(g["stages"]) and st["reduce"] != g["stages"][i + 1]["reduce"]:
-                moves.append(("rewire", i, i + 1))
-        moves += [("change_width", -1, w) for w in self.stem_widths if w != g["stem"]]
-        return moves
-
-    def _apply(self, genotype: dict[str, Any], move: tuple[str, int, Any]) -> tuple[dict[str, Any], Mutation]:
-        kind, i, value = move
-        g = copy.deepcopy(genotype)
-        if i == -1:
-            old, g["stem"] = g["stem"], value
-            return g, Mutation(kind, {"stage": "stem", "old": old, "new": value})
-        st = g["stages"][i]
-        if kind == "change_op":
-            old = [st["family"], st["variant"]]
-            st["family"], st["variant"] = value
-            return g, Mutation(kind, {"stage": i, "old": old, "new": list(value)})
-        if kind == "rewire":  # the resolution drop moves between stages i and i+1
-            nxt = g["stages"][value]
-            st["reduce"], nxt["reduce"] = nxt["reduce"], st["reduce"]
-            return g, Mutation(kind, {"stage": i, "what": "reduction point", "to_stage": value if nxt["reduce"] else i})
-        field = {"change_kernel": "k", "add_layer": "depth", "remove_layer": "depth", "change_width": "width"}[kind]
-        old, st[field] = st[field], value
-        return g, Mutation(kind, {"stage": i, "old": old, "new": value})
-
-    def _mutate_genotype(self, genotype: dict[str, Any], rng: np.random.Generator) -> tuple[dict[str, Any], Mutation]:
-        moves = self._moves(genotype)
-        kind = choose(rng, sorted({m[0] for m in moves}))
-        return self._apply(genotype, choose(rng, [m for m in moves if m[0] == kind]))
-
-    def _neighbour_genotypes(self, genotype: dict[str, Any]) -> list[tuple[dict[str, Any], Mutation]]:
-        return [self._apply(genotype, m) for m in self._moves(genotype)]
-
-    def _suggest_genotype(self, trial: Any) -> dict[str, Any]:
-        stages = []
-        reduce = self._default_reduce()
-        pairs = [f"{f}:{v}" for f in self.families for v in VARIANTS[f]]
+    def define(self, trial: Trial, b: GraphBuilder) -> None:
+        """The stem, ``stages`` stages of the chosen families' blocks, GAP and a linear classifier."""
+        stem = _ask(trial, "stem.width", self.stem_widths, ordered=True, mutation="change_width")
+        reduce_at = _ask(trial, "reduce_at", self._placements, mutation="rewire", default=self._default_placement)
+        with b.scope("stem"):
+            if self._large:
+                x = b.conv_bn_act(b.input, stem, 7, 2, name="conv")
+                x = b.maxpool(x, 3, 2, 1, name="pool")
+            else:
+                x = b.conv_bn_act(b.input, stem, 3, 1, name="conv")
+        size, channels = self._stem_size, stem
         for i in range(self.stages):
-            family, variant = trial.suggest_categorical(f"s{i}_block", pairs).split(":")
-            stages.append({"family": family, "variant": variant,
-                           "depth": trial.suggest_int(f"s{i}_depth", 1, self.max_depth),
-                           "width": trial.suggest_categorical(f"s{i}_width", list(self.widths)),
-                           "k": trial.suggest_categorical(f"s{i}_k", list(KERNELS)), "reduce": reduce[i]})
-        return {"stem": trial.suggest_categorical("stem", list(self.stem_widths)), "stages": stages}
+            family = _ask(trial, f"s{i}.family", self.families)
+            variants = VARIANTS[family]
+            variant = _ask(trial, f"s{i}.{family}.variant", variants, default=variants[0])
+            depth = trial.suggest_int(f"s{i}.depth", 1, self.max_depth, log=True) if self.max_depth > 1 else 1
+            width = _ask(trial, f"s{i}.width", self.widths, ordered=True, mutation="change_width")
+            k = trial.suggest_categorical(f"s{i}.kernel", KERNELS, mutation="change_kernel")
+            with b.scope(f"stage{i + 1}"):
+                x, channels, size = write_stage(b, x, channels, size, family, variant, depth, width, k,
+                                                i in reduce_at)
+        with b.scope("head"):
+            x = b.linear(b.gap(x), b.num_classes, name="classifier")
+        b.output(x)
 
-    def _encode_genotype(self, g: dict[str, Any]) -> list[float]:
-        pairs = [(f, v) for f in FAMILIES for v in VARIANTS[f]]
-        top = math.log2(self.widths[-1])
-        vec = [math.log2(g["stem"]) / top]
-        for st in g["stages"]:
-            vec += one_hot((st["family"], st["variant"]), pairs)
-            vec += [st["depth"] / self.max_depth, math.log2(st["width"]) / top,
-                    float(st["k"] == 5), float(st["reduce"])]
-        return vec
+    # ------------------------------------------------------------------ description
 
-    def _genotype_in_space(self, g: dict[str, Any]) -> bool:
-        stages = g["stages"]
-        if g["stem"] not in self.stem_widths or len(stages) != self.stages:
-            return False
-        if sum(bool(st["reduce"]) for st in stages) != self.reductions:
-            return False
-        return all(
-            st["family"] in self.families and st["variant"] in VARIANTS[st["family"]]
-            and 1 <= st["depth"] <= self.max_depth and st["width"] in self.widths and st["k"] in KERNELS
-            for st in stages
-        )
+    def stage_choices(self, arch: Architecture) -> list[dict[str, Any]]:
+        """Each stage of ``arch`` as ``{"family", "variant", "depth", "width", "kernel", "reduce"}``."""
+        c = self.choices(arch)
+        reduce_at = c.get("reduce_at", self._placements[0])
+        out = []
+        for i in range(self.stages):
+            family = c.get(f"s{i}.family", self.families[0])
+            out.append({"family": family, "variant": c.get(f"s{i}.{family}.variant", VARIANTS[family][0]),
+                        "depth": c.get(f"s{i}.depth", 1), "width": c.get(f"s{i}.width", self.widths[0]),
+                        "kernel": c[f"s{i}.kernel"], "reduce": i in reduce_at})
+        return out
+
+    def summary(self, arch: Architecture) -> str:
+        """E.g. ``stem 16 | resnet basic x2 w32 k3 | /2 mobilenet t6 x1 w48 k5 | /2 vgg x1 w64 k3``
+        (``/2``: the stage halves the resolution)."""
+        parts = [f"stem {self.choices(arch).get('stem.width', self.stem_widths[0])}"]
+        for st in self.stage_choices(arch):
+            variant = "" if len(VARIANTS[st["family"]]) == 1 else f" {st['variant']}"
+            parts.append(f"{'/2 ' if st['reduce'] else ''}{st['family']}{variant} x{st['depth']} w{st['width']} "
+                         f"k{st['kernel']}")
+        return " | ".join(parts)

@@ -1,4 +1,4 @@
-"""ResNet family: residual blocks as graph generators, the ``resnet`` search space and its baselines.
+"""ResNet family: residual blocks as graph writers, the ``resnet`` search space and its baselines.
 
 Blocks (He et al. 2015/2016, Xie et al. 2017, Srivastava et al. 2015, Brendel & Bethge 2019):
 
@@ -37,29 +37,34 @@ Highway gate (on/off per stage): the addition becomes ``h * t + x * (1 - t)`` wi
 Padding ``valid`` (BagNets) leaves the k x k convs unpadded and crops the shortcut (and gate) at
 the bottom/right to the residual's size, as the official BagNet code.
 
-Genotype (JSON-plain)::
+Choices of the ``resnet`` space (``s{i}`` is stage i, ``b{j}`` its block j)::
 
-    {"stem": 64,
-     "stages": [{"block": "bottleneck", "width": 64, "cardinality": 1, "group_width": 0,
-                 "kernels": [3, 3, 3], "placement": "post", "shortcut": "projection",
-                 "highway": false}, ...]}
+    stem.width          the stem conv's width (ordered)                       change_width
+    s{i}.placement      BN/ReLU placement of the stage's blocks               rewire
+    s{i}.block          basic, bottleneck or resnext                          change_op
+    s{i}.width          planes (ordered)                                      change_width
+    s{i}.cardinality    groups of the grouped conv (resnext stages only)      change_op
+    s{i}.group_width    channels per group (resnext stages only, ordered)     change_width
+    s{i}.shortcut       projection or pad; asked only where the type changes  rewire
+                        the network (the first block changes shape, and pad
+                        need not drop channels)
+    s{i}.highway        a highway gate instead of each addition               rewire
+    s{i}.depth          1..max_blocks blocks (log-uniform by default)         add_layer / remove_layer
+    s{i}.b{j}.kernel    block j's main-conv kernel (a new block copies the    change_kernel
+                        previous block's; with valid padding asked only
+                        where every kernel fits the block's map)
 
-``width`` is ``planes``; ``kernels`` lists the main-conv kernel of every block (its length is the
-stage's depth); non-ResNeXt blocks carry ``cardinality`` 1 and ``group_width`` 0. The stem kind,
-the stride-2 stages (``reduce_at``) and the padding are options of the space, not of the genotype.
+The stem kind, the stride-2 stages (``reduce_at``) and the padding are options of the space.
 """
 from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-import numpy as np
-
 from nas.baselines import register as register_baseline
+from nas.choices import ChoiceError, ReplayTrial, Trial
 from nas.graph import Architecture, GraphBuilder
-from nas.spaces import Mutation, SearchSpace, SpaceError, choose, one_hot
+from nas.spaces import SearchSpace, SpaceError, check_int, check_values
 from nas.spaces import register as register_space
-
-Genotype = dict[str, Any]
 
 BLOCK_TYPES = ("basic", "bottleneck", "resnext")
 EXPANSION = {"basic": 1, "bottleneck": 4, "resnext": 4}
@@ -68,29 +73,26 @@ PRE_ACTIVATION = frozenset({"relu_preact", "preact"})
 SHORTCUTS = ("projection", "pad")
 STEMS = ("imagenet", "cifar", "bagnet")
 PADDINGS = ("same", "valid")
+DEPTH_PRIORS = ("log", "uniform")
 DEFAULT_KERNELS = (3, 5)
 DEFAULT_CARDINALITIES = (8, 16, 32, 64)
 DEFAULT_GROUP_WIDTHS = (1, 2, 4, 8)  # per-group width at stage 1, doubled every stage
 DEFAULT_WIDTH_MULTIPLIERS = (0.5, 0.75, 1.0, 1.5, 2.0)  # of base_width * 2**stage
-STAGE_KEYS = frozenset({"block", "width", "cardinality", "group_width", "kernels", "placement", "shortcut", "highway"})
-DEPTH_PRIORS = ("geometric", "uniform")
-DEPTH_DECAY = 2 / 3  # geometric depth prior: P(depth = d) ~ (2/3)**d, mean about 3 blocks per stage
 
-# ----------------------------------------------------------------------------- graph generators
+# ----------------------------------------------------------------------------- graph writers
 
 
 def _conv_size(size: int, k: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - k) // stride + 1
 
 
-def _block_size(size: int, k: int, stride: int, convs: int, same: bool) -> int | None:
-    """Output size of ``convs`` k x k convs (the first strided), or None if one does not fit."""
-    p = k // 2 if same else 0
+def _fits(size: int, k: int, stride: int, convs: int) -> bool:
+    """Whether ``convs`` unpadded k x k convs (the first strided) fit a ``size`` x ``size`` map."""
     for s in (stride, 1)[:convs]:
-        if size + 2 * p < k:
-            return None
-        size = _conv_size(size, k, s, p)
-    return size
+        if size < k:
+            return False
+        size = _conv_size(size, k, s, 0)
+    return True
 
 
 def stem(b: GraphBuilder, x: str, kind: str, width: int, size: int, first_placement: str = "post") -> tuple[str, int]:
@@ -183,419 +185,174 @@ def residual_block(
     return y, out, res_size
 
 
-def build_resnet(genotype: Genotype, input_shape: Sequence[int], num_classes: int, stem_kind: str,
-                 reduce_at: Sequence[int], valid: bool = False, name: str = "") -> Architecture:
-    """The network of a ResNet genotype (stem, stages of residual blocks, [tail], GAP, linear)."""
-    b = GraphBuilder()
-    stages = genotype["stages"]
-    size = min(input_shape[1], input_shape[2])
-    x, size = stem(b, b.input, stem_kind, genotype["stem"], size, stages[0]["placement"])
-    channels = genotype["stem"]
-    for i, st in enumerate(stages):
-        placement = st["placement"]
-        with b.scope(f"layer{i + 1}"):
-            for j, k in enumerate(st["kernels"]):
-                with b.scope(str(j)):
-                    x, channels, size = residual_block(
-                        b, x, channels, size, block=st["block"], planes=st["width"], k=k,
-                        stride=2 if (j == 0 and i in reduce_at) else 1, cardinality=st["cardinality"],
-                        group_width=st["group_width"], placement=placement, shortcut=st["shortcut"],
-                        highway=st["highway"], valid=valid,
-                    )
-            following = stages[i + 1]["placement"] if i + 1 < len(stages) else None
-            if placement in PRE_ACTIVATION and following not in PRE_ACTIVATION:
-                x = tail(b, x, placement)
-    x = b.linear(b.gap(x, name="avgpool"), num_classes, name="fc")
-    b.output(x)
-    return b.build(input_shape, num_classes, name)
-
-
-def stage_genotype(block: str, width: int, depth: int, *, k: int = 3, cardinality: int = 1, group_width: int = 0,
-                   placement: str = "post", shortcut: str = "projection", highway: bool = False,
-                   kernels: Sequence[int] | None = None) -> dict[str, Any]:
-    """One stage of a genotype (``kernels`` overrides the uniform kernel ``k``)."""
-    return {"block": block, "width": width, "cardinality": cardinality if block == "resnext" else 1,
-            "group_width": group_width if block == "resnext" else 0,
-            "kernels": list(kernels) if kernels is not None else [k] * depth,
-            "placement": placement, "shortcut": shortcut, "highway": highway}
-
-
 # ----------------------------------------------------------------------------- the space
 
 
 @register_space("resnet")
 class ResNetSpace(SearchSpace):
-    """Residual networks: per stage block type (basic / bottleneck / ResNeXt with cardinality and
-    group width), depth, per-block main-conv kernel, width, BN/ReLU placement, shortcut type and
-    highway gate; stride-2 stages at ``reduce_at``.
+    """Residual networks, per stage: block type, width, ResNeXt grouping, BN/ReLU placement, shortcut
+    type, highway gate, depth and per-block kernel (the module docstring lists the choices).
 
     Defaults from the input size: above 64 px an ImageNet stem (7x7/2 conv + max pool), 4 stages,
     base width 64, up to 36 blocks per stage (ResNet-50/101/152, ResNeXt and ResNet-18/34 are points);
     otherwise a CIFAR stem (3x3/1 conv), 3 stages, base width 16, up to 18 blocks per stage (the CIFAR
     ResNet-20/56/110/164 in all five placements and the highway ResNet-20 are points). Stage ``i``
     offers widths ``base_width * 2**i * m`` for ``m`` in ``width_multipliers`` and ResNeXt group widths
-    ``g * 2**i`` for ``g`` in ``group_widths``; the stem offers ``base_width * m``.
+    ``g * 2**i`` for ``g`` in ``group_widths``; the stem offers ``base_width * m``. ``depth_prior``:
+    ``log`` (default: each stage's depth log-uniform on 1..max_blocks, so random nets stay cheap
+    while deep ones stay reachable) or ``uniform``, the same for ``sample`` and ``suggest``.
 
-    ``sample`` draws each stage's depth from ``depth_prior``: ``geometric`` (default; P(d) ~ (2/3)**d on
-    1..max_blocks, mean about 3, so random nets stay cheap to build, count and train; deep nets are
-    reached by ``add_layer`` and ``suggest``) or ``uniform`` on 1..max_blocks. Every other choice is
-    uniform. ``suggest`` uses optuna's own (uniform) distributions. With the geometric prior ``mutate``
-    accepts an ``add_layer`` proposal with probability 2/3, so that long mutation chains keep about
-    the prior's depths instead of drifting to ever deeper nets.
-
-    Mutations: ``change_op`` (block type, or a ResNeXt stage's cardinality), ``change_kernel`` (one
-    block's main conv), ``add_layer`` / ``remove_layer`` (one block of a stage), ``rewire`` (a stage's
-    shortcut type, BN/ReLU placement, or highway gate on/off: ``details["what"]`` says which),
-    ``change_width`` (a stage's width, the stem width, or a ResNeXt group width, one step).
+    With ``padding="valid"`` a block's kernel is asked only where every kernel fits its input map;
+    elsewhere the block takes the largest kernel that fits, without a choice (so with kernel 1 among
+    ``kernels`` every network is valid, and every recorded kernel is one that was built). A block
+    that no kernel fits makes the network no point of the space (SpaceError): sampling draws again,
+    mutation skips that change, an optuna suggestion of it is closed as failed.
     """
 
-    mutation_kinds = ("change_op", "change_kernel", "add_layer", "remove_layer", "rewire", "change_width")
-
     def __init__(
-        self,
-        input_shape: Sequence[int] = (3, 32, 32),
-        num_classes: int = 10,
-        max_macs: int | None = None,
-        max_params: int | None = None,
-        stages: int | None = None,
-        max_blocks: int | None = None,
-        base_width: int | None = None,
-        reduce_at: Sequence[int] | None = None,
-        stem: str | None = None,
-        padding: str = "same",
-        blocks: Sequence[str] = BLOCK_TYPES,
-        kernels: Sequence[int] = DEFAULT_KERNELS,
-        cardinalities: Sequence[int] = DEFAULT_CARDINALITIES,
-        group_widths: Sequence[int] = DEFAULT_GROUP_WIDTHS,
-        width_multipliers: Sequence[float] = DEFAULT_WIDTH_MULTIPLIERS,
-        placements: Sequence[str] = PLACEMENTS,
-        shortcuts: Sequence[str] = SHORTCUTS,
-        highway: Sequence[bool] = (False, True),
-        depth_prior: str = "geometric",
+        self, input_shape: Sequence[int] = (3, 32, 32), num_classes: int = 10,
+        max_macs: int | None = None, max_params: int | None = None,
+        stages: int | None = None, max_blocks: int | None = None, base_width: int | None = None,
+        reduce_at: Sequence[int] | None = None, stem: str | None = None, padding: str = "same",
+        blocks: Sequence[str] = BLOCK_TYPES, kernels: Sequence[int] = DEFAULT_KERNELS,
+        cardinalities: Sequence[int] = DEFAULT_CARDINALITIES, group_widths: Sequence[int] = DEFAULT_GROUP_WIDTHS,
+        width_multipliers: Sequence[float] = DEFAULT_WIDTH_MULTIPLIERS, placements: Sequence[str] = PLACEMENTS,
+        shortcuts: Sequence[str] = SHORTCUTS, highway: Sequence[bool] = (False, True), depth_prior: str = "log",
     ) -> None:
         super().__init__(input_shape, num_classes, max_macs, max_params)
         large = min(self.input_shape[1:]) > 64
         self.stem_kind = stem if stem is not None else ("imagenet" if large else "cifar")
-        self.stages = int(stages) if stages is not None else (4 if large else 3)
-        self.max_blocks = int(max_blocks) if max_blocks is not None else (36 if large else 18)
-        self.base_width = int(base_width) if base_width is not None else (64 if large else 16)
-        self.reduce_at = (tuple(range(1, self.stages)) if reduce_at is None
-                          else tuple(sorted({int(i) for i in reduce_at})))
-        self.padding = padding
-        self.blocks = tuple(blocks)
-        self.kernels = tuple(sorted({int(k) for k in kernels}))
-        self.cardinalities = tuple(sorted({int(c) for c in cardinalities}))
-        self.group_widths = tuple(sorted({int(g) for g in group_widths}))
-        self.width_multipliers = tuple(sorted({float(m) for m in width_multipliers}))
-        self.placements = tuple(placements)
-        self.shortcuts = tuple(shortcuts)
-        self.highway = tuple(bool(h) for h in highway)
-        self.depth_prior = depth_prior
-        self._check_options()
-        self.valid = self.padding == "valid"
+        for label, value, allowed in (("stem", self.stem_kind, STEMS), ("padding", padding, PADDINGS),
+                                      ("depth_prior", depth_prior, DEPTH_PRIORS)):
+            if value not in allowed:
+                raise SpaceError(f"resnet: {label} must be one of {', '.join(allowed)}, got {value!r}")
+        self.padding, self.depth_prior, self.valid = padding, depth_prior, padding == "valid"
+        self.stages = check_int("resnet", "stages", stages if stages is not None else (4 if large else 3))
+        self.max_blocks = check_int("resnet", "max_blocks",
+                                    max_blocks if max_blocks is not None else (36 if large else 18))
+        self.base_width = check_int("resnet", "base_width",
+                                    base_width if base_width is not None else (64 if large else 16))
+        reduce_at = tuple(range(1, self.stages)) if reduce_at is None else tuple(reduce_at)
+        self.reduce_at = check_values("resnet", "reduce_at (stage indices)", reduce_at, kind=int,
+                                      allowed=range(self.stages), sort=True) if reduce_at else ()
+        self.blocks = check_values("resnet", "blocks", blocks, allowed=BLOCK_TYPES)
+        self.kernels = check_values("resnet", "kernels", kernels, kind=int, positive=True, odd=True, sort=True)
+        resnext = "resnext" in self.blocks
+        self.cardinalities = check_values("resnet", "cardinalities", cardinalities, kind=int, positive=True,
+                                          sort=True) if resnext else tuple(cardinalities)
+        self.group_widths = check_values("resnet", "group_widths", group_widths, kind=int, positive=True,
+                                         sort=True) if resnext else tuple(group_widths)
+        self.width_multipliers = tuple(float(m) for m in check_values(
+            "resnet", "width_multipliers", width_multipliers, kind=(int, float), positive=True, sort=True))
+        self.placements = check_values("resnet", "placements", placements, allowed=PLACEMENTS)
+        self.shortcuts = check_values("resnet", "shortcuts", shortcuts, allowed=SHORTCUTS)
+        self.highway = check_values("resnet", "highway", highway, kind=bool)
         self.stem_widths = self._scaled(self.base_width)
         self.widths = [self._scaled(self.base_width * 2 ** i) for i in range(self.stages)]
-        self.stage_group_widths = [sorted({g * 2 ** i for g in self.group_widths}) for i in range(self.stages)]
+        self.stage_group_widths = [tuple(g * 2 ** i for g in self.group_widths) for i in range(self.stages)]
         self.strides = [2 if i in self.reduce_at else 1 for i in range(self.stages)]
-        weights = np.array([DEPTH_DECAY ** d if depth_prior == "geometric" else 1.0 for d in range(self.max_blocks)])
-        self._depth_cdf = np.cumsum(weights / weights.sum())
 
-    def _check_options(self) -> None:
-        if self.stem_kind not in STEMS:
-            raise SpaceError(f"stem must be one of {STEMS} (or None: by input size), got {self.stem_kind!r}")
-        if self.stages < 1:
-            raise SpaceError(f"stages must be >= 1, got {self.stages}")
-        if self.max_blocks < 1:
-            raise SpaceError(f"max_blocks must be >= 1, got {self.max_blocks}")
-        if self.base_width < 1:
-            raise SpaceError(f"base_width must be >= 1, got {self.base_width}")
-        if any(not 0 <= i < self.stages for i in self.reduce_at):
-            raise SpaceError(f"reduce_at entries must be stage indices 0..{self.stages - 1}, "
-                             f"got {list(self.reduce_at)}")
-        if self.padding not in PADDINGS:
-            raise SpaceError(f"padding must be one of {PADDINGS}, got {self.padding!r}")
-        for label, values, allowed in (("blocks", self.blocks, BLOCK_TYPES),
-                                       ("placements", self.placements, PLACEMENTS),
-                                       ("shortcuts", self.shortcuts, SHORTCUTS)):
-            if not values or len(set(values)) != len(values) or any(v not in allowed for v in values):
-                raise SpaceError(f"{label} must be distinct values among {allowed}, got {list(values)}")
-        if not self.kernels or any(k < 1 or k % 2 == 0 for k in self.kernels):
-            raise SpaceError(f"kernels must be odd positive integers, got {list(self.kernels)}")
-        if "resnext" in self.blocks and (not self.cardinalities or not self.group_widths or
-                                         min(self.cardinalities + self.group_widths) < 1):
-            raise SpaceError("cardinalities and group_widths must be non-empty positive integers "
-                             "when blocks include resnext")
-        if not self.width_multipliers or min(self.width_multipliers) <= 0:
-            raise SpaceError(f"width_multipliers must be positive, got {list(self.width_multipliers)}")
-        if self.depth_prior not in DEPTH_PRIORS:
-            raise SpaceError(f"depth_prior must be one of {DEPTH_PRIORS}, got {self.depth_prior!r}")
-        if not self.highway or len(set(self.highway)) != len(self.highway):
-            raise SpaceError(f"highway must be distinct booleans, e.g. (False, True), got {list(self.highway)}")
-
-    def _scaled(self, width: int) -> list[int]:
-        return sorted({max(1, int(round(width * m))) for m in self.width_multipliers})
+    def _scaled(self, width: int) -> tuple[int, ...]:
+        return tuple(sorted({max(1, int(round(width * m))) for m in self.width_multipliers}))
 
     def options(self) -> dict[str, Any]:
-        return {"stages": self.stages, "max_blocks": self.max_blocks, "base_width": self.base_width,
-                "reduce_at": list(self.reduce_at), "stem": self.stem_kind, "padding": self.padding,
-                "blocks": list(self.blocks), "kernels": list(self.kernels), "cardinalities": list(self.cardinalities),
-                "group_widths": list(self.group_widths), "width_multipliers": list(self.width_multipliers),
-                "placements": list(self.placements), "shortcuts": list(self.shortcuts), "highway": list(self.highway),
-                "depth_prior": self.depth_prior}
+        names = ("stages", "max_blocks", "base_width", "reduce_at", "stem", "padding", "blocks", "kernels",
+                 "cardinalities", "group_widths", "width_multipliers", "placements", "shortcuts", "highway",
+                 "depth_prior")
+        values = {n: getattr(self, "stem_kind" if n == "stem" else n) for n in names}
+        return {n: list(v) if isinstance(v, tuple) else v for n, v in values.items()}
 
-    # ------------------------------------------------------------------ building
-
-    def build_genotype(self, genotype: Genotype) -> Architecture:
-        if len(genotype["stages"]) != self.stages:
-            raise SpaceError(f"the genotype has {len(genotype['stages'])} stages, this space {self.stages}; "
-                             f"make the space with stages={len(genotype['stages'])}")
-        if self.valid and not self._fits(genotype):
-            raise SpaceError("with padding='valid' this genotype shrinks the feature map below 1x1; "
-                             "use fewer k>1 convs or a larger input")
-        return build_resnet(genotype, self.input_shape, self.num_classes, self.stem_kind, self.reduce_at, self.valid)
-
-    def _fits(self, g: Genotype, repair: bool = False) -> bool:
-        """Whether every conv keeps a map of at least 1x1 (only a concern with valid padding);
-        ``repair`` replaces (in place) each kernel that does not fit by the largest one that does."""
-        size = min(self.input_shape[1:])
-        if self.stem_kind == "bagnet":
-            size -= 2
-        elif self.stem_kind == "imagenet":
-            size = _conv_size(_conv_size(size, 7, 2, 3), 3, 2, 1)
-        if size < 1:
-            return False
-        pad = not self.valid
-        for i, st in enumerate(g["stages"]):
-            convs = 2 if st["block"] == "basic" else 1  # k x k convs per block
-            for j, k in enumerate(st["kernels"]):
-                stride = self.strides[i] if j == 0 else 1
-                out = _block_size(size, k, stride, convs, pad)
-                if out is None:
-                    fitting = [c for c in self.kernels if _block_size(size, c, stride, convs, pad) is not None]
-                    if not repair or not fitting:
-                        return False
-                    st["kernels"][j] = fitting[-1]
-                    out = _block_size(size, fitting[-1], stride, convs, pad)
-                size = out
-        return True
-
-    def _in_channels(self, g: Genotype, i: int) -> int:
-        if i == 0:
-            return g["stem"]
-        prev = g["stages"][i - 1]
-        return prev["width"] * EXPANSION[prev["block"]]
-
-    def _shortcut_matters(self, g: Genotype, i: int) -> bool:
-        """Whether stage ``i``'s first block has a non-identity shortcut whose type changes the network."""
-        c_in, st = self._in_channels(g, i), g["stages"][i]
-        out = st["width"] * EXPANSION[st["block"]]
-        return (self.strides[i] != 1 or c_in != out) and out >= c_in
-
-    # ------------------------------------------------------------------ sampling
-
-    def _random_stage(self, rng: np.random.Generator, i: int) -> dict[str, Any]:
-        block = choose(rng, self.blocks)
-        width = choose(rng, self.widths[i])
-        depth = 1 + min(int(np.searchsorted(self._depth_cdf, rng.random(), side="right")), self.max_blocks - 1)
-        kernels = [self.kernels[int(v)] for v in rng.integers(len(self.kernels), size=depth)]
-        resnext = block == "resnext"
-        return {"block": block, "width": width,
-                "cardinality": choose(rng, self.cardinalities) if resnext else 1,
-                "group_width": choose(rng, self.stage_group_widths[i]) if resnext else 0,
-                "kernels": kernels, "placement": choose(rng, self.placements),
-                "shortcut": choose(rng, self.shortcuts), "highway": choose(rng, self.highway)}
-
-    def _sample_genotype(self, rng: np.random.Generator) -> Genotype:
-        for _ in range(self.max_attempts):
-            g = {"stem": choose(rng, self.stem_widths),
-                 "stages": [self._random_stage(rng, i) for i in range(self.stages)]}
-            if not self.valid or self._fits(g):
-                return g
-        raise SpaceError(f"no sample fits a {self.input_shape[1]}x{self.input_shape[2]} input with valid padding; "
-                         f"use a larger input, fewer stages or padding='same'")
-
-    # ------------------------------------------------------------------ mutation
-
-    def _moves(self, g: Genotype) -> dict[str, list[tuple[Any, ...]]]:
-        """Per mutation kind, every (kind, stage, what) it can act on."""
-        moves: dict[str, list[tuple[Any, ...]]] = {kind: [] for kind in self.mutation_kinds}
-        for i, st in enumerate(g["stages"]):
-            depth = len(st["kernels"])
-            if len(self.blocks) > 1:
-                moves["change_op"].append(("change_op", i, "block"))
-            if st["block"] == "resnext" and len(self.cardinalities) > 1:
-                moves["change_op"].append(("change_op", i, "cardinality"))
-            if len(self.kernels) > 1:
-                moves["change_kernel"].extend(("change_kernel", i, j) for j in range(depth))
-            if depth < self.max_blocks:
-                moves["add_layer"].append(("add_layer", i, None))
-            if depth > 1:
-                moves["remove_layer"].append(("remove_layer", i, None))
-            if len(self.shortcuts) > 1 and self._shortcut_matters(g, i):
-                moves["rewire"].append(("rewire", i, "shortcut"))
-            if len(self.placements) > 1:
-                moves["rewire"].append(("rewire", i, "placement"))
-            if len(self.highway) > 1:
-                moves["rewire"].append(("rewire", i, "highway"))
-            if len(self.widths[i]) > 1:
-                moves["change_width"].append(("change_width", i, "width"))
-            if st["block"] == "resnext" and len(self.stage_group_widths[i]) > 1:
-                moves["change_width"].append(("change_width", i, "group_width"))
-        if len(self.stem_widths) > 1:
-            moves["change_width"].append(("change_width", -1, "stem"))
-        return moves
-
-    def _values(self, g: Genotype, move: tuple[Any, ...]) -> list[Any]:
-        """Every value ``move`` can set (in a fixed order)."""
-        kind, i, what = move
-        st = g["stages"][i] if i >= 0 else None
-        if kind == "change_op" and what == "block":
-            return [bt for bt in self.blocks if bt != st["block"]]
-        if kind == "change_op":
-            return [c for c in self.cardinalities if c != st["cardinality"]]
-        if kind == "change_kernel":
-            return [k for k in self.kernels if k != st["kernels"][what]]
-        if kind == "add_layer":
-            return [(j, k) for j in range(len(st["kernels"]) + 1) for k in self.kernels]
-        if kind == "remove_layer":
-            return list(range(len(st["kernels"])))
-        if kind == "rewire":
-            options = {"shortcut": self.shortcuts, "placement": self.placements, "highway": self.highway}[what]
-            return [v for v in options if v != st[what]]
-        # change_width: one step up or down the stage's (stem's, group's) choices
-        choices = {"stem": self.stem_widths, "width": self.widths[i], "group_width": self.stage_group_widths[i]}[what]
-        current = g["stem"] if what == "stem" else st[what]
-        if current not in choices:
-            return [choices[len(choices) // 2]]
-        pos = choices.index(current)
-        return [choices[p] for p in (pos - 1, pos + 1) if 0 <= p < len(choices)]
-
-    def _apply(self, g: Genotype, move: tuple[Any, ...], value: Any,
-               rng: np.random.Generator | None = None) -> tuple[Genotype, Mutation]:
-        """A copy of ``g`` with ``move`` set to ``value`` (``rng`` picks a new ResNeXt's grouping)."""
-        kind, i, what = move
-        new = {"stem": g["stem"], "stages": [dict(st) for st in g["stages"]]}
-        if what == "stem":
-            new["stem"] = value
-            return new, Mutation(kind, {"what": "stem", "old": g["stem"], "new": value})
-        st = new["stages"][i]
-        details: dict[str, Any] = {"stage": i}
-        if kind == "change_op" and what == "block":
-            details.update(what="block", old=st["block"], new=value)
-            st["block"] = value
-            if value == "resnext":
-                cards, gws = self.cardinalities, self.stage_group_widths[i]
-                st["cardinality"] = choose(rng, cards) if rng is not None else cards[len(cards) // 2]
-                st["group_width"] = choose(rng, gws) if rng is not None else gws[len(gws) // 2]
-                details.update(cardinality=st["cardinality"], group_width=st["group_width"])
-            else:
-                st["cardinality"], st["group_width"] = 1, 0
-        elif kind == "change_kernel":
-            st["kernels"] = list(st["kernels"])
-            details.update(block=what, old=st["kernels"][what], new=value)
-            st["kernels"][what] = value
-        elif kind == "add_layer":
-            j, k = value
-            st["kernels"] = st["kernels"][:j] + [k] + st["kernels"][j:]
-            details.update(block=j, k=k, depth=len(st["kernels"]))
-        elif kind == "remove_layer":
-            st["kernels"] = st["kernels"][:value] + st["kernels"][value + 1:]
-            details.update(block=value, depth=len(st["kernels"]))
-        else:  # change_op cardinality, rewire, change_width: a plain field
-            details.update(what=what, old=st[what], new=value)
-            st[what] = value
-        return new, Mutation(kind, details)
-
-    def _mutate_genotype(self, genotype: Genotype, rng: np.random.Generator) -> tuple[Genotype, Mutation]:
-        moves = self._moves(genotype)
-        kinds = [k for k in self.mutation_kinds if moves[k]]
-        if not kinds:
-            return genotype, Mutation("none")
-        move = choose(rng, moves[choose(rng, kinds)])
-        if move[0] == "add_layer" and self.depth_prior == "geometric" and rng.random() >= DEPTH_DECAY:
-            # keep the geometric prior along mutation chains (no drift to ever deeper nets); the base retries
-            return genotype, Mutation("add_layer", {"stage": move[1], "rejected": True})
-        child, mutation = self._apply(genotype, move, choose(rng, self._values(genotype, move)), rng)
-        if self.valid and not self._fits(child):
-            return genotype, mutation  # the base class retries
-        return child, mutation
-
-    def _neighbour_genotypes(self, genotype: Genotype) -> list[tuple[Genotype, Mutation]]:
-        out = []
-        for kind in self.mutation_kinds:
-            for move in self._moves(genotype)[kind]:
-                for value in self._values(genotype, move):
-                    child, mutation = self._apply(genotype, move, value)
-                    if not self.valid or self._fits(child):
-                        out.append((child, mutation))
-        return out
-
-    # ------------------------------------------------------------------ optuna, encoding, membership
-
-    def _suggest_genotype(self, trial: Any) -> Genotype:
-        stages = []
+    def define(self, trial: Trial, b: GraphBuilder) -> None:
+        channels = trial.suggest_categorical("stem.width", self.stem_widths, ordered=True, mutation="change_width",
+                                             default=self.base_width)
+        placement = trial.suggest_categorical("s0.placement", self.placements, mutation="rewire")
+        x, size = stem(b, b.input, self.stem_kind, channels, min(self.input_shape[1:]), placement)
         for i in range(self.stages):
-            block = trial.suggest_categorical(f"s{i}_block", list(self.blocks))
-            resnext = block == "resnext"
-            depth = trial.suggest_int(f"s{i}_depth", 1, self.max_blocks)
-            width = trial.suggest_categorical(f"s{i}_width", list(self.widths[i]))
+            if i:
+                previous = placement
+                placement = trial.suggest_categorical(f"s{i}.placement", self.placements, mutation="rewire")
+                if previous in PRE_ACTIVATION and placement not in PRE_ACTIVATION:
+                    with b.scope(f"layer{i}"):
+                        x = tail(b, x, previous)
+            block = trial.suggest_categorical(f"s{i}.block", self.blocks)
+            planes = trial.suggest_categorical(f"s{i}.width", self.widths[i], ordered=True, mutation="change_width",
+                                               default=self.base_width * 2 ** i)
             cardinality, group_width = 1, 0
-            if resnext:
-                cardinality = trial.suggest_categorical(f"s{i}_cardinality", list(self.cardinalities))
-                group_width = trial.suggest_categorical(f"s{i}_group_width", list(self.stage_group_widths[i]))
-            stages.append({
-                "block": block, "width": width, "cardinality": cardinality, "group_width": group_width,
-                "kernels": [trial.suggest_categorical(f"s{i}_b{j}_k", list(self.kernels)) for j in range(depth)],
-                "placement": trial.suggest_categorical(f"s{i}_placement", list(self.placements)),
-                "shortcut": trial.suggest_categorical(f"s{i}_shortcut", list(self.shortcuts)),
-                "highway": trial.suggest_categorical(f"s{i}_highway", list(self.highway)),
-            })
-        g = {"stem": trial.suggest_categorical("stem", list(self.stem_widths)), "stages": stages}
-        if self.valid:  # define-by-run cannot retry: shrink the kernels that do not fit
-            self._fits(g, repair=True)
-        return g
+            if block == "resnext":  # a new ResNeXt stage starts at the middle options (32x4d by default)
+                cards, gws = self.cardinalities, self.stage_group_widths[i]
+                cardinality = trial.suggest_categorical(f"s{i}.cardinality", cards, default=cards[len(cards) // 2])
+                group_width = trial.suggest_categorical(f"s{i}.group_width", gws, ordered=True,
+                                                        mutation="change_width", default=gws[len(gws) // 2])
+            shortcut = "projection"
+            out = planes * EXPANSION[block]
+            if (self.strides[i] != 1 or channels != out) and out >= channels:  # else the type changes nothing
+                shortcut = trial.suggest_categorical(f"s{i}.shortcut", self.shortcuts, mutation="rewire")
+            highway = trial.suggest_categorical(f"s{i}.highway", self.highway, mutation="rewire")
+            depth = trial.suggest_int(f"s{i}.depth", 1, self.max_blocks, log=self.depth_prior == "log")
+            k, convs = None, 2 if block == "basic" else 1  # k x k convs per block
+            with b.scope(f"layer{i + 1}"):
+                for j in range(depth):
+                    stride = self.strides[i] if j == 0 else 1
+                    fitting = [c for c in self.kernels if not self.valid or _fits(size, c, stride, convs)]
+                    if len(fitting) == len(self.kernels):
+                        k = trial.suggest_categorical(f"s{i}.b{j}.kernel", self.kernels, mutation="change_kernel",
+                                                      default=k)
+                    elif fitting:
+                        k = fitting[-1]
+                    else:
+                        raise SpaceError(f"resnet: with valid padding no kernel of {list(self.kernels)} fits block "
+                                         f"s{i}.b{j}'s {size}x{size} map; add kernel 1, use fewer blocks or a "
+                                         f"larger input")
+                    with b.scope(str(j)):
+                        x, channels, size = residual_block(
+                            b, x, channels, size, block=block, planes=planes, k=k, stride=stride,
+                            cardinality=cardinality, group_width=group_width, placement=placement,
+                            shortcut=shortcut, highway=highway, valid=self.valid)
+        if placement in PRE_ACTIVATION:
+            with b.scope(f"layer{self.stages}"):
+                x = tail(b, x, placement)
+        b.output(b.linear(b.gap(x, name="avgpool"), b.num_classes, name="fc"))
 
-    def _encode_genotype(self, g: Genotype) -> list[float]:
-        vec = one_hot(g["stem"], self.stem_widths)
+    def summary(self, arch: Architecture) -> str:
+        c, g, stages = self.choices(arch), arch.graph, []
         for i in range(self.stages):
-            st = g["stages"][i]
-            vec += one_hot(st["block"], self.blocks)
-            vec += one_hot(st["width"], self.widths[i])
-            vec += one_hot(st["cardinality"], self.cardinalities)
-            vec += one_hot(st["group_width"], self.stage_group_widths[i])
-            kernels = st["kernels"]
-            vec.append(len(kernels) / self.max_blocks)
-            for j in range(self.max_blocks):
-                vec += one_hot(kernels[j] if j < len(kernels) else None, self.kernels)
-            vec += one_hot(st["placement"], self.placements)
-            vec += one_hot(st["shortcut"], self.shortcuts)
-            vec.append(1.0 if st["highway"] else 0.0)
-        return vec
+            block = c[f"s{i}.block"]
+            main = "conv1" if block == "basic" else "conv2"  # kernels as built (valid padding may force one)
+            ks = [str(g.nodes[f"layer{i + 1}.{j}.{main}"]["k"]) for j in range(c[f"s{i}.depth"])]
+            what = f"{c[f's{i}.cardinality']}x{c[f's{i}.group_width']}d" if block == "resnext" else block
+            tags = [c[f"s{i}.placement"], "pad" * (c.get(f"s{i}.shortcut") == "pad"), "highway" * c[f"s{i}.highway"]]
+            stages.append(f"{len(ks)}x{what} w{c[f's{i}.width']} k{'/'.join(ks) if len(set(ks)) > 1 else ks[0]} "
+                          + " ".join(filter(None, tags)))
+        return f"resnet {self.stem_kind} stem {c['stem.width']} [{' | '.join(stages)}]"
 
-    def _genotype_in_space(self, g: Genotype) -> bool:
-        if set(g) != {"stem", "stages"} or g["stem"] not in self.stem_widths or len(g["stages"]) != self.stages:
-            return False
-        for i, st in enumerate(g["stages"]):
-            if set(st) != STAGE_KEYS:
-                return False
-            resnext = st["block"] == "resnext"
-            if not (st["block"] in self.blocks and st["width"] in self.widths[i]
-                    and 1 <= len(st["kernels"]) <= self.max_blocks and all(k in self.kernels for k in st["kernels"])
-                    and st["placement"] in self.placements and st["shortcut"] in self.shortcuts
-                    and isinstance(st["highway"], bool) and st["highway"] in self.highway):
-                return False
-            if resnext and not (st["cardinality"] in self.cardinalities
-                                and st["group_width"] in self.stage_group_widths[i]):
-                return False
-            if not resnext and (st["cardinality"], st["group_width"]) != (1, 0):
-                return False
-        return not self.valid or self._fits(g)
+
+def resnet_choices(space: ResNetSpace, block: str, depths: Sequence[int], *,
+                   kernels: Sequence[Sequence[int]] | None = None, placement: str = "post",
+                   shortcut: str = "projection", highway: bool = False, cardinality: int = 1,
+                   group_width: int = 0) -> dict[str, Any]:
+    """The choices of the network of ``space`` with the same ``block``, ``placement``, ``shortcut``
+    and ``highway`` in every stage, ``depths[i]`` blocks in stage i (main-conv kernels ``kernels[i]``,
+    default 3x3), widths ``base_width * 2**i`` (stem ``base_width``) and, for ResNeXt, group width
+    ``group_width * 2**i``. Only the choices the space asks for that network are returned: no
+    shortcut type where it changes nothing, and no kernel where valid padding leaves no choice
+    (the block takes the largest kernel that fits)."""
+    values: dict[str, Any] = {"stem.width": space.base_width}
+    for i, depth in enumerate(depths):
+        values.update({f"s{i}.placement": placement, f"s{i}.block": block, f"s{i}.width": space.base_width * 2 ** i,
+                       f"s{i}.cardinality": cardinality, f"s{i}.group_width": group_width * 2 ** i,
+                       f"s{i}.shortcut": shortcut, f"s{i}.highway": highway, f"s{i}.depth": depth})
+        values.update({f"s{i}.b{j}.kernel": k for j, k in enumerate(kernels[i] if kernels else [3] * depth)})
+    trial = ReplayTrial(values, strict=True)
+    try:
+        space.define(trial, GraphBuilder(input_shape=space.input_shape, num_classes=space.num_classes))
+    except ChoiceError as exc:
+        raise SpaceError(f"resnet: not a network of this space: {exc}") from None
+    return trial.params
 
 
 # ----------------------------------------------------------------------------- baselines
-#
-# Every baseline is a point of a ``resnet`` space (built through ``space.build``); the table rows
-# give the genotype. Small-input forms (input_size <= 64) are stated in each description.
+# Every baseline is a point of a ``resnet`` space, built from the choices its table row gives
+# (:func:`resnet_choices`). Small-input forms (input_size <= 64) are stated in each description.
 
 # torchvision resnet.py / timm resnet.py: planes 64-128-256-512 doubling per stage, stride on the
 # bottleneck's 3x3, 1x1 projection + BN where the shape changes, 7x7/2 stem + 3x3/2 max pool.
@@ -630,10 +387,8 @@ PLACEMENT_NAMES = {
     "relu_preact": ("relu_preact_", "ReLU-only pre-activation"),
     "preact": ("preact_", "full pre-activation (final BN-ReLU before pooling)"),
 }
-CIFAR_VARIANTS: dict[str, tuple[str, ...]] = {
-    "resnet20": tuple(PLACEMENT_NAMES), "resnet56": tuple(PLACEMENT_NAMES), "resnet110": tuple(PLACEMENT_NAMES),
-    "resnet164": ("post", "preact"),
-}
+CIFAR_VARIANTS: dict[str, tuple[str, ...]] = {"resnet20": tuple(PLACEMENT_NAMES), "resnet56": tuple(PLACEMENT_NAMES),
+                                              "resnet110": tuple(PLACEMENT_NAMES), "resnet164": ("post", "preact")}
 CIFAR_NOTE = "default input 32x32; a CIFAR net already is its small-input form (3x3/1 stem, 3 stages)"
 
 # Brendel & Bethge 2019, official bagnets/pytorchnet.py: a ResNet-50 ([3, 4, 6, 3] bottlenecks,
@@ -656,12 +411,10 @@ def imagenet_space(in_channels: int, input_size: int, num_classes: int) -> ResNe
                        reduce_at=(1, 2, 3), max_blocks=36)
 
 
-def imagenet_genotype(name: str) -> Genotype:
-    """The genotype of an ImageNet ResNet/ResNeXt of :data:`IMAGENET_NETS`."""
+def imagenet_choices(space: ResNetSpace, name: str) -> dict[str, Any]:
+    """The choices of an ImageNet ResNet/ResNeXt of :data:`IMAGENET_NETS` in ``space``."""
     block, depths, cardinality, group_width, _ = IMAGENET_NETS[name]
-    return {"stem": 64, "stages": [
-        stage_genotype(block, 64 * 2 ** i, n, cardinality=cardinality, group_width=group_width * 2 ** i)
-        for i, n in enumerate(depths)]}
+    return resnet_choices(space, block, depths, cardinality=cardinality, group_width=group_width)
 
 
 def cifar_space(in_channels: int, input_size: int, num_classes: int) -> ResNetSpace:
@@ -670,12 +423,10 @@ def cifar_space(in_channels: int, input_size: int, num_classes: int) -> ResNetSp
                        reduce_at=(1, 2), max_blocks=18, stem="cifar")
 
 
-def cifar_genotype(name: str, placement: str = "post", highway: bool = False) -> Genotype:
-    """The genotype of a CIFAR ResNet of :data:`CIFAR_NETS` with the given BN/ReLU placement."""
+def cifar_choices(space: ResNetSpace, name: str, placement: str = "post", highway: bool = False) -> dict[str, Any]:
+    """The choices of a CIFAR ResNet of :data:`CIFAR_NETS` with the given BN/ReLU placement in ``space``."""
     block, n, shortcut = CIFAR_NETS[name]
-    return {"stem": 16, "stages": [
-        stage_genotype(block, 16 * 2 ** i, n, placement=placement, shortcut=shortcut, highway=highway)
-        for i in range(3)]}
+    return resnet_choices(space, block, (n,) * 3, placement=placement, shortcut=shortcut, highway=highway)
 
 
 def bagnet_space(in_channels: int, input_size: int, num_classes: int) -> ResNetSpace:
@@ -686,19 +437,18 @@ def bagnet_space(in_channels: int, input_size: int, num_classes: int) -> ResNetS
                        reduce_at=reduce_at, max_blocks=36, stem="bagnet", padding="valid", kernels=(1, 3))
 
 
-def bagnet_genotype(name: str) -> Genotype:
-    """The genotype of a BagNet of :data:`BAGNETS`."""
+def bagnet_choices(space: ResNetSpace, name: str) -> dict[str, Any]:
+    """The choices of a BagNet of :data:`BAGNETS` in ``space``."""
     kernel3 = BAGNETS[name]
-    return {"stem": 64, "stages": [
-        stage_genotype("bottleneck", 64 * 2 ** i, n, kernels=[3 if j < kernel3[i] else 1 for j in range(n)])
-        for i, n in enumerate(BAGNET_DEPTHS)]}
+    return resnet_choices(space, "bottleneck", BAGNET_DEPTHS, kernels=[
+        [3 if j < kernel3[i] else 1 for j in range(n)] for i, n in enumerate(BAGNET_DEPTHS)])
 
 
-def _baseline(space_fn: Callable[[int, int, int], ResNetSpace], genotype: Genotype) -> Callable[..., Architecture]:
-    def build(num_classes: int = 1000, in_channels: int = 3, input_size: int = 224, **kwargs: Any) -> Architecture:
-        if kwargs:
-            raise TypeError(f"unexpected options {sorted(kwargs)}")
-        return space_fn(in_channels, input_size, num_classes).build(genotype)
+def _baseline(space_fn: Callable[[int, int, int], ResNetSpace],
+              choices_fn: Callable[[ResNetSpace], dict[str, Any]]) -> Callable[..., Architecture]:
+    def build(num_classes: int = 1000, in_channels: int = 3, input_size: int = 224) -> Architecture:
+        space = space_fn(in_channels, input_size, num_classes)
+        return space.build(choices_fn(space))
 
     return build
 
@@ -708,7 +458,7 @@ for _name, (_block, _depths, _card, _gw, _source) in IMAGENET_NETS.items():
              "resnext": f"ResNeXt blocks, cardinality {_card}, group width {_gw}"}[_block]
     register_baseline(
         _name, "resnet", 224, f"{_name} ({_source}): {'-'.join(map(str, _depths))} {_what}; {IMAGENET_SMALL}",
-    )(_baseline(imagenet_space, imagenet_genotype(_name)))
+    )(_baseline(imagenet_space, lambda s, n=_name: imagenet_choices(s, n)))
 
 for _name, _placements in CIFAR_VARIANTS.items():
     _block, _n, _shortcut = CIFAR_NETS[_name]
@@ -717,20 +467,20 @@ for _name, _placements in CIFAR_VARIANTS.items():
         register_baseline(
             _prefix + _name, "resnet", 32,
             f"CIFAR {_name}, {_label}: 3x{_n} {_block} blocks, 16-32-64, {_shortcut} shortcuts; {CIFAR_NOTE}",
-        )(_baseline(cifar_space, cifar_genotype(_name, _placement)))
+        )(_baseline(cifar_space, lambda s, n=_name, p=_placement: cifar_choices(s, n, p)))
 
 register_baseline(
     "highway_resnet20", "resnet", 32,
     "convolutional highway network: the CIFAR ResNet-20 skeleton with every addition a highway gate "
     f"h*t + x*(1-t), t = sigmoid(1x1 conv + bias); {CIFAR_NOTE}",
-)(_baseline(cifar_space, cifar_genotype("resnet20", highway=True)))
+)(_baseline(cifar_space, lambda s: cifar_choices(s, "resnet20", highway=True)))
 
 for _name, _kernel3 in BAGNETS.items():
     register_baseline(
         _name, "resnet", 224,
         f"{_name} (Brendel & Bethge 2019): ResNet-50 layout, 3x3 in the first {list(_kernel3)} blocks per stage, "
         f"1x1 elsewhere, unpadded; {BAGNET_SMALL}",
-    )(_baseline(bagnet_space, bagnet_genotype(_name)))
+    )(_baseline(bagnet_space, lambda s, n=_name: bagnet_choices(s, n)))
 
 
 def space_for_baseline(name: str, in_channels: int = 3, input_size: int | None = None,

@@ -189,29 +189,73 @@ def test_baselines_are_points_of_the_space(googlenet: nas.Architecture) -> None:
     small = nas.spaces.get("inception", input_shape=(3, 32, 32), num_classes=10, modules_per_stage=(3, 5, 2))
     for name in ("googlenet", "googlenet_bn", "inception_v3"):
         assert small.contains(nas.baselines.build(name, num_classes=10, input_size=32)), name
-    # ... and containment can fail: fewer modules allowed, another stage count, off-grid widths.
+    # ... and containment can fail: fewer modules allowed, another stage count, another conv style.
     assert not nas.spaces.get("inception", input_shape=(3, 224, 224), num_classes=1000,
                               modules_per_stage=4).contains(googlenet)
     assert not nas.spaces.get("inception", input_shape=(3, 224, 224), num_classes=1000, stages=4).contains(googlenet)
-    g = inc.googlenet_genotype()
-    g["stages"][0]["modules"][0][0]["out"] = 60
-    assert not space224.contains(space224.build(g))
+    assert not nas.spaces.get("inception", input_shape=(3, 224, 224), num_classes=1000,
+                              with_bn=True).contains(googlenet)
+    # Widths are multiples of 8 up to max_width (asked in units of 8): off-grid or too wide is refused.
+    choices = space224.choices(googlenet)
+    assert choices["s0.m0.b0.out/8"] == 8  # inception_3a's 1x1: 64 channels
+    for units in (7.5, 25, 0):  # 60 channels; 200 > 192, the default max_width before the first reduction
+        with pytest.raises(nas.spaces.SpaceError, match="s0.m0.b0.out/8"):
+            space224.build({**choices, "s0.m0.b0.out/8": units})
+    with pytest.raises(nas.spaces.SpaceError, match="multiples of 8"):
+        inc.network_choices("v1", (64, 190), "none", [], 0.4)
 
 
-def test_fast_writer_builds_what_graphbuilder_builds() -> None:
-    space = nas.spaces.get("inception", input_shape=(3, 32, 32), num_classes=10, modules_per_stage=(3, 5, 2))
-    rng = np.random.default_rng(3)
-    genotypes = [inc.googlenet_genotype(small=True), inc.inception_v3_genotype(small=True)]
-    genotypes += [space._sample_genotype(rng) for _ in range(5)]
-    for g in genotypes:
-        fast = inc.build_inception(g, (3, 32, 32), 10)
-        checked = inc.build_inception(g, (3, 32, 32), 10, builder=nas.GraphBuilder())
-        assert nx.utils.graphs_equal(fast.graph, checked.graph)
-        assert nas.arch_hash(fast) == nas.arch_hash(checked)
+def _write(norm: str, stem: str, widths: tuple[int, ...], lrn: bool, stages: list, dropout: float,
+           shape: tuple[int, int, int], classes: int) -> nas.Architecture:
+    """A network written with the public block writers alone, independently of the space."""
+    b = nas.GraphBuilder()
+    w = inc.InceptionWriter(b, norm)
+    x = w.stem(b.input, stem, widths, lrn)
+    for s, (down, reduction, modules) in enumerate(stages):
+        if down == "reduction":
+            x = w.module(x, reduction, f"reduction_{s + 3}", stride=2)
+        elif down != "none":
+            x = b.maxpool(x, 3 if down == "max3" else 2, 2, ceil_mode=True, name=f"pool{s + 2}")
+        for m, branches in enumerate(modules):
+            x = w.module(x, branches, inc.module_name(s, m))
+    x = b.gap(x, name="avgpool")
+    x = b.dropout(x, dropout, name="dropout") if dropout else x
+    b.output(b.linear(x, classes, name="fc"))
+    return b.build(shape, classes)
+
+
+def test_the_space_writes_what_the_block_writers_write() -> None:
+    v1 = [[inc.inception_v1_branches(*row) for row in rows] for rows in inc.GOOGLENET_STAGES]
+    bn = [[inc.inception_v1_branches(*row, five="3x3") for row in rows] for rows in inc.GOOGLENET_STAGES]
+    fig5 = [inc.inception_v3_figure5_branches(64, 48, 64, 64, 96, p) for p in (32, 64, 64)]
+    for br in fig5:
+        br[1]["op"] = "5x5"  # torchvision's InceptionA: a 5x5 in the second branch
+    v3 = [("none", None, fig5),
+          ("reduction", [{"op": "3x3", "reduce": 0, "out": 384}, {"op": "3x3dbl", "reduce": 64, "out": 96},
+                         {"op": "maxpool", "out": 0}],
+           [inc.inception_v3_figure6_branches(192, c7, 192, 192) for c7 in (128, 160, 160, 192)]),
+          ("reduction", [{"op": "3x3", "reduce": 192, "out": 320},
+                         {"op": "1xn_3x3", "n": 7, "reduce": 192, "out": 192}, {"op": "maxpool", "out": 0}],
+           [inc.inception_v3_figure7_branches(320, 384, 384, 448, 384, 192)] * 2)]
+    for size, classes, small in ((224, 1000, False), (32, 10, True)):
+        shape = (3, size, size)
+        cases = {
+            "googlenet": ("none", "v1", (64, 192), True, list(zip(("none", "max3", "max3"), [None] * 3, v1)), 0.4),
+            "googlenet_bn": ("bn", "v1", (64, 192), False, list(zip(("none", "max3", "max2"), [None] * 3, bn)), 0.2),
+            "inception_v3": ("bn", "v3", (32, 32, 64, 80, 192), False, v3, 0.5),
+        }
+        for name, (norm, stem, widths, lrn, stages, dropout) in cases.items():
+            if name == "inception_v3" and not small:
+                shape = (3, 299, 299)
+            arch = nas.baselines.build(name, num_classes=classes, input_size=shape[1])
+            direct = _write(norm, stem + "_small" * small, widths, lrn, stages, dropout, shape, classes)
+            assert nx.utils.graphs_equal(arch.graph, direct.graph), name
+            assert nas.arch_hash(arch) == nas.arch_hash(direct), name
 
 
 def test_every_mutation_kind_occurs_and_stays_in_the_space() -> None:
     space = nas.spaces.get("inception", input_shape=(3, 32, 32), num_classes=10)
+    assert space.mutation_kinds == ("change_op", "change_kernel", "add_layer", "remove_layer", "change_width")
     rng = np.random.default_rng(0)
     arch = space.sample(rng)
     seen: dict[str, int] = {}
@@ -223,10 +267,23 @@ def test_every_mutation_kind_occurs_and_stays_in_the_space() -> None:
             assert nas.arch_hash(child) != nas.arch_hash(arch), mutation
         arch = child if i % 30 else space.sample(rng)
     assert set(seen) == set(space.mutation_kinds), seen
-    # A googlenet mutant keeps the 2014 style (no BN) and stays a point of the 224 space.
+    # 3x3 <-> 5x5 is a change of kernel; a new module copies the previous one.
     space224 = nas.spaces.get("inception", input_shape=(3, 224, 224), num_classes=1000)
-    child, _ = space224.mutate(nas.baselines.build("googlenet"), rng)
-    assert space224.contains(child) and space224.genotype(child)["norm"] == "none"
+    googlenet = nas.baselines.build("googlenet")
+    changes = {(m.where, m.to): m for m in space224.changes(googlenet)}
+    assert changes[("s0.m0.b2.op", "3x3")].kind == "change_kernel"
+    assert changes[("s0.m0.b2.op", "3x3dbl")].kind == "change_op"
+    assert changes[("s0.modules", 3)].kind == "add_layer"
+    assert changes[("s0.m0.b0.out/8", 9)].kind == "change_width"
+    assert changes[("stem.lrn", False)].kind == "remove_layer"
+    child = next(c for c, m in space224.neighbours(googlenet) if (m.where, m.to) == ("s0.modules", 3))
+    grown = space224.choices(child)
+    assert all(grown[k.replace("s0.m1.", "s0.m2.", 1)] == v for k, v in grown.items() if k.startswith("s0.m1."))
+    # A googlenet mutant stays a point of the 224 space and keeps the 2014 style unless it changed it.
+    for _ in range(20):
+        child, mutation = space224.mutate(googlenet, rng)
+        assert space224.contains(child)
+        assert mutation.where == "norm" or space224.choices(child)["norm"] == "none"
 
 
 def test_space_options_are_checked() -> None:
@@ -236,6 +293,23 @@ def test_space_options_are_checked() -> None:
         nas.spaces.get("inception", input_shape=(3, 8, 8), stages=4)
     with pytest.raises(nas.spaces.SpaceError, match="modules_per_stage"):
         nas.spaces.get("inception", modules_per_stage=(1, 2))
+    with pytest.raises(nas.spaces.SpaceError, match="max_width"):
+        nas.spaces.get("inception", max_width=100)
+    with pytest.raises(nas.spaces.SpaceError, match="with_bn"):
+        nas.spaces.get("inception", with_bn="yes")
     space = nas.spaces.get("inception", input_shape=(3, 32, 32), num_classes=10, with_bn=False)
-    g = space.genotype(space.sample(np.random.default_rng(0)))
-    assert g["norm"] == "none" and g["stem"]["lrn"] == (g["stem"]["kind"] == "v1_small")
+    arch = space.sample(np.random.default_rng(0))
+    assert "norm" not in space.choices(arch)
+    convs = [d for _, d in arch.graph.nodes(data=True) if d["op"] == "conv"]
+    assert convs and all(d["bias"] for d in convs)
+    assert not any(d["op"] == "bn" for _, d in arch.graph.nodes(data=True))
+
+
+def test_random_networks_stay_small_and_summaries_are_short() -> None:
+    space = nas.spaces.get("inception", input_shape=(3, 32, 32), num_classes=10)
+    rng = np.random.default_rng(0)
+    archs = [space.sample(rng) for _ in range(100)]
+    macs = sorted(nas.count(a).macs for a in archs)
+    assert macs[50] < 400_000_000  # the old genotype space's median was about 200M MACs
+    text = space.summary(archs[0])
+    assert text.startswith(space.choices(archs[0]).get("norm", "")) and len(text) < 200

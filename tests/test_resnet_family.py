@@ -82,10 +82,9 @@ def test_imagenet_nets_match_reference_params_and_macs(name: str) -> None:
 def test_cifar_resnets_match_option_a_and_option_b_counts(name: str) -> None:
     cost = nas.count(nas.baselines.build(name, num_classes=10))
     assert (cost.params, cost.macs) == CIFAR_OPTION_A[name]
-    genotype = R.cifar_genotype(name)
-    for stage in genotype["stages"]:
-        stage["shortcut"] = "projection"
-    assert nas.count(R.cifar_space(3, 32, 10).build(genotype)).params == CIFAR_OPTION_B_PARAMS[name]
+    space = R.cifar_space(3, 32, 10)
+    option_b = {**R.cifar_choices(space, name), "s1.shortcut": "projection", "s2.shortcut": "projection"}
+    assert nas.count(space.build(option_b)).params == CIFAR_OPTION_B_PARAMS[name]
 
 
 def test_resnet164_is_the_bottleneck_cifar_net() -> None:
@@ -202,9 +201,8 @@ def test_preact_shortcut_reads_the_preactivated_input() -> None:
 
 
 def test_mixed_placements_get_their_tail_between_stages() -> None:
-    genotype = R.cifar_genotype("resnet20", "preact")
-    genotype["stages"][1]["placement"] = "post"
-    g = R.cifar_space(3, 32, 10).build(genotype).graph
+    space = R.cifar_space(3, 32, 10)
+    g = space.build({**R.cifar_choices(space, "resnet20", "preact"), "s1.placement": "post"}).graph
     assert [g.nodes[n]["op"] for n in ("layer1.tail_bn", "layer1.tail_relu")] == ["bn", "relu"]
     assert "layer3.tail_bn" in g and "layer2.tail_bn" not in g
 
@@ -300,8 +298,8 @@ def test_mutations_cover_every_kind_and_stay_in_the_space() -> None:
         child, mutation = space.mutate(arch, rng)
         kinds[mutation.kind] = kinds.get(mutation.kind, 0) + 1
         if mutation.kind == "rewire":
-            rewired.add(mutation.details["what"])
-        assert child.meta["genotype"] != arch.meta["genotype"]
+            rewired.add(mutation.where.rsplit(".", 1)[1])
+        assert space.choices(child) != space.choices(arch)
         arch = child
     assert set(kinds) == set(space.mutation_kinds)
     assert rewired == {"shortcut", "placement", "highway"}
@@ -326,5 +324,58 @@ def test_space_options_are_checked() -> None:
         nas.spaces.get("resnet", input_shape=(3, 32, 32), blocks=("dense",))
     with pytest.raises(SpaceError, match="kernels"):
         nas.spaces.get("resnet", input_shape=(3, 32, 32), kernels=(2,))
-    with pytest.raises(SpaceError, match="stages"):
-        nas.spaces.get("resnet", input_shape=(3, 32, 32)).build(R.imagenet_genotype("resnet18"))
+    cifar = nas.spaces.get("resnet", input_shape=(3, 32, 32))
+    with pytest.raises(SpaceError, match="stem.width"):  # a 4-stage ImageNet net is no point of it
+        cifar.build(R.imagenet_choices(R.imagenet_space(3, 32, 10), "resnet18"))
+    resnet20 = cifar.choices(nas.baselines.build("resnet20", num_classes=10))
+    with pytest.raises(SpaceError, match="s0.width"):
+        cifar.build({**resnet20, "s0.width": 60})
+    with pytest.raises(SpaceError, match="s0.shortcut"):  # stage 0 keeps its shape: no shortcut to choose
+        cifar.build({**resnet20, "s0.shortcut": "pad"})
+    with pytest.raises(SpaceError, match="depth_prior"):
+        nas.spaces.get("resnet", depth_prior="geometric")
+
+
+def test_choices_are_asked_only_where_they_change_the_network() -> None:
+    space = nas.spaces.get("resnet", input_shape=(3, 32, 32), num_classes=10)
+    parent = space.choices(nas.baselines.build("resnet20", num_classes=10))
+    assert "s0.shortcut" not in parent and parent["s1.shortcut"] == parent["s2.shortcut"] == "pad"
+    assert not any(n.endswith((".cardinality", ".group_width")) for n in parent)
+    children = {f"{m.where}={m.to!r}": (child, m.kind) for child, m in
+                space.neighbours(nas.baselines.build("resnet20", num_classes=10))}
+    resnext, kind = children["s0.block='resnext'"]
+    c = space.choices(resnext)
+    assert kind == "change_op" and (c["s0.cardinality"], c["s0.group_width"]) == (32, 4)  # a new ResNeXt is 32x4d
+    assert c["s0.shortcut"] == "projection"  # 16 -> 64 channels: now the shortcut type matters
+    deeper, kind = children["s1.depth=4"]
+    assert kind == "add_layer" and space.choices(deeper)["s1.b3.kernel"] == parent["s1.b2.kernel"]
+    assert {k for k in children if k.startswith("s0.width=")} == {"s0.width=12", "s0.width=24"}  # adjacent widths
+    assert children["s0.width=24"][1] == "change_width" and "s0.shortcut" in space.choices(children["s0.width=24"][0])
+
+
+def test_depth_prior_is_shared_by_sample_and_suggest() -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for prior, log in (("log", True), ("uniform", False)):
+        space = nas.spaces.get("resnet", input_shape=(3, 32, 32), num_classes=10, depth_prior=prior)
+        trial = optuna.create_study().ask()
+        space.suggest(trial)
+        assert trial.distributions["s0.depth"] == optuna.distributions.IntDistribution(1, 18, log=log)
+
+
+def test_valid_padding_asks_a_kernel_only_where_every_kernel_fits() -> None:
+    space = R.ResNetSpace((3, 32, 32), 10, stages=4, base_width=64, reduce_at=(1, 2), stem="bagnet",
+                          padding="valid", kernels=(1, 3))
+    # maps: stem 30, stage 0 -> 28, 1 -> 13, 2 -> 6, stage 3: 6 -> 4 -> 2, then no 3x3 fits
+    choices = R.resnet_choices(space, "bottleneck", (1, 1, 1, 4), kernels=[[3], [3], [3], [3, 3, 3, 3]])
+    assert "s3.b1.kernel" in choices and "s3.b2.kernel" not in choices and "s3.b3.kernel" not in choices
+    arch = space.build(choices)
+    assert [arch.graph.nodes[f"layer4.{j}.conv2"]["k"] for j in range(4)] == [3, 3, 1, 1]  # the largest that fits
+    # a 1x1 in block 1 leaves a 4x4 map: blocks 2 and 3 get their choices back, copying block 1's kernel
+    smaller = next(child for child, m in space.neighbours(arch) if m.where == "s3.b1.kernel")
+    assert [space.choices(smaller)[f"s3.b{j}.kernel"] for j in range(4)] == [3, 1, 1, 1]
+    no_one = R.ResNetSpace((3, 16, 16), 10, stages=1, base_width=16, stem="bagnet", padding="valid", kernels=(3, 5))
+    with pytest.raises(SpaceError, match="no kernel"):
+        R.resnet_choices(no_one, "basic", (8,))
+    nas.validate(no_one.sample(0))  # sampling draws again until the network fits

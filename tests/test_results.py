@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from nas import results
+from nas import results, schema
 from nas.results import TrialLog
 
 
@@ -19,7 +19,9 @@ def row(i: int, **kw: Any) -> dict[str, Any]:
     base = {
         "trial_id": i, "run_id": "r", "searcher": "evolution", "space": "tiny", "status": "ok",
         "arch_hash": f"h{i:03d}", "arch_json": "{}", "parent_hash": None if i < 2 else "h000",
-        "mutations": [] if i < 2 else [{"kind": "change_width", "layer": 0}], "origin": "sample",
+        "mutations": [] if i < 2 else [{"kind": "change_width", "where": "l0.width", "from": 8, "to": 16}],
+        "origin": "sample" if i < 2 else "mutation", "choices": {"layers": 1, "l0.width": 16, "l0.kernel": 3},
+        "summary": f"net {i}",
         "params": 1000 + i, "macs": 10_000 * (i + 1), "val_acc": 0.5 + i % 50 / 100, "val_acc_per_epoch": [0.4, 0.5 + i % 50 / 100],
         "test_acc": None, "train_loss": 1.0, "epochs": 2.0, "seconds": 3.5, "images_per_s": 100.0,
         "error": None, "seed": 0, "start_time": 1_700_000_000.0 + i, "end_time": 1_700_000_003.0 + i,
@@ -46,7 +48,9 @@ def test_round_trip_columns_and_types(tmp_path: Path) -> None:
                    "start_time", "end_time"):
         assert needed in df.columns
     assert df["trial_id"].tolist() == [0, 1, 2, 3, 4]
-    assert df["mutations"][3] == [{"kind": "change_width", "layer": 0}]
+    assert df["mutations"][3] == [{"kind": "change_width", "where": "l0.width", "from": 8, "to": 16}]
+    assert df["choices"][3] == {"layers": 1, "l0.width": 16, "l0.kernel": 3} and df["summary"][3] == "net 3"
+    assert df["cached_from"].isna().all() and str(df["cached_from"].dtype) == "Int64"
     assert list(df["val_acc_per_epoch"][2]) == [0.4, 0.52]
     assert df["start_time"].dt.tz is not None and df["start_time"][1] == pd.Timestamp(1_700_000_001, unit="s", tz="UTC")
     assert str(df["macs"].dtype) == "Int64" and df["test_acc"].isna().all()
@@ -173,6 +177,34 @@ def test_best_and_pareto_front(tmp_path: Path) -> None:
     df = results.load(tmp_path)
     assert results.best(df, 3)["trial_id"].tolist() == [3, 0, 2]
     assert results.pareto_front(df)["trial_id"].tolist() == [1, 0, 3]
+
+
+def test_cached_rows_round_trip_and_best_lists_each_architecture_once(tmp_path: Path) -> None:
+    log = TrialLog(tmp_path)
+    log.append(row(0, val_acc=0.9))
+    log.append(row(1, val_acc=0.8))
+    log.append(row(2, val_acc=0.9, arch_hash="h000", cached_from=0, seconds=0.0, train_seconds=0.0))
+    log.append(row(3, val_acc=0.7, arch_hash="h001"))  # a repeat from before repeats were cached
+    log.close()
+    df = results.load(tmp_path)
+    assert df["cached_from"].isna().tolist() == [True, True, False, True] and df.loc[2, "cached_from"] == 0
+    assert df.loc[2, "seconds"] == 0.0 and df.loc[2, "train_seconds"] == 0.0
+    assert results.best(df, 5)["trial_id"].tolist() == [0, 1]
+    assert results.pareto_front(df)["arch_hash"].is_unique
+    assert results.trained(df)["trial_id"].tolist() == [0, 1]
+    with pytest.raises(ValueError, match="cached_from"):
+        TrialLog(tmp_path).append(row(4, cached_from=-1))
+
+
+def test_the_schema_is_the_one_column_list() -> None:
+    assert results.COLUMNS == tuple(schema.COLUMNS)
+    assert set(schema.COLUMNS.values()) <= set(schema.KINDS)
+    assert set(schema.ROW_FROM_REPORT) <= set(schema.COLUMNS)
+    assert set(schema.CANDIDATE_COLUMNS) <= set(schema.COLUMNS)
+    assert set(schema.ROW_FROM_REPORT) <= set(schema.REPORT_KEYS)
+    from nas.runner.driver import RESULT_COLUMNS
+
+    assert set(RESULT_COLUMNS) <= set(schema.COLUMNS)
 
 
 def test_table_rewrite_is_cheap_enough(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The Ray Tune runner: real searches on the embedded data, failures, budgets, kill -9 and resume, the CLI.
+"""The Ray Tune runner: real searches on the embedded data, failures, budgets, repeats never trained
+twice, kill -9 and resume, the CLI and its registry-driven choices.
 
 Ray tests share the suite's one local Ray (the ``ray_session`` fixture of conftest.py).
 """
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import nas
@@ -82,7 +84,14 @@ def test_evolution_search_on_ray_records_lineage_and_improves(ray_session, tmp_p
     children = df[df["origin"] == "mutation"]
     assert len(children) >= 5
     assert children["parent_hash"].isin(df["arch_hash"]).all()  # every parent was trained before
-    assert all(len(m) >= 1 and "kind" in m[0] for m in children["mutations"])
+    assert all(len(m) >= 1 and set(m[0]) == {"kind", "where", "from", "to"} for m in children["mutations"])
+    # every row says what its architecture is: the space's recorded choices and summary
+    space = tiny()
+    for _, r in df.iterrows():
+        arch = nas.from_json(r["arch_json"])
+        assert r["choices"] == arch.meta["choices"] and r["summary"] == space.summary(arch)
+        assert nas.arch_hash(space.build(r["choices"])) == r["arch_hash"]
+    assert (df["train_seconds"] > 0).all() and df["cached_from"].isna().all()
     assert df["arch_hash"].tolist() == [nas.arch_hash(nas.from_json(j)) for j in df["arch_json"]]
     assert (df["end_time"] >= df["start_time"]).all() and (df["seconds"] > 0).all()
     assert df["worker"].nunique() == 2  # two workers trained concurrently
@@ -202,26 +211,130 @@ def test_kill_9_then_resume_equals_the_uninterrupted_run(ray_session, tmp_path: 
 
 @pytest.mark.parametrize("args, message", [
     (["--space", "tiny", "--trials", "0"], "--trials"),
-    (["--space", "tiny", "--searcher", "annealing"], "invalid choice"),
-    (["--space", "no-such-space"], "space must be one of"),
+    (["--space", "tiny", "--searcher", "annealing"], "invalid choice: 'annealing' (choose from 'evolution', 'random'"),
+    (["--space", "no-such-space"], "invalid choice: 'no-such-space' (choose from"),
     (["--space", "tiny", "--max-macs", "lots"], "--max-macs"),
     (["--space", "tiny", "--searcher", "tpe", "--population", "5"], "--population applies to the evolution"),
     (["--space", "tiny", "--population", "3", "--sample-size", "5"], "sample_size (5) must not exceed"),
+    (["--space", "tiny", "--population", "30", "--trials", "20"], "population 30 >= trials 20"),
+    (["--space", "tiny", "--searcher", "random", "--searcher-option", "bogus=1"], "unexpected keyword argument 'bogus'"),
+    (["--space", "tiny", "--searcher-option", "population"], "expected KEY=VALUE"),
+    (["--space", "tiny", "--import", "no_such_file.py"], "no_such_file.py: no such file"),
     (["--space", "tiny", "--gpus-per-trial", "-1"], "--gpus-per-trial"),
     (["--resume", "/nonexistent/run"], "not a run folder"),
     (["--trials", "3"], "--space is required"),
-    (["--space", "vgg", "--max-macs", "10"], "no sample of space 'vgg' met max_macs=10"),
-    (["--space", "mixed", "--space-option", "widths=[]"], "widths"),
+    (["--space", "vgg", "--max-macs", "10"], "space 'vgg' has no architecture within max_macs=10"),
+    (["--space", "vgg", "--space-option", "widths=[]"], "widths"),
 ])
-def test_cli_bad_values_give_one_line_and_exit_2(args: list[str], message: str, tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT)])}
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "search.py"), *args, "--import", "test_searchers",
-                           "--out", str(tmp_path)], env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], proc.stderr
-    assert "Traceback" not in proc.stderr
+def test_cli_bad_values_give_one_line_and_exit_2(args: list[str], message: str, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """In this process (scripts/search.py's main), to spare a Python start-up per case; the
+    subprocess test below checks the same from a shell."""
+    try:
+        out = [] if "--resume" in args else ["--out", str(tmp_path)]
+        code = _search_script().main([*args, "--import", "test_searchers", *out])
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], err
+    assert "Traceback" not in err
     assert not any(tmp_path.iterdir())  # nothing was created
+
+
+def test_cli_bad_value_from_a_shell(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT)])}
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "search.py"), "--space", "tiny", "--population",
+                           "30", "--trials", "20", "--import", "test_searchers", "--out", str(tmp_path)],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        "search.py: error: evolution: population 30 >= trials 20, so every trial would be a random sample and "
+        "nothing would evolve; set population below 20 (e.g. 5) or leave it unset to scale it with the trials"]
+    assert not any(tmp_path.iterdir())
+
+
+def test_repeats_are_never_trained_twice(ray_session, tmp_path: Path) -> None:
+    """A budget only tiny's cheapest network fits: every candidate is the same architecture. It is
+    trained once; the repeats (one waiting for it while it trains, the rest after) reuse its
+    result in rows of their own, count toward --trials, and are told to the searcher."""
+    markers = tmp_path / "trained"
+    markers.mkdir()
+    cheapest = tiny().build({"layers": 1, "l0.width": 2, "l0.kernel": 1})
+    cfg = quick(searcher="random", trials=4, workers=2, max_macs=nas.count(cheapest).macs,
+                searcher_options={"max_redraws": 2})
+    out = run_search(cfg, out=tmp_path, progress=False, evaluator=CountingEvaluator(markers))
+    df = out.trials
+    assert out.completed and len(df) == 4 and df["arch_hash"].nunique() == 1
+    assert len(list(markers.iterdir())) == 1  # trained once
+    first, repeats = df.iloc[0], df.iloc[1:]
+    assert first["status"] == "ok" and pd.isna(first["cached_from"]) and first["train_seconds"] > 0
+    assert (repeats["cached_from"] == 0).all() and (repeats["seconds"] == 0).all()
+    assert (repeats["train_seconds"] == 0).all() and repeats["worker"].isna().all()
+    assert (repeats["val_acc"] == first["val_acc"]).all() and (repeats["status"] == "ok").all()
+    assert (repeats["start_time"] >= first["end_time"]).all()  # those asked while it trained waited for it
+    assert repeats["info"].map(lambda i: i.get("duplicate")).all()  # redrawn twice, then proposed marked
+    assert results.best(df)["trial_id"].tolist() == [0]  # each architecture once
+    state = json.loads((out.run_dir / "searcher.json").read_text())
+    assert state["n_told"] == 4 and state["pending"] == []
+
+
+class CountingEvaluator:
+    """The real evaluator, leaving one marker file per training it runs."""
+
+    def __init__(self, marker_dir: Path) -> None:
+        self.marker_dir = str(marker_dir)
+
+    def __call__(self, arch_json: str, data: Any, **kw: Any) -> dict[str, Any]:
+        (Path(self.marker_dir) / f"{nas.arch_hash(nas.from_json(arch_json))}-{os.getpid()}-{time.time()}").touch()
+        return evaluate(arch_json, data, **kw)
+
+
+def test_evolution_population_is_resolved_once_and_saved(ray_session, tmp_path: Path) -> None:
+    out = run_search(quick(searcher="evolution", trials=5, workers=2, run_id="scaled"), out=tmp_path, progress=False)
+    saved = json.loads((out.run_dir / "config.json").read_text())
+    assert saved["config"]["searcher_options"] == {"population": 4, "sample_size": 2}
+    assert (out.trials["origin"] == "mutation").sum() == 1  # it evolved within its 5 trials
+    extended = run_search(resume=out.run_dir, overrides={"trials": 6}, progress=False)
+    assert len(extended.trials) == 6  # the resume keeps population 4 (resolved for 5 trials)
+    assert json.loads((out.run_dir / "config.json").read_text())["config"]["searcher_options"]["population"] == 4
+    with pytest.raises(ConfigError, match="population 6 >= trials 6"):
+        run_search(quick(searcher="evolution", trials=6, searcher_options={"population": 6}), out=tmp_path,
+                   progress=False)
+
+
+def test_a_config_error_on_the_cluster_is_reported_as_such(ray_session, tmp_path: Path) -> None:
+    """Too many CPUs per trial for the cluster: a ConfigError (once hidden by a failing clean-up)."""
+    with pytest.raises(ConfigError, match="cpus-per-trial 3 but the Ray cluster has 2 CPU"):
+        run_search(quick(searcher="random", trials=2, cpus_per_trial=3), out=tmp_path, progress=False)
+
+
+def _search_script() -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("search_script", ROOT / "scripts" / "search.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def test_cli_choices_come_from_the_registries_and_searcher_options_pass_through() -> None:
+    script = _search_script()
+    parser = script.build_parser()
+    by_dest = {a.dest: a for a in parser._actions}
+    assert list(by_dest["searcher"].choices) == nas.searchers.names()
+    assert list(by_dest["space"].choices) == nas.spaces.names() and "tiny" in by_dest["space"].choices
+    args = parser.parse_args(["--space", "tiny", "--searcher", "evolution", "--searcher-option", "max_redraws=3",
+                              "--searcher-option", 'removal="worst"', "--searcher-option", "skip_duplicates=false",
+                              "--population", "6", "--no-skip-duplicates"])
+    cfg = script.config_from_args(args)
+    assert cfg["searcher_options"] == {"max_redraws": 3, "removal": "worst", "skip_duplicates": False,
+                                       "population": 6}
+    text = script.config_from_args(parser.parse_args(["--space", "tiny", "--searcher-option", "removal=worst"]))
+    assert text["searcher_options"] == {"removal": "worst"}  # not JSON: taken as text
+    source = (ROOT / "scripts" / "search.py").read_text() + (ROOT / "scripts" / "demo.py").read_text()
+    assert "sys.path" not in source  # the package is installed: no path patching
 
 
 def test_config_validation_and_counts() -> None:
@@ -234,3 +347,79 @@ def test_config_validation_and_counts() -> None:
             quick(**bad).validate()
     with pytest.raises(ConfigError, match="unknown configuration fields"):
         SearchConfig.from_dict({"space": "tiny", "trails": 5})
+    with pytest.raises(ConfigError, match="unknown training option 'bach_size'; did you mean 'batch_size'"):
+        quick(train_options={"bach_size": 32}).validate()
+    with pytest.raises(ConfigError, match="TrainConfig.momentum must be in"):
+        quick(train_options={"momentum": 2.0}).validate()
+    with pytest.raises(ConfigError, match="grace-epochs 1 >= epochs 1: ASHA could never stop"):
+        quick(asha=True).validate()
+    with pytest.raises(ConfigError, match="unknown data option 'max_trian'; did you mean 'max_train'"):
+        quick(data_options={"max_trian": 5}).validate()
+
+
+def test_resume_keeps_what_the_run_is_and_extending_is_explicit(ray_session, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Fewer --trials is refused, resources given at a resume are that session's, more --trials
+    is the one change config.json takes, data that changed under a run is refused; --config
+    reruns go beside the original or to --out, and say where."""
+    out = run_search(quick(searcher="random", trials=2, workers=1, run_id="base"), out=tmp_path, progress=False)
+    run = out.run_dir
+    before = json.loads((run / "config.json").read_text())
+    assert before["data"] == out.data and before["data"]["num_classes"] == 10 and "mean" in before["data"]
+    with pytest.raises(ConfigError, match=r"--trials 1 is below this run's 2 trials.*--config .*base/config.json"):
+        run_search(resume=run, overrides={"trials": 1}, progress=False)
+    lines: list[str] = []
+    same = run_search(resume=run, overrides={"workers": 2, "data_options": {"max_train": 600}}, progress=False,
+                      announce=lines.append)
+    assert len(same.trials) == 2 and lines[0].startswith("data: fashion-mnist-embedded: 450 train / 150 val")
+    after = json.loads((run / "config.json").read_text())
+    assert after["config"] == before["config"]  # the run is what it was: workers 1, 2 trials
+    assert after["resumed"][-1]["changed"] == {"workers": [1, 2]}
+    extended = run_search(resume=run, overrides={"trials": 3}, progress=False)
+    assert len(extended.trials) == 3
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["config"] == {**before["config"], "trials": 3} and saved["resumed"][-1]["changed"] == {"trials": [2, 3]}
+
+    # a run whose journal holds more rows than its budget (once made by a resume with fewer trials)
+    saved["config"]["trials"] = 1
+    (run / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(ConfigError, match="already holds 3 trials, more than its budget of 1"):
+        run_search(resume=run, progress=False)
+    saved["config"]["trials"] = 3
+    saved["data"]["mean"] = [0.5]  # the data changed under the run
+    (run / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(ConfigError, match="dataset now reads differently"):
+        run_search(resume=run, progress=False)
+    saved["data"] = before["data"]
+    (run / "config.json").write_text(json.dumps(saved))
+
+    # --config reruns (tests/test_readme.py runs one): beside the original, or where --out says
+    script = _search_script()
+    base, where = script.rerun_of(run / "config.json", None, results.read_json)
+    assert where == str(tmp_path) and base == {k: v for k, v in saved["config"].items() if k != "run_id"}
+    assert f"a new run of that configuration, beside the original, in {tmp_path}" in capsys.readouterr().out
+    base, where = script.rerun_of(run, str(tmp_path / "elsewhere"), results.read_json)  # a folder works too
+    assert where == str(tmp_path / "elsewhere") and base["trials"] == 3 and "run_id" not in base
+    assert f"in {tmp_path / 'elsewhere'}" in capsys.readouterr().out
+    loose = tmp_path / "loose.json"  # a configuration outside any run folder goes to results/
+    loose.write_text(json.dumps({"space": "tiny"}))
+    assert script.rerun_of(loose, None, results.read_json) == ({"space": "tiny"}, "results")
+
+
+def test_a_trial_that_ran_its_full_budget_is_ok_under_asha(ray_session, tmp_path: Path) -> None:
+    """1.3 epochs of 14 steps are 18 steps (1.29 epochs): ASHA's rung at 1.2 judges each trial at
+    its last report, after its whole budget. Those it would cut are ok, not stopped."""
+    cfg = quick(searcher="random", trials=5, workers=1, epochs=1.3, asha=True, asha_grace_epochs=1.2,
+                asha_reduction_factor=2)
+    df = run_search(cfg, out=tmp_path, progress=False).trials
+    assert len(df) == 5 and (df["status"] == "ok").all(), df[["status", "epochs", "val_acc", "error"]]
+    assert df["epochs"].map(lambda e: e == pytest.approx(18 / 14)).all()
+
+
+def test_ran_full_budget_reads_the_planned_epochs() -> None:
+    from nas.runner.tune_parts import ran_full_budget
+
+    assert ran_full_budget({"epoch": 18 / 14, "planned_epochs": 18 / 14}, 1.3)
+    assert not ran_full_budget({"epoch": 1.0, "planned_epochs": 18 / 14}, 1.3)
+    assert ran_full_budget({"final": True, "epoch": 0.5}, 3) and ran_full_budget({"epoch": 3.0}, 3)
+    assert not ran_full_budget({"epoch": 2.0}, 3)

@@ -14,8 +14,9 @@ import pytest
 
 import nas
 from nas import searchers
+from nas.choices import Trial
 from nas.searchers import Candidate, Evolution, Result, SearcherError
-from nas.spaces import Mutation, SearchSpace, SpaceError, choose, one_hot, other
+from nas.spaces import SearchSpace, SpaceError
 
 WIDTHS = (2, 4, 8, 16, 32)
 KERNELS = (1, 3, 5)
@@ -23,70 +24,25 @@ MAX_LAYERS = 3
 
 
 class TinySpace(SearchSpace):
-    """One to three conv-BN-ReLU-maxpool layers (width, kernel), global average pool, linear."""
+    """One to three conv-BN-ReLU layers (width, kernel; max-pooled after the first two), global
+    average pool, linear. A new layer copies the width and kernel of the layer before it."""
 
-    mutation_kinds = ("change_width", "change_kernel", "add_layer", "remove_layer")
-
-    def _sample_genotype(self, rng: np.random.Generator) -> Any:
-        n = int(rng.integers(1, MAX_LAYERS + 1))
-        return {"layers": [[choose(rng, WIDTHS), choose(rng, KERNELS)] for _ in range(n)]}
-
-    def _mutate_genotype(self, genotype: Any, rng: np.random.Generator) -> tuple[Any, Mutation]:
-        layers = [list(layer) for layer in genotype["layers"]]
-        kinds = [k for k in self.mutation_kinds
-                 if not (k == "add_layer" and len(layers) >= MAX_LAYERS)
-                 and not (k == "remove_layer" and len(layers) <= 1)]
-        kind = choose(rng, kinds)
-        i = int(rng.integers(len(layers)))
-        if kind == "change_width":
-            layers[i][0] = other(rng, WIDTHS, layers[i][0])
-        elif kind == "change_kernel":
-            layers[i][1] = other(rng, KERNELS, layers[i][1])
-        elif kind == "add_layer":
-            layers.insert(i, [choose(rng, WIDTHS), choose(rng, KERNELS)])
-        else:
-            layers.pop(i)
-        return {"layers": layers}, Mutation(kind, {"layer": i})
-
-    def _neighbour_genotypes(self, genotype: Any) -> list[tuple[Any, Mutation]]:
-        out = []
-        layers = genotype["layers"]
-        for i, (w, k) in enumerate(layers):
-            for w2 in WIDTHS:
-                if w2 != w:
-                    out.append(({"layers": layers[:i] + [[w2, k]] + layers[i + 1:]}, Mutation("change_width", {"layer": i})))
-            for k2 in KERNELS:
-                if k2 != k:
-                    out.append(({"layers": layers[:i] + [[w, k2]] + layers[i + 1:]}, Mutation("change_kernel", {"layer": i})))
-        return out
-
-    def _suggest_genotype(self, trial: Any) -> Any:
-        n = trial.suggest_int("n_layers", 1, MAX_LAYERS)
-        return {"layers": [[trial.suggest_categorical(f"l{i}_width", WIDTHS),
-                            trial.suggest_categorical(f"l{i}_kernel", KERNELS)] for i in range(n)]}
-
-    def _encode_genotype(self, genotype: Any) -> list[float]:
-        vec: list[float] = []
-        for i in range(MAX_LAYERS):
-            layer = genotype["layers"][i] if i < len(genotype["layers"]) else [None, None]
-            vec += one_hot(layer[0], WIDTHS) + one_hot(layer[1], KERNELS)
-        return vec
-
-    def _genotype_in_space(self, genotype: Any) -> bool:
-        layers = genotype.get("layers", [])
-        return 1 <= len(layers) <= MAX_LAYERS and all(w in WIDTHS and k in KERNELS for w, k in layers)
-
-    def build_genotype(self, genotype: Any) -> nas.Architecture:
-        b = nas.GraphBuilder()
+    def define(self, trial: Trial, b: nas.GraphBuilder) -> None:
         x = b.input
-        for i, (w, k) in enumerate(genotype["layers"]):
+        width = kernel = None
+        for i in range(trial.suggest_int("layers", 1, MAX_LAYERS)):
+            width = trial.suggest_categorical(f"l{i}.width", WIDTHS, ordered=True, mutation="change_width",
+                                              default=width)
+            kernel = trial.suggest_categorical(f"l{i}.kernel", KERNELS, mutation="change_kernel", default=kernel)
             with b.scope(f"l{i}"):
-                x = b.conv_bn_act(x, w, k)
+                x = b.conv_bn_act(x, width, kernel)
                 if i < 2:
                     x = b.maxpool(x, 2)
-        x = b.linear(b.gap(x), self.num_classes)
-        b.output(x)
-        return b.build(self.input_shape, self.num_classes, name="tiny")
+        b.output(b.linear(b.gap(x), b.num_classes))
+
+    def summary(self, arch: nas.Architecture) -> str:
+        c = self.choices(arch)
+        return " ".join(f"{c[f'l{i}.width']}k{c[f'l{i}.kernel']}" for i in range(c["layers"]))
 
 
 try:
@@ -117,8 +73,9 @@ def make(name: str, space: SearchSpace | None = None, seed: int = 0, **kw: Any) 
 
 def fake_result(c: Candidate) -> Result:
     """A cheap deterministic score: wider and deeper is better, so a search has something to find."""
-    genotype = c.arch.meta["genotype"]
-    score = sum(math.log2(w) * (1 + 0.1 * k) for w, k in genotype["layers"]) / 30.0
+    choices = c.arch.meta["choices"]
+    score = sum(math.log2(choices[f"l{i}.width"]) * (1 + 0.1 * choices[f"l{i}.kernel"])
+                for i in range(choices["layers"])) / 30.0
     cost = nas.count(c.arch)
     return Result("ok", val_acc=min(score, 1.0), macs=cost.macs, params=cost.params)
 
@@ -280,7 +237,9 @@ def test_evolution_initialises_randomly_then_mutates_fittest_of_tournament() -> 
     child = s.ask()
     assert child.origin == "mutation"
     assert child.parent_hash == best.arch_hash  # S = all of P: the parent is the fittest
-    assert len(child.mutations) == 1 and child.mutations[0]["kind"] in TinySpace.mutation_kinds
+    assert len(child.mutations) == 1 and child.mutations[0]["kind"] in s.space.mutation_kinds
+    assert set(child.mutations[0]) == {"kind", "where", "from", "to"}
+    assert s.space.choices(child.arch)[child.mutations[0]["where"]] == child.mutations[0]["to"]
     assert child.info["parent_id"] == best.id
 
 
@@ -335,11 +294,70 @@ def test_evolution_pareto_fitness_prefers_front_then_spread() -> None:
     assert child.parent_hash != told[2][0].arch_hash
 
 
-def test_evolution_skip_duplicates() -> None:
-    s = Evolution(tiny(), seed=0, population=3, sample_size=2, skip_duplicates=True)
-    hashes = [c.arch_hash for c, _ in drive(s, 25)]
-    flagged = sum(1 for h in hashes if hashes.count(h) > 1)
-    assert len(set(hashes)) >= 20 and flagged <= 5
+@pytest.mark.parametrize("name", ["evolution", "random"])
+def test_duplicates_are_redrawn_by_default(name: str) -> None:
+    """Over a small space (1-2 layers of 2 widths x 1 kernel: 6 networks) repeats are redrawn
+    until the space is exhausted, then proposed marked; skip_duplicates=False repeats freely."""
+    small = nas.spaces.get("tiny", input_shape=(1, 28, 28), num_classes=10)
+    options = {"population": 3, "sample_size": 2} if name == "evolution" else {}
+    s = searchers.get(name, small, seed=0, **options)
+    hashes = [c.arch_hash for c, _ in drive(s, 30)]
+    assert len(set(hashes)) == 30  # tiny has 3 x 5 x 3 + ... networks: room for 30 distinct ones
+    keep = searchers.get(name, small, seed=0, skip_duplicates=False, **options)
+    repeated = [c.arch_hash for c, _ in drive(keep, 30)]
+    assert len(set(repeated)) < 30
+    assert s.options()["skip_duplicates"] is True and keep.options()["skip_duplicates"] is False
+
+
+def test_redraws_are_bounded_and_marked() -> None:
+    s = searchers.get("random", tiny(max_macs=_cheapest_macs()), seed=0, max_redraws=3)
+    cands = [c for c, _ in drive(s, 4)]
+    assert cands[0].info.get("duplicate") is None
+    assert all(c.info.get("duplicate") for c in cands[1:])  # one network fits: every later one is a repeat
+
+
+def _cheapest_macs() -> int:
+    """MACs of tiny's cheapest network (one layer of width 2, kernel 1)."""
+    return nas.count(tiny().build({"layers": 1, "l0.width": 2, "l0.kernel": 1})).macs
+
+
+# ---------------------------------------------------------------- evolution: defaults fit the budget
+
+
+def test_evolution_population_scales_with_the_trial_budget() -> None:
+    resolve = searchers.resolve_options
+    assert resolve("evolution", {}, 20) == {"population": 5, "sample_size": 2}
+    assert resolve("evolution", {}, 1000) == {"population": 100, "sample_size": 25}
+    assert resolve("evolution", {}, 3)["population"] == 2  # always below the budget
+    assert resolve("evolution", {"sample_size": 8}, 20) == {"population": 8, "sample_size": 8}
+    assert resolve("evolution", {"population": 10}, 20) == {"population": 10}  # the user's choice stands
+    with pytest.raises(SearcherError, match="population 100 >= trials 20"):
+        resolve("evolution", {"population": 100}, 20)
+    with pytest.raises(SearcherError, match="sample_size 30"):
+        resolve("evolution", {"sample_size": 30}, 20)
+    assert resolve("random", {"max_redraws": 3}, 20) == {"max_redraws": 3}
+    # with the scaled population, a 20-trial search mutates for most of its budget
+    s = searchers.get("evolution", tiny(), seed=0, **resolve("evolution", {}, 20))
+    origins = [c.origin for c, _ in drive(s, 20)]
+    assert origins[:5] == ["sample"] * 5 and origins.count("mutation") >= 14
+
+
+# ---------------------------------------------------------------- the run folder
+
+
+def test_searchers_get_the_run_folder_and_optuna_keeps_its_study_there(tmp_path) -> None:
+    import optuna
+
+    run_dir = tmp_path / "my-run"
+    run_dir.mkdir()
+    s = make("tpe", run_dir=run_dir)
+    assert s.run_dir == run_dir and s.storage == f"sqlite:///{run_dir / 'optuna.db'}" and s.study_name == "my-run"
+    drive(s, 2)
+    assert len(optuna.load_study(study_name="my-run", storage=s.storage).trials) == 2
+    assert make("evolution", run_dir=run_dir).run_dir == run_dir
+    assert make("tpe").storage is None and make("tpe").study_name == "nas"  # no folder: in memory
+    with pytest.raises(SearcherError, match="fixes option 'sampler'"):
+        searchers.get("gp", tiny(), sampler="tpe")
 
 
 # ---------------------------------------------------------------- optuna adapter
@@ -384,6 +402,23 @@ def test_optuna_rejects_over_budget_suggestions_without_training() -> None:
     # rejected suggestions are closed at once as infeasible, so the sampler learns the budget
     assert all(t.state.name == "COMPLETE" and t.system_attrs["constraints:cost_limits"] > 0 for t in rejected)
     assert all(t.system_attrs["constraints:cost_limits"] <= 0 for t in accepted)
+
+
+@pytest.mark.parametrize("name", ["tpe", "gp", "nsga2"])
+def test_optuna_never_gives_up_under_a_tight_budget(name: str) -> None:
+    """Only the cheapest few networks fit: after a few rejected suggestions in a row the searcher
+    enqueues a budget-aware sample of the space, so it proposes every time."""
+    quick = {"n_startup_trials": 100} if name == "gp" else {}  # the mechanism, without GP's model fits
+    s = make(name, space=tiny(max_macs=2 * _cheapest_macs()), enqueue_after=3, max_attempts=12, **quick)
+    told = drive(s, 6)
+    assert all(r.macs <= 2 * _cheapest_macs() for _, r in told)
+    enqueued = [c for c, _ in told if c.info.get("enqueued")]
+    assert enqueued and all(c.origin == "sample" for c in enqueued)
+    assert any("enqueued" in t.user_attrs for t in s.study.trials)
+    state = json.loads(json.dumps(s.state_dict()))
+    r = make(name, space=tiny(max_macs=2 * _cheapest_macs()), enqueue_after=3, max_attempts=12, **quick)
+    r.load_state_dict(state)  # the budget-aware samples continue from the saved generator
+    assert [c.arch_hash for c, _ in drive(r, 3)] == [c.arch_hash for c, _ in drive(s, 3)]
 
 
 def test_optuna_multi_objective_directions() -> None:

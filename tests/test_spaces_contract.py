@@ -1,13 +1,13 @@
 """The contract every registered search space keeps, derived from its one define-by-run definition.
 
-For each space at 3x32x32 with 10 classes and cost limits: 1,000 samples and 1,000 chained
+For each space at 3x32x32 with 10 classes and cost limits: 500 samples and 500 chained
 mutations are valid networks within the limits, every mutation kind the space declares occurs,
 a seed fixes the sequence, ``mutate`` draws exactly from ``neighbours``, ``encode`` is
 fixed-length and separates distinct architectures, ``suggest`` round-trips through
 ``from_params`` and asks optuna the same distributions ``choice_specs`` describes, and samples,
 mutants and neighbours are points of the space. Compiling and running a forward pass is checked
 on an evenly spaced tenth of the samples and mutants (a real forward of all 16,000 would take
-about ten minutes on 2 cores); ``nas.validate`` guarantees compilation for the rest (see
+minutes on 2 cores); ``nas.validate`` guarantees compilation for the rest (see
 tests/test_graph_property.py).
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from nas.spaces import SearchSpace
 SPACES = [n for n in nas.spaces.names() if nas.spaces.space_class(n).__module__.startswith("search_spaces.")]
 SHAPE = (3, 32, 32)
 CLASSES = 10
-N = 1000
+N = 500
 FORWARD_EVERY = 10
 
 
@@ -106,7 +106,7 @@ def test_mutate_draws_exactly_from_neighbours(name: str) -> None:
     assert neighbours
     rng = np.random.default_rng(0)
     drawn = set()
-    for _ in range(300):
+    for _ in range(150):
         child, m = space.mutate(parent, rng)
         key = (m.where, repr(m.to))
         assert key in neighbours, f"mutate made {m}, which neighbours() does not list"

@@ -1,9 +1,11 @@
 """The ask/tell contract every searcher follows: candidates out, results in, state as plain JSON.
 
 A searcher proposes :class:`Candidate` architectures (``ask``) and learns from their
-:class:`Result` (``tell``). It never trains, never touches Ray or files, and draws every random
+:class:`Result` (``tell``). It never trains and never touches Ray, and draws every random
 choice from its own seeded generator, so that a serial search is reproducible and a searcher
-restored with :meth:`Searcher.load_state_dict` continues exactly where the saved one stood.
+restored with :meth:`Searcher.load_state_dict` continues exactly where the saved one stood. A
+searcher that keeps a file of its own (optuna's study) keeps it in the run folder it is given
+(``run_dir``).
 
 Candidates asked but not yet told are *pending*. They are part of the state: a searcher restored
 from a state saved while candidates were pending hands those same candidates out again (in id
@@ -15,12 +17,14 @@ import json
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
 from nas.graph import Architecture
 from nas.identity import arch_hash
+from nas.schema import STATUSES, USABLE_STATUSES
 from nas.serialize import from_json, to_json
 from nas.spaces import SearchSpace
 
@@ -32,10 +36,6 @@ __all__ = [
 #: ``accuracy``: maximise validation accuracy. ``accuracy_macs``: maximise validation accuracy and
 #: minimise MACs together (Pareto rank, then crowding distance, for searchers that rank).
 OBJECTIVES = ("accuracy", "accuracy_macs")
-#: ok: trained to the end; stopped: stopped early by a scheduler (its accuracy is a lower-fidelity
-#: score); failed: raised, ran out of memory or diverged; rejected: over the cost limits, not trained.
-STATUSES = ("ok", "stopped", "failed", "rejected")
-USABLE_STATUSES = ("ok", "stopped")
 
 
 class SearcherError(ValueError):
@@ -193,8 +193,10 @@ class Searcher(ABC):
     """Ask/tell search over a :class:`nas.spaces.SearchSpace`.
 
     Subclasses implement :meth:`_propose` (a new candidate with the given id), :meth:`_observe`
-    (learn from a told result), and :meth:`_state` / :meth:`_load_state` for their own fields.
-    The base class numbers candidates, tracks pending ones and re-issues them after a restore.
+    (learn from a told result), and :meth:`_state` / :meth:`_load_state` for their own fields;
+    they may override :meth:`resolve_options` (options that depend on the trial budget). The
+    base class numbers candidates, tracks pending ones and re-issues them after a restore.
+    ``run_dir`` is the run folder, for searchers that keep files (None: keep nothing on disk).
     """
 
     name: ClassVar[str] = ""
@@ -202,7 +204,8 @@ class Searcher(ABC):
     #: options that may differ in a restored searcher (e.g. a file path, after a run folder moved)
     relocatable_options: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, space: SearchSpace, seed: int = 0, objective: str | None = None) -> None:
+    def __init__(self, space: SearchSpace, seed: int = 0, objective: str | None = None,
+                 run_dir: str | Path | None = None) -> None:
         if not isinstance(space, SearchSpace):
             raise SearcherError(f"space must be a nas.spaces.SearchSpace, got {type(space).__name__}")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -213,6 +216,7 @@ class Searcher(ABC):
         self.space = space
         self.seed = int(seed)
         self.objective = objective
+        self.run_dir = None if run_dir is None else Path(run_dir)
         self._next_id = 0
         self._pending: dict[int, Candidate] = {}
         self._requeue: list[int] = []
@@ -301,6 +305,13 @@ class Searcher(ABC):
     def options(self) -> dict[str, Any]:
         """The searcher's constructor options (JSON-plain), for run configs."""
         return {}
+
+    @classmethod
+    def resolve_options(cls, options: Mapping[str, Any], trials: int) -> dict[str, Any]:
+        """The options a new search of ``trials`` candidates runs with: ``options`` as the user
+        gave them, with defaults that depend on the budget filled in (resolved once, when a run
+        is created, and saved with it). SearcherError when the options cannot fit the budget."""
+        return dict(options)
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(space={self.space.name!r}, seed={self.seed}, "

@@ -18,14 +18,22 @@ individuals already told, so several asks may be outstanding at once. Fitness is
 accuracy, or for ``objective="accuracy_macs"`` the Pareto rank on (accuracy up, MACs down)
 followed by crowding distance (NSGA-II's order). A failed or rejected child enters the
 population with fitness -inf: it is never a parent but it ages out like any other.
-Duplicates are proposed like any child (Algorithm 1 does not deduplicate) unless
-``skip_duplicates=True``.
+
+An architecture already proposed in this search is drawn again (up to ``max_redraws`` times,
+then proposed anyway and marked ``info["duplicate"]``), so the trial budget goes to new
+networks; ``skip_duplicates=False`` proposes repeats as Algorithm 1 does. The runner never
+trains a repeat twice either way: it reuses the first result.
+
+The population must be smaller than the trial budget, or nothing is ever mutated:
+:meth:`Evolution.resolve_options` scales an unset population (and tournament) to the budget,
+and refuses a population the user set at or above it.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -41,8 +49,8 @@ __all__ = ["Evolution", "pareto_ranks", "crowding_distances"]
 class _Member:
     """An individual of the population: a told candidate and its fitness inputs.
 
-    Its architecture is the candidate's with the genotype normalised through JSON, exactly what
-    a member restored from a saved state holds, so that a restored search mutates identically.
+    Its architecture is the candidate's with the recorded choices normalised through JSON, exactly
+    what a member restored from a saved state holds, so that a restored search mutates identically.
     """
 
     __slots__ = ("id", "val_acc", "macs", "_candidate", "_arch", "_json", "_hash")
@@ -63,8 +71,8 @@ class _Member:
         if self._arch is None:
             if self._candidate is not None:
                 arch = self._candidate.arch
-                genotype = json.loads(json.dumps(arch.meta.get("genotype")))
-                self._arch = dataclasses.replace(arch, meta={**arch.meta, "genotype": genotype})
+                choices = json.loads(json.dumps(arch.meta.get("choices")))
+                self._arch = dataclasses.replace(arch, meta={**arch.meta, "choices": choices})
             else:
                 self._arch = from_json(self._json, check=False)  # type: ignore[arg-type]
         return self._arch
@@ -95,7 +103,8 @@ class Evolution(Searcher):
 
     Options: ``population`` (P), ``sample_size`` (S, the tournament size, at most P),
     ``initial_mutations`` (d) and ``mutation_decay`` (r): child i is mutated
-    ``max(ceil(d - i / r), 1)`` times; ``removal`` "oldest" or "worst"; ``skip_duplicates``.
+    ``max(ceil(d - i / r), 1)`` times; ``removal`` "oldest" or "worst"; ``skip_duplicates``
+    (default True: redraw architectures already proposed, at most ``max_redraws`` times).
     """
 
     name = "evolution"
@@ -110,10 +119,11 @@ class Evolution(Searcher):
         initial_mutations: int = 1,
         mutation_decay: float = 10.0,
         removal: str = "oldest",
-        skip_duplicates: bool = False,
+        skip_duplicates: bool = True,
         max_redraws: int = 50,
+        run_dir: str | Path | None = None,
     ) -> None:
-        super().__init__(space, seed, objective)
+        super().__init__(space, seed, objective, run_dir=run_dir)
         checks = [
             ("population", isinstance(population, int) and population >= 2, "an int >= 2"),
             ("sample_size", isinstance(sample_size, int) and 1 <= sample_size, "an int >= 1"),
@@ -155,6 +165,32 @@ class Evolution(Searcher):
         return [{"id": m.id, "arch_hash": m.arch_hash, "val_acc": m.val_acc, "macs": m.macs}
                 for m in self._members]
 
+    @classmethod
+    def resolve_options(cls, options: Mapping[str, Any], trials: int) -> dict[str, Any]:
+        """Scale an unset ``population`` to the budget (min(100, max(4, trials // 4)), below
+        ``trials``) and an unset ``sample_size`` with it (a quarter, at least 2); refuse a
+        population set at or above ``trials`` (every trial would be a random sample)."""
+        out = dict(options)
+        population = out.get("population")
+        if population is not None:
+            if isinstance(population, int) and not isinstance(population, bool) and population >= trials:
+                fit = max(2, min(100, trials // 4))
+                raise SearcherError(
+                    f"evolution: population {population} >= trials {trials}, so every trial would be a random "
+                    f"sample and nothing would evolve; set population below {trials} (e.g. {fit}) or leave it "
+                    f"unset to scale it with the trials")
+            return out
+        population = min(100, max(4, trials // 4), max(2, trials - 1))
+        sample_size = out.get("sample_size")
+        if isinstance(sample_size, int) and not isinstance(sample_size, bool) and sample_size > population:
+            if sample_size >= trials:
+                raise SearcherError(f"evolution: sample_size {sample_size} needs a population of at least "
+                                    f"{sample_size}, which is >= trials {trials}; set a smaller sample_size")
+            population = sample_size
+        out["population"] = population
+        out.setdefault("sample_size", min(population, max(2, population // 4)))
+        return out
+
     def mutations_for_round(self, i: int) -> int:
         """How many times child ``i`` is mutated: max(ceil(d - i / r), 1)."""
         return max(math.ceil(self.initial_mutations - i / self.mutation_decay), 1)
@@ -162,28 +198,31 @@ class Evolution(Searcher):
     # ------------------------------------------------------------------ proposing
 
     def _propose(self, candidate_id: int) -> Candidate:
+        initial = self._n_initial < self.population
         for _ in range(self.max_redraws + 1):
-            candidate = self._propose_once(candidate_id, self._round)
+            candidate = (Candidate(candidate_id, self.space.sample(self._rng), origin="sample") if initial
+                         else self._child(candidate_id, self._round))
             if not self.skip_duplicates or candidate.arch_hash not in self._seen:
                 break
         else:
             candidate.info["duplicate"] = True
         if self.skip_duplicates:
             self._seen.add(candidate.arch_hash)
+        if initial:  # the initial population counts proposals, not redraws
+            self._n_initial += 1
         if candidate.origin == "mutation":  # round i of Algorithm 1 counts children, not redraws
             self._round += 1
         return candidate
 
-    def _propose_once(self, candidate_id: int, round_i: int) -> Candidate:
-        if self._n_initial < self.population:
-            self._n_initial += 1
-            return Candidate(candidate_id, self.space.sample(self._rng), origin="sample")
+    def _child(self, candidate_id: int, round_i: int) -> Candidate:
+        """A child of the tournament's winner (a random sample when there is no usable parent)."""
         parent = self._tournament()
         if parent is None:  # nothing told yet, or only failures: keep exploring
             return Candidate(candidate_id, self.space.sample(self._rng), origin="sample",
                              info={"reason": "no usable parent in the tournament"})
         n_mutations = self.mutations_for_round(round_i)
-        child, applied = parent.arch, []
+        child = parent.arch
+        applied: list[dict[str, Any]] = []
         for _ in range(n_mutations):
             try:
                 child, mutation = self.space.mutate(child, self._rng)
@@ -217,10 +256,10 @@ class Evolution(Searcher):
         """A sortable fitness per member (larger is fitter); failures get -inf."""
         if self._keys is None:
             if self.objective == "accuracy":
-                self._keys = [(m.val_acc if m.usable else -math.inf, 0.0) for m in self._members]
+                self._keys = [(m.val_acc if m.val_acc is not None else -math.inf, 0.0) for m in self._members]
             else:
                 usable = [i for i, m in enumerate(self._members) if m.usable and m.macs is not None]
-                points = np.array([[self._members[i].val_acc, -float(self._members[i].macs)] for i in usable],
+                points = np.array([[self._members[i].val_acc, -float(self._members[i].macs or 0)] for i in usable],
                                   dtype=np.float64).reshape(-1, 2)
                 ranks = pareto_ranks(points)
                 crowd = crowding_distances(points, ranks)
@@ -272,9 +311,9 @@ def pareto_ranks(points: np.ndarray) -> np.ndarray:
     ranks = np.zeros(n, dtype=np.int64)
     if n == 0:
         return ranks
-    ge = (points[:, None, :] >= points[None, :, :]).all(axis=2)
-    gt = (points[:, None, :] > points[None, :, :]).any(axis=2)
-    dominates = ge & gt  # dominates[i, j]: i dominates j
+    ge = np.all(points[:, None, :] >= points[None, :, :], axis=2)
+    gt = np.any(points[:, None, :] > points[None, :, :], axis=2)
+    dominates = np.asarray(ge & gt)  # dominates[i, j]: i dominates j
     dominated_by = dominates.sum(axis=0)
     remaining = np.ones(n, dtype=bool)
     rank = 0

@@ -1,6 +1,7 @@
 """Random search: independent uniform samples of the space, the honest baseline."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Mapping
 
 from nas.searchers.base import Candidate, Result, Searcher, SearcherError, new_rng, rng_state, set_rng_state
@@ -12,15 +13,16 @@ __all__ = ["RandomSearch"]
 class RandomSearch(Searcher):
     """Every candidate an independent ``space.sample(rng)``.
 
-    ``skip_duplicates=True`` re-draws (up to ``max_redraws`` times) a sample whose hash was
-    already proposed in this search; by default duplicates are proposed like any other sample.
+    A sample whose hash was already proposed in this search is drawn again (up to
+    ``max_redraws`` times, then proposed marked ``info["duplicate"]``); ``skip_duplicates=False``
+    proposes repeats like any other sample.
     """
 
     name = "random"
 
     def __init__(self, space: SearchSpace, seed: int = 0, objective: str | None = None,
-                 skip_duplicates: bool = False, max_redraws: int = 50) -> None:
-        super().__init__(space, seed, objective)
+                 skip_duplicates: bool = True, max_redraws: int = 50, run_dir: str | Path | None = None) -> None:
+        super().__init__(space, seed, objective, run_dir=run_dir)
         if not isinstance(max_redraws, int) or max_redraws < 0:
             raise SearcherError(f"max_redraws must be an int >= 0, got {max_redraws!r}")
         self.skip_duplicates = bool(skip_duplicates)

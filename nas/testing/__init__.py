@@ -1,6 +1,6 @@
 """Tools for property tests of networks, search spaces and ops (as ``numpy.testing`` is for arrays).
 
-Every tool takes a seeded ``numpy.random.Generator`` and draws from nothing else, so a failing
+Every tool takes a seeded ``numpy.random.Generator`` (or an int seed) and draws from nothing else, so a failing
 case is reproduced from its seed.
 
 =====================================  ======================================================

@@ -22,6 +22,7 @@ from nas.analysis import analyse
 from nas.errors import GraphError, OpError, ShapeError, StructureError
 from nas.graph import Architecture, GraphBuilder
 from nas.serialize import to_json
+from nas.spaces import RngLike, as_rng
 from nas.testing._draws import Draws
 from nas.testing.random_nets import ACTIVATIONS, Shape
 
@@ -523,13 +524,15 @@ class _Corruptor(Draws):
         self.expected = None
 
 
-def corrupt(arch: Architecture, rng: np.random.Generator, kind: str | None = None) -> tuple[Architecture, str]:
-    """A copy of the valid ``arch`` with one problem of ``kind`` (random if None) injected.
+def corrupt(arch: Architecture, rng: RngLike, kind: str | None = None) -> tuple[Architecture, str]:
+    """A copy of the valid ``arch`` with one problem of ``kind`` (random if None) injected
+    (``rng``: a numpy Generator or an int seed).
 
     ``nas.validate`` must raise ``CORRUPTIONS[kind]`` for it. The copy's
     ``meta["corruption"]`` records the kind and, where one can tell, the node names any one of
     which the error message must mention (``nodes`` is None when the problem has no single node).
     """
+    rng = as_rng(rng)
     draws = Draws(rng)
     if kind is None:
         kind = draws.pick(sorted(CORRUPTIONS))
@@ -546,10 +549,10 @@ def corrupt(arch: Architecture, rng: np.random.Generator, kind: str | None = Non
 # ============================================================================ JSON corruption
 
 
-def corrupt_json(arch: Architecture, rng: np.random.Generator, kind: str | None = None) -> tuple[str | bytes, str]:
+def corrupt_json(arch: Architecture, rng: RngLike, kind: str | None = None) -> tuple[str | bytes, str]:
     """The JSON text of the valid ``arch`` broken in one way; ``nas.from_json`` must raise
-    SerializationError for it."""
-    draws = Draws(rng)
+    SerializationError for it (``rng``: a numpy Generator or an int seed)."""
+    draws = Draws(as_rng(rng))
     pick = draws.pick
     if kind is None:
         kind = pick(JSON_CORRUPTIONS)

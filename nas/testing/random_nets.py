@@ -20,6 +20,7 @@ import numpy as np
 
 from nas.graph import Architecture, GraphBuilder
 from nas.ops import OPS
+from nas.spaces import RngLike, as_rng
 from nas.testing._draws import Draws
 from nas.testing.shapes import conv_size, convt_size, pool_size, strided_size
 
@@ -503,7 +504,7 @@ class _RandomNet(Draws):
 
 
 def random_architecture(
-    rng: np.random.Generator,
+    rng: RngLike,
     max_blocks: int = 8,
     max_channels: int = 16,
     max_size: int = 32,
@@ -513,9 +514,9 @@ def random_architecture(
 
     Blocks are single ops, residual adds, concats, highway gates, long skips and cell uses;
     ``awkward_names`` is the chance that node names are drawn from :data:`AWKWARD_NAMES`.
-    One in twenty has a vector input (an MLP).
+    One in twenty has a vector input (an MLP). ``rng`` is a numpy Generator or an int seed.
     """
-    net = _RandomNet(rng, max_channels, max_size)
+    net = _RandomNet(as_rng(rng), max_channels, max_size)
     classes = net.r(1, 20)
     if net.coin(0.05):
         features = net.r(2, 32)
@@ -599,12 +600,14 @@ def _reinserted(g: nx.DiGraph, mapping: dict[Any, Any], rng: np.random.Generator
     return out
 
 
-def relabel(arch: Architecture, rng: np.random.Generator) -> Architecture:
+def relabel(arch: Architecture, rng: RngLike) -> Architecture:
     """The same network with node names permuted (``nx.relabel_nodes`` with a random permutation of
     the names), cells renamed, and nodes and edges re-inserted in a random order.
 
     Its hash must equal ``arch``'s: names and insertion order are not part of the network.
+    ``rng`` is a numpy Generator or an int seed.
     """
+    rng = as_rng(rng)
     cell_names = list(arch.cells)
     renamed = {old: f"c{i}_{old}" for i, old in zip(rng.permutation(len(cell_names)), cell_names)}
 

@@ -1,0 +1,92 @@
+"""Your own space in 30 lines: tests/data/my_space.py, searched end to end by every searcher through
+scripts/search.py (--import), with lineage, the cost limit and resume (evolution and tpe) working
+unchanged.
+
+The searches run in this process (scripts/search.py's ``main``) on the suite's one local Ray.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import nas
+from nas import results
+
+ROOT = Path(__file__).resolve().parent.parent
+MY_SPACE = ROOT / "tests" / "data" / "my_space.py"
+MAX_MACS = 2_000_000
+RESUMED = ("evolution", "tpe")  # a resume costs a second Tune start-up (~5 s): two searchers show it works
+SEARCHER_FLAGS = {
+    "evolution": [],  # population and tournament scale to the 3 trials: 2 samples, then children
+    "random": [],
+    "tpe": ["--searcher-option", "n_startup_trials=2"],
+    "gp": ["--n-startup-trials", "2"],
+    "nsga2": ["--nsga2-population", "2"],
+}
+
+
+def search_script() -> Any:
+    spec = importlib.util.spec_from_file_location("search_script", ROOT / "scripts" / "search.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def test_my_space_is_short_and_a_real_space() -> None:
+    code = [ln for ln in MY_SPACE.read_text().splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    assert len(code) <= 30
+    from nas.runner import import_modules
+
+    import_modules([str(MY_SPACE)])
+    import_modules([str(MY_SPACE)])  # a second import of the same file registers nothing twice
+    space = nas.spaces.get("my_space", input_shape=(1, 28, 28), num_classes=10, max_macs=MAX_MACS)
+    arch = space.sample(0)
+    assert space.contains(arch) and nas.count(arch).macs <= MAX_MACS
+    assert set(space.mutation_kinds) == {"change_kernel", "add_layer", "remove_layer", "rewire", "change_width"}
+
+
+@pytest.mark.parametrize("searcher", list(SEARCHER_FLAGS))
+def test_every_searcher_searches_my_space_through_the_cli(searcher: str, ray_session, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    if searcher == "gp":
+        pytest.importorskip("scipy")
+    script = search_script()
+    argv = ["--import", str(MY_SPACE), "--space", "my_space", "--searcher", searcher, "--trials", "3",
+            "--epochs", "1", "--workers", "1", "--max-train", "300", "--val-fraction", "0.25", "--batch-size", "32",
+            "--lr", "0.1", "--max-macs", "2M", "--seed", "0", "--out", str(tmp_path), "--run-id", searcher,
+            "--no-progress", *SEARCHER_FLAGS[searcher]]
+    assert script.main(argv) == 0, capsys.readouterr().err
+    run_dir = tmp_path / searcher
+    n = 3
+    if searcher in RESUMED:  # extend the finished search by one trial
+        n = 4
+        assert script.main(["--resume", str(run_dir), "--trials", "4", "--no-progress"]) == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    assert "run folder:" in printed
+
+    df = results.load(run_dir)
+    assert df["trial_id"].tolist() == list(range(n)) and (df["status"] == "ok").all()
+    assert (df["macs"] <= MAX_MACS).all()
+    space = nas.spaces.get("my_space", input_shape=(1, 28, 28), num_classes=10)
+    for _, row in df.iterrows():  # each row says what it is, and that is the network trained
+        assert nas.arch_hash(space.build(row["choices"])) == row["arch_hash"]
+        assert isinstance(row["summary"], str) and row["summary"].startswith("stages=")
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["config"]["imports"] == [str(MY_SPACE)]
+    assert len(config.get("resumed", [])) == (searcher in RESUMED)
+    if searcher == "evolution":
+        children = df[df["origin"] == "mutation"]
+        assert len(children) == 2 and children["parent_hash"].isin(df["arch_hash"]).all()
+        for _, child in children.iterrows():
+            (m,) = child["mutations"]
+            assert set(m) == {"kind", "where", "from", "to"} and child["choices"][m["where"]] == m["to"]
+    if searcher in ("tpe", "gp", "nsga2"):
+        import optuna
+
+        study = optuna.load_study(study_name=searcher, storage=f"sqlite:///{run_dir / 'optuna.db'}")
+        told = [t for t in study.trials if "candidate_id" in t.user_attrs and t.state.name == "COMPLETE"]
+        assert sorted(t.user_attrs["candidate_id"] for t in told) == list(range(n))

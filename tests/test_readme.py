@@ -1,0 +1,260 @@
+"""The README's commands and snippets, run as written.
+
+Every line of a ```bash block and every ```python block of README.md runs, in README order, in a
+scratch folder holding links to the repository's ``scripts/`` and ``tests/`` (so the README's
+relative paths work and ``results/`` lands in the scratch folder). What changes, as the README
+says at its top:
+
+* budgets are small: a search's ``--trials`` values become 2, 3, 4, ... in the order of the
+  block's distinct values (an extension stays an extension), ``--epochs`` 0.2, ``--workers`` at
+  most 2, and a new search (not ``--resume`` / ``--config``), ``train_baseline.py`` and
+  ``demo.py`` get ``--max-train 800`` (``demo.py`` also ``--trials 3 --epochs 0.2``); in Python, ``epochs=N`` becomes ``epochs=0.05``;
+* ``<run_id>`` is the run folder the command before made;
+* ``make X`` is dry-run (``make -n X``) and the ``scripts/*.py`` it would start run, with the
+  budgets above (its pip, venv and pytest lines are not run: they are the set-up and this suite);
+* a line whose comment says ``needs: cluster`` / ``needs: gpu`` (or, unmarked, a ``ray start``
+  or ``--address`` line, or one asking for GPUs) runs only where there is one: skipped here,
+  and said so; a line with ``...`` is an elided example;
+* a python block introduced by a paragraph ending in a file name (```tests/data/my_space.py`:``)
+  must be that file's text (the file is tested where it is used).
+
+``python scripts/X.py`` runs in this process (its ``main``) on the suite's one local Ray; any
+other command runs in a shell with this interpreter first on the PATH.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+SMALL = {"--epochs": "0.2", "--max-train": "800"}
+MAX_WORKERS = 2
+FIRST_TRIALS = 2
+
+
+@dataclass
+class Block:
+    """A fenced block of the README: its language, text, first line number and the text before it."""
+
+    lang: str
+    text: str
+    line: int
+    before: str = ""
+
+
+@dataclass
+class Scratch:
+    """The scratch folder the README runs in, and the run folder the last search made."""
+
+    path: Path
+    last_run: Path | None = None
+    skipped: list[str] = field(default_factory=list)
+
+
+def blocks(text: str) -> list[Block]:
+    """The fenced ```bash and ```python blocks of ``text``."""
+    out: list[Block] = []
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        m = re.match(r"^```(\w+)\s*$", lines[i])
+        if not m:
+            i += 1
+            continue
+        start = i
+        i += 1
+        body = []
+        while i < len(lines) and not lines[i].startswith("```"):
+            body.append(lines[i])
+            i += 1
+        before = next((ln for ln in reversed(lines[:start]) if ln.strip()), "")
+        if m.group(1) in ("bash", "sh", "shell", "python"):
+            out.append(Block("python" if m.group(1) == "python" else "bash", "\n".join(body), start + 1, before))
+        i += 1
+    return out
+
+
+def commands(block: Block) -> list[tuple[str, str | None]]:
+    """(command, why it cannot run here or None) for each command line of a bash block."""
+    joined = re.sub(r"\\\n\s*", " ", block.text)
+    out = []
+    for raw in joined.splitlines():
+        if not raw.strip() or raw.lstrip().startswith("#"):
+            continue
+        needs = re.search(r"#.*\bneeds:\s*([\w-]+)", raw)
+        command = " ".join(shlex.split(raw, comments=True))
+        if needs:
+            out.append((command, _unmet(needs.group(1))))
+        elif "ray start" in command or "--address" in command:
+            out.append((command, "needs a Ray cluster"))
+        elif re.search(r"--gpus-per-trial\s+[0-9.]*[1-9]|--device\s+cuda", command):
+            out.append((command, _unmet("gpu")))
+        elif "..." in command:
+            out.append((command, "an elided example"))
+        else:
+            out.append((command, None))
+    return out
+
+
+def _unmet(need: str) -> str | None:
+    """Why a line that needs ``need`` cannot run here (None when it can)."""
+    if need == "gpu":
+        import torch
+
+        return None if torch.cuda.is_available() else "needs a CUDA GPU"
+    return f"needs {need}"
+
+
+def small_budgets(argv: list[str], trials_order: list[int], script: str) -> list[str]:
+    """``argv`` of ``script`` with the README test's small budgets."""
+    out = list(argv)
+
+    def value_after(flag: str) -> int | None:
+        return out.index(flag) + 1 if flag in out and out.index(flag) + 1 < len(out) else None
+
+    i = value_after("--trials")
+    if i is not None and script == "search.py":
+        out[i] = str(FIRST_TRIALS + trials_order.index(int(out[i])))
+    i = value_after("--epochs")
+    if i is not None:
+        out[i] = SMALL["--epochs"]
+    i = value_after("--workers")
+    if i is not None:
+        out[i] = str(min(int(out[i]), MAX_WORKERS))
+    new_search = script == "search.py" and "--resume" not in out and "--config" not in out
+    if new_search or script in ("train_baseline.py", "demo.py"):
+        i = value_after("--max-train")
+        if i is None:
+            out += ["--max-train", SMALL["--max-train"]]
+        else:
+            out[i] = str(min(int(out[i]), int(SMALL["--max-train"])))
+    if script == "demo.py":
+        out = [*out, "--trials", "3", "--epochs", SMALL["--epochs"]]  # its population is 2
+    return out
+
+
+def script_main(path: Path) -> Any:
+    """``main`` of the script at ``path``."""
+    name = f"readme_script_{path.stem}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        sys.modules[name] = module
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return sys.modules[name].main
+
+
+def with_run_id(text: str, scratch: Scratch) -> str:
+    """``text`` with ``<run_id>`` standing for the run folder the last search made."""
+    if "<run_id>" not in text:
+        return text
+    assert scratch.last_run is not None, f"<run_id> before any search made a run: {text}"
+    return text.replace("<run_id>", scratch.last_run.name)
+
+
+def runs(scratch: Scratch) -> set[Path]:
+    results = scratch.path / "results"
+    return {p for p in results.iterdir() if p.is_dir()} if results.is_dir() else set()
+
+
+def run_script(argv: list[str], trials_order: list[int], scratch: Scratch) -> None:
+    """``python scripts/X.py ...``: X's main in this process, with small budgets; it must exit 0."""
+    path = Path(argv[1])
+    assert path.parts[0] == "scripts" and (ROOT / path).is_file(), f"no such script: {argv[1]}"
+    args = small_budgets(argv[2:], trials_order, path.name)
+    before = runs(scratch)
+    try:
+        code = script_main(ROOT / path)(args)
+    except SystemExit as exc:
+        code = exc.code
+    assert code in (0, None), f"{' '.join(argv)} (run as {args}) exited with {code}"
+    made = runs(scratch) - before
+    if made:
+        scratch.last_run = max(made, key=lambda p: p.stat().st_mtime)
+
+
+def run_make(target: str, trials_order: list[int], scratch: Scratch) -> None:
+    """``make target``: dry-run, then the scripts it would start."""
+    dry = subprocess.run(["make", "-n", "-C", str(ROOT), target], capture_output=True, text=True, timeout=60)
+    assert dry.returncode == 0, f"make -n {target}: {dry.stderr}"
+    for line in dry.stdout.splitlines():
+        m = re.search(r"(scripts/\S+\.py.*)$", line)
+        if m:
+            run_script(["python", *shlex.split(m.group(1))], trials_order, scratch)
+
+
+def run_command(command: str, trials_order: list[int], scratch: Scratch) -> None:
+    argv = shlex.split(with_run_id(command, scratch))
+    if argv[0] == "python" and len(argv) > 1 and argv[1].startswith("scripts/"):
+        run_script(argv, trials_order, scratch)
+    elif argv[0] == "make":
+        for target in argv[1:] or ["all"]:
+            run_make(target, trials_order, scratch)
+    else:
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+               "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+        done = subprocess.run(command, shell=True, cwd=scratch.path, env=env, capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, f"{command}: exit {done.returncode}: {done.stderr[-2000:]}"
+
+
+def run_python(block: Block, scratch: Scratch) -> None:
+    named = re.search(r"`([\w./-]+\.py)`:\s*$", block.before)
+    if named:  # the README shows a file of the repository: it must be that file
+        assert block.text.strip() in (ROOT / named.group(1)).read_text(), \
+            f"README.md:{block.line}: the snippet is not {named.group(1)} as it is"
+        return
+    code = re.sub(r"\bepochs=\d+(\.\d+)?", "epochs=0.05", with_run_id(block.text, scratch))
+    exec(compile(code, f"README.md:{block.line}", "exec"), {"__name__": "__readme__"})  # noqa: S102
+
+
+def test_readme_parses_into_commands_and_snippets() -> None:
+    found = blocks(README.read_text())
+    bash = [c for b in found if b.lang == "bash" for c in commands(b)]
+    assert sum(b.lang == "python" for b in found) >= 5 and len(bash) >= 8
+    assert any(c.startswith("python scripts/search.py") for c, why in bash if why is None)
+    sample = Block("bash", "ray start --head\npython scripts/search.py --address HEAD:6379 --space vgg\n"
+                           "python scripts/x.py --gpus-per-trial 0.5  # needs: gpu\nmake demo  # the demo\n"
+                           "python scripts/search.py --space vgg ...\npython scripts/a.py \\\n  --b 1", 1)
+    why = dict(commands(sample))
+    assert why["ray start --head"] == "needs a Ray cluster" and why["make demo"] is None
+    assert why["python scripts/search.py --space vgg ..."] == "an elided example"
+    assert why["python scripts/a.py --b 1"] is None
+    assert small_budgets(["--space", "vgg", "--trials", "400", "--workers", "8"], [200, 400], "search.py") == \
+        ["--space", "vgg", "--trials", "3", "--workers", "2", "--max-train", "800"]
+
+
+@pytest.mark.slow
+def test_every_readme_command_and_snippet_runs(ray_session: Any, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("scripts", "tests"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    monkeypatch.chdir(tmp_path)
+    scratch = Scratch(tmp_path)
+    for block in blocks(README.read_text()):
+        if block.lang == "python":
+            run_python(block, scratch)
+            continue
+        lines = commands(block)
+        trials = sorted({int(m) for c, _ in lines for m in re.findall(r"--trials\s+(\d+)", c)})
+        for command, why in lines:
+            if why is not None:
+                scratch.skipped.append(f"README.md:{block.line}: {command} ({why})")
+                continue
+            started = time.perf_counter()
+            run_command(command, trials, scratch)
+            print(f"README.md:{block.line}: {command} ({time.perf_counter() - started:.0f} s)")
+    assert scratch.last_run is not None  # the searches made their runs where the README says
+    for line in scratch.skipped:
+        print(f"skipped {line}")
