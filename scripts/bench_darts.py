@@ -17,9 +17,8 @@ Search data: ``--data`` (default the embedded Fashion-MNIST subset), resized to 
 table figures are CIFAR / ImageNet16 accuracies of the derived cells trained by the benchmark: the
 search never sees CIFAR.
 
-The NAS-Bench-201 table is read from ``../shared/benchmarks/nb201/nb201_merged.csv`` by the small
-helper below (a vendored copy in ``nas/benchmarks/`` is on its way; this helper reads the shared CSV
-directly until it lands).
+The NAS-Bench-201 table is the packaged, validated copy (:mod:`nas.benchmarks`, made from
+``../shared/benchmarks/nb201/nb201_merged.csv``).
 
 Finished searches are cached as JSON in ``--out`` (default ``results/bench_darts``): rerunning the
 benchmark after an interruption only runs what is missing; ``--fresh`` ignores the cache.
@@ -40,12 +39,10 @@ import platform
 import statistics
 import sys
 import time
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
-NB201_CSV = REPO.parent / "shared" / "benchmarks" / "nb201" / "nb201_merged.csv"
 DEFAULT_OUT = REPO / "results" / "bench_darts"
 
 #: guard settings of the accuracy table (label -> Guards.parse spec)
@@ -55,7 +52,8 @@ GUARD_SETTINGS: dict[str, str] = {
     "beta (beta-DARTS)": "beta",
     "skip-cap (P-DARTS)": "skip-cap",
     "early-stop (DARTS+)": "early-stop",
-    "default": "default",
+    "beta + skip-cap": "beta,skip-cap",
+    "beta + early-stop": "beta,early-stop",
 }
 #: published CIFAR-10 figures (the issue's), and the table's accuracies of the cells the papers report
 PUBLISHED: list[tuple[str, str, str, str]] = [
@@ -70,32 +68,16 @@ PUBLISHED: list[tuple[str, str, str, str]] = [
 # ----------------------------------------------------------------------------- the NB201 table
 
 
-@lru_cache(maxsize=1)
-def nb201_table(path: str = str(NB201_CSV)) -> Any:
-    """The NAS-Bench-201 table as a pandas DataFrame in official index order (checked: 15,625 rows,
-    row i is index i, the known CIFAR-10 optimum 94.3733 at index 6111)."""
-    import pandas as pd
-
-    if not Path(path).exists():
-        raise SystemExit(f"the NAS-Bench-201 table is missing: {path} (the shared benchmark folder)")
-    df = pd.read_csv(path)
-    if len(df) != 15_625 or list(df["index"]) != list(range(15_625)):
-        raise SystemExit(f"{path} is not the NAS-Bench-201 table (15,625 rows in index order)")
-    if abs(float(df.loc[6111, "c10_test_200ep"]) - 94.3733) > 1e-3:
-        raise SystemExit(f"{path}: CIFAR-10 optimum at index 6111 is not 94.3733; another table?")
-    return df
-
-
 def nb201_lookup(arch_string: str) -> dict[str, float]:
-    """200-epoch test accuracies (%) and the 12-epoch CIFAR-10 validation accuracy of one cell."""
-    from search_spaces.nb201 import nb201_arch_str, nb201_index
+    """200-epoch test accuracies (%) and the 12-epoch CIFAR-10 validation accuracy of one cell, from
+    the packaged, validated NAS-Bench-201 table (:func:`nas.benchmarks.load_table`)."""
+    from nas.benchmarks import cell_index, load_table
 
-    index = nb201_index(arch_string)
-    row = nb201_table().loc[index]
-    if row["arch_str"] != nb201_arch_str(index):
-        raise SystemExit(f"table row {index} is {row['arch_str']}, expected {nb201_arch_str(index)}")
-    return {"index": int(index), "c10": float(row["c10_test_200ep"]), "c100": float(row["c100_test_200ep"]),
-            "in16": float(row["in16_test_200ep"]), "c10_val12": float(row["c10valid_val_12ep"])}
+    table = load_table()
+    index = cell_index(arch_string)
+    return {"index": int(index), "c10": float(table.test("cifar10")[index]),
+            "c100": float(table.test("cifar100")[index]), "in16": float(table.test("imagenet16")[index]),
+            "c10_val12": float(table.signal("cifar10", "val12")[index])}
 
 
 # ----------------------------------------------------------------------------- one search
@@ -133,7 +115,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     from nas.darts import darts_search
 
     torch.set_num_threads(int(job.get("threads", 1)))
-    data = nas.data.load(job.get("data", "fashion-mnist-embedded"), seed=0)
+    data = nas.data.load(job.get("data", "fashion-mnist-embedded"), seed=0, max_train=job.get("max_train"))
     data = resized(data, int(job.get("size", 16)))
     space_name = job.get("space", "nb201")
     space = nas.spaces.get(space_name, input_shape=data.input_shape, num_classes=data.num_classes)
@@ -161,6 +143,8 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
 def _key(job: dict[str, Any]) -> str:
     parts = [job.get("space", "nb201"), job["guards"].replace(",", "+").replace("=", "") , f"s{job['seed']}",
              f"e{job['epochs']}", f"o{job.get('order', 1)}", f"pc{job.get('pc', 1)}", f"px{job.get('size', 16)}"]
+    if job.get("max_train"):
+        parts.append(f"n{job['max_train']}")
     opts = job.get("options", {})
     parts += [f"{k}{v}" for k, v in sorted(opts.items()) if k != "eval_batch_size"]
     return "_".join(str(p) for p in parts)
@@ -247,9 +231,11 @@ def summary_table(results: list[dict[str, Any]], labels: dict[str, str]) -> str:
                      f"{_mean_std([r['table']['in16'] for r in rs])} | {min(c10):.2f} | {len(rs)} | {rs[0]['data']} |")
     for name, c10, c100, in16 in PUBLISHED:
         lines.append(f"| published: {name} | {c10} | {c100} | {in16} | | | CIFAR-10 |")
-    df = nb201_table()
-    lines.append(f"| table optimum | {df['c10_test_200ep'].max():.2f} | {df['c100_test_200ep'].max():.2f} | "
-                 f"{df['in16_test_200ep'].max():.2f} | | | |")
+    from nas.benchmarks import load_table
+
+    t = load_table()
+    lines.append(f"| table optimum | {t.optimum('cifar10')[1]:.2f} | {t.optimum('cifar100')[1]:.2f} | "
+                 f"{t.optimum('imagenet16')[1]:.2f} | | | |")
     return "\n".join(lines)
 
 
@@ -273,9 +259,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=10, help="epochs per nb201 accuracy search (default 10)")
     p.add_argument("--size", type=int, default=16, help="search image size in pixels (default 16)")
     p.add_argument("--data", default="fashion-mnist-embedded", help="any source nas.data.load reads")
+    p.add_argument("--max-train", type=int, default=None,
+                   help="a stratified subset of this many training images (default: all)")
     p.add_argument("--arch-lr", type=float, default=None,
                    help="architecture learning rate (default: DARTS's Adam step budget, see main())")
-    p.add_argument("--guards", default=",".join(GUARD_SETTINGS.values()),
+    p.add_argument("--guards", default=";".join(GUARD_SETTINGS.values()),
                    help="guard settings of the accuracy table, ';'-separated specs (default: each guard)")
     p.add_argument("--cost-epochs", type=int, default=2, help="epochs of each cost measurement (default 2)")
     p.add_argument("--cost-steps", type=int, default=10, help="steps per epoch of each cost measurement (default 10)")
@@ -302,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # the default keeps that budget: lr = 5.9 / (our architecture steps).
     import nas
 
-    halves = len(nas.data.load(args.data, seed=0).y_train) // 2  # the search halves the training split
+    halves = len(nas.data.load(args.data, seed=0, max_train=args.max_train).y_train) // 2  # the search halves the training split
     steps = (halves // 64) * args.epochs
     arch_lr = args.arch_lr if args.arch_lr is not None else round(50 * 390 * 3e-4 / steps, 4)
     device_name = (torch.cuda.get_device_name(0) if torch.cuda.is_available() and args.device != "cpu"
@@ -310,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"# bench_darts: {device_name}; torch {torch.__version__}; search data {args.data} at {args.size}px")
     print(f"# nb201 searches: skeleton C=8, N=1 (3 cells), batch 64, {args.epochs} epochs ({steps} architecture "
           f"steps), arch lr {arch_lr:g} (Adam), weights SGD 0.025 -> 0.001 cosine")
-    base = {"data": args.data, "size": args.size, "device": args.device}
+    base = {"data": args.data, "size": args.size, "device": args.device, "max_train": args.max_train}
     nb201_opts = {"width": 8, "cells": 1, "arch_lr": arch_lr}
 
     if not args.no_cost:
@@ -329,8 +317,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if not args.no_accuracy:
         specs = [s for s in args.guards.split(";" if ";" in args.guards else ",") if s]
+        from nas.darts import DEFAULT_GUARDS, Guards
+
         labels = {v: k for k, v in GUARD_SETTINGS.items()}
         labels.update({s: s for s in specs if s not in labels})
+        labels = {s: lab + (" [the default]" if Guards.parse(s) == DEFAULT_GUARDS else "") for s, lab in labels.items()}
         jobs = [{**base, "space": "nb201", "guards": spec, "seed": seed, "epochs": args.epochs,
                  "out_dir": str(out / "runs" / f"{spec.replace(',', '+')}_s{seed}_e{args.epochs}_px{args.size}"),
                  "options": dict(nb201_opts)}

@@ -206,7 +206,8 @@ class DartsResult:
         status = "ok" if not self.retrain or r.get("status") == "ok" else "failed"
         return {
             "searcher": "darts", "space": self.space, "status": status, "arch_hash": arch_hash(self.arch),
-            "origin": "darts", "mutations": [], "params": int(cost.params), "macs": int(cost.macs),
+            "origin": "darts", "mutations": [], "summary": self.summary, "choices": dict(self.choices),
+            "params": int(cost.params), "macs": int(cost.macs),
             "val_acc": r.get("val_acc"), "val_acc_per_epoch": r.get("val_acc_per_epoch") or [],
             "test_acc": r.get("test_acc"), "train_loss": r.get("train_loss"), "epochs": r.get("epochs"),
             "seconds": self.search_seconds + float(r.get("seconds") or 0.0), "error": r.get("error"),

@@ -3,7 +3,8 @@
 configuration (:mod:`nas.runner.config`) -> data, space and searcher -> the baselines trained
 beside the search (:mod:`nas.runner.baselines`) -> run folder (:mod:`nas.runner.folder`: lock,
 ``config.json``, restore) -> the driver (:mod:`nas.runner.driver`) run by the Ray Tune backend
-(:mod:`nas.runner.ray_backend`) -> the trials table.
+(:mod:`nas.runner.ray_backend`) -> the trials table. A whole-search searcher (``darts``) runs
+instead as one trial of its own (:mod:`nas.runner.whole_search`) in the same kind of run folder.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from nas.runner.extras import Extra, ExtraQueue
 from nas.runner.folder import RunFolder, default_run_id
 from nas.runner.progress import Progress
 from nas.runner.ray_backend import run_on_tune
+from nas.runner.whole_search import check_whole_search, is_whole_search, resolve_darts_options, run_whole_search
 from nas.searchers import Searcher, SearcherError
 from nas.searchers import get as get_searcher
 from nas.searchers import resolve_options
@@ -78,6 +80,9 @@ def run_search(
 
     started = time.perf_counter()
     cfg, folder, saved = _configure(config, out, resume, overrides or {})
+    if is_whole_search(cfg.searcher):  # e.g. darts: the whole search is one trial
+        return run_whole_search(cfg, folder, saved, resume=resume is not None, progress=progress, verbose=verbose,
+                                argv=argv, announce=announce)
     data, space, searcher = _prepare(cfg, folder.path)
     if resume is not None:
         folder.check_data(data.describe())
@@ -164,10 +169,14 @@ def _configure(config: SearchConfig | None, out: str | Path, resume: str | Path 
     run_id = config.run_id or default_run_id(config)
     cfg = dataclasses.replace(config, run_id=run_id)
     _import_and_validate(cfg)
-    try:
-        cfg.searcher_options = resolve_options(cfg.searcher, cfg.searcher_options, cfg.trials)
-    except SearcherError as exc:
-        raise ConfigError(str(exc)) from None
+    if is_whole_search(cfg.searcher):  # one search, one row; its options saved with their defaults
+        cfg.trials = 1
+        cfg.searcher_options = resolve_darts_options(cfg.searcher_options)
+    else:
+        try:
+            cfg.searcher_options = resolve_options(cfg.searcher, cfg.searcher_options, cfg.trials)
+        except SearcherError as exc:
+            raise ConfigError(str(exc)) from None
     folder = RunFolder((Path(out) / run_id).resolve())
     folder.check_unused()
     return cfg, folder, cfg
@@ -179,6 +188,8 @@ def _import_and_validate(cfg: SearchConfig) -> None:
     if not isinstance(cfg.imports, list) or not all(isinstance(i, str) for i in cfg.imports):
         raise ConfigError(f"imports must be a list of module names or .py paths, got {cfg.imports!r}")
     import_modules(cfg.imports)
+    if is_whole_search(cfg.searcher):  # what a whole search cannot do, said before the generic checks
+        check_whole_search(cfg)
     cfg.validate()
 
 
