@@ -16,7 +16,9 @@ small parts:
 * :mod:`nas.runner.ray_backend` / :mod:`nas.runner.tune_parts` / :mod:`nas.runner.trial` - the
   Ray Tune backend: starting Ray, the Tune searcher over the driver, ASHA, crash bookkeeping,
   and the trial function run on workers (:func:`nas.evaluate.evaluate` with the CPUs and GPU
-  fraction it was given, reporting validation accuracy after every epoch).
+  fraction it was given, reporting validation accuracy after every epoch);
+* :mod:`nas.runner.whole_search` - searchers that run whole inside one trial (``darts``: one
+  differentiable search, a whole GPU where there is one, one row, resumable from its last epoch).
 
 A killed run resumes (``resume=run_dir``) with no finished trial lost or re-run: results
 journaled but not yet told are told from the journal, candidates asked but not finished are

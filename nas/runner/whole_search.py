@@ -27,9 +27,10 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from nas.runner.config import ConfigError, SearchConfig, import_modules
+from nas.runner.folder import RunFolder
 
 __all__ = ["WHOLE_SEARCHERS", "is_whole_search", "resolve_darts_options", "check_whole_search",
            "run_whole_search", "run_darts_trial", "DARTS_OPTIONS"]
@@ -227,8 +228,8 @@ def _tune_run(cfg: SearchConfig, data: Any, settings: dict[str, Any], bar: _Epoc
             ray.shutdown()
 
 
-def run_whole_search(cfg: SearchConfig, folder: Any, saved: SearchConfig, *, resume: bool, progress: bool,
-                     verbose: bool, argv: list[str] | None, announce: Any) -> Any:
+def run_whole_search(cfg: SearchConfig, folder: RunFolder, saved: SearchConfig, *, resume: bool, progress: bool,
+                     verbose: bool, argv: list[str] | None, announce: Callable[[str], None] | None) -> Any:
     """Run (or resume) the whole search of ``cfg`` in ``folder``: one trial, one row. Returns a
     :class:`nas.runner.SearchOutcome`; raises SearchStopped when the search failed (the folder
     stays resumable: a resume continues from the last epoch's checkpoint)."""
