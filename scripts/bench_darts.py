@@ -31,7 +31,6 @@ benchmark after an interruption only runs what is missing; ``--fresh`` ignores t
 """
 from __future__ import annotations
 
-import argparse
 import concurrent.futures as cf
 import dataclasses
 import json
