@@ -146,6 +146,64 @@ def _check_structure(g: Any, where: str, is_cell: bool) -> _Checked:
     return _Checked(order, ordered_inputs, [inputs_found[i] for i in range(len(inputs_found))], out_node)
 
 
+def _quick_structure(g: Any, is_cell: bool) -> _Checked | None:
+    """What :func:`_check_structure` gives for a valid graph written as GraphBuilder writes one
+    (every node after its inputs, the inputs of a multi-input node with edge ports 0..k-1 in edge
+    order), in one walk of the nodes as added; None for any other graph, valid or not (the
+    exact check then orders it or names its problem).
+
+    In such a graph the walk order is topological; with input nodes (indices 0..n-1, a single
+    one in a macro graph) the only nodes without inputs, one output that feeds nothing the only
+    node without successors, and every op's arity right, every node lies on a path from an input
+    to the output, so the graph passes every check of :func:`_check_structure`."""
+    if type(g) is not nx.DiGraph:
+        return None
+    succ, pred = g._succ, g._pred
+    inputs: dict[int, str] = {}
+    ordered: dict[str, list[str]] = {}
+    output = None
+    try:
+        for n, data in g._node.items():
+            op = data.get("op")
+            if type(n) is not str or not n or type(op) is not str:
+                return None
+            if op == "output":
+                if succ[n] or output is not None:
+                    return None
+                output = n
+            elif not succ[n]:
+                return None
+            preds = pred[n]
+            k = len(preds)
+            if op == "input":
+                index = data.get("index", 0)
+                if k or type(index) is not int or index < 0 or index in inputs or (index and not is_cell):
+                    return None
+                inputs[index] = n
+                ordered[n] = []
+                continue
+            if op == "cell" and is_cell:
+                return None
+            spec = OPS[op]
+            if k < spec.min_inputs or (spec.max_inputs is not None and k > spec.max_inputs) or k == 0:
+                return None
+            if k > 1:
+                port = 0
+                for src, edge in preds.items():
+                    p = edge.get("port")
+                    if type(p) is not int or p != port or src not in ordered:
+                        return None
+                    port += 1
+            elif next(iter(preds)) not in ordered:
+                return None
+            ordered[n] = list(preds)
+    except KeyError:  # an unknown op
+        return None
+    if output is None or not inputs or len(inputs) != max(inputs) + 1:
+        return None
+    return _Checked(list(ordered), ordered, [inputs[i] for i in range(len(inputs))], output)
+
+
 def _port_key(port: Any) -> tuple[int, int]:
     """Sort key for the inputs of an op whose input order does not matter: integer ports first."""
     return (0, port) if isinstance(port, int) and not isinstance(port, bool) else (1, 0)

@@ -44,8 +44,13 @@ class ChoiceError(ValueError):
     """A definition asked for a choice inconsistently, or a replay met a value the choice lacks."""
 
 
+_PLAIN = frozenset({int, str, bool, float, type(None)})
+
+
 def to_json(value: Any) -> Any:
     """The JSON form of an option (tuples become lists), as it is recorded and saved."""
+    if value.__class__ in _PLAIN:
+        return value
     if isinstance(value, (tuple, list)):
         return [to_json(v) for v in value]
     if isinstance(value, np.generic):
@@ -58,6 +63,11 @@ def _key(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return ("seq", tuple(_key(v) for v in value))
     return (type(value).__name__, value)
+
+
+def _members(values: Sequence[Any]) -> frozenset[tuple[type, Any]]:
+    """(type, value) of each hashable value (what :meth:`Choice.contains` looks up first)."""
+    return frozenset((v.__class__, v) for v in values if not isinstance(v, list))
 
 
 def _scalar_or_seq(value: Any, depth: int = 0) -> bool:
@@ -92,6 +102,7 @@ class Choice:
     _values: tuple[Any, ...] = field(default=(), repr=False)
     _index: dict[Any, int] = field(default_factory=dict, repr=False)
     _raw: tuple[Any, ...] = field(default=(), repr=False)  # the options as first given (fast re-checks)
+    _members: frozenset[tuple[type, Any]] = field(default=frozenset(), repr=False)  # (type, value) of hashable values
 
     @staticmethod
     def categorical(name: str, options: Sequence[Any], ordered: bool = False,
@@ -106,7 +117,7 @@ class Choice:
         if len(index) != len(opts):
             raise ChoiceError(f"choice {name!r}: options repeat a value: {list(opts)!r:.200}")
         return Choice(name, "categorical", opts, ordered=bool(ordered), mutation=_check_mutation(name, mutation),
-                      _values=opts, _index=index, _raw=tuple(options))
+                      _values=opts, _index=index, _raw=tuple(options), _members=_members(opts))
 
     @staticmethod
     def integer(name: str, low: int, high: int, step: int = 1, log: bool = False,
@@ -121,7 +132,7 @@ class Choice:
             raise ChoiceError(f"choice {name!r}: a log-uniform int needs low >= 1 and step 1")
         values = tuple(range(low, high + 1, step))
         return Choice(name, "int", (), low, values[-1], step, bool(log), True, _check_mutation(name, mutation),
-                      _values=values, _index={_key(v): i for i, v in enumerate(values)})
+                      _values=values, _index={_key(v): i for i, v in enumerate(values)}, _members=_members(values))
 
     @staticmethod
     def real(name: str, low: float, high: float, step: float | None = None, log: bool = False,
@@ -171,6 +182,11 @@ class Choice:
 
     def contains(self, value: Any) -> bool:
         """Whether ``value`` is one this choice can take."""
+        try:
+            if (value.__class__, value) in self._members:  # one of its values, as recorded
+                return True
+        except TypeError:  # a list
+            pass
         if self.type == "categorical":
             try:
                 return _key(value) in self._index
@@ -291,8 +307,8 @@ class Trial:
                             mutation: Mutating = "change_op", default: Any = None) -> Any:
         """One of ``choices``."""
         known = self._registry.get(name)
-        if known is None or known._raw != tuple(choices) or known.ordered != ordered or \
-                known.mutation != _as_mutation(mutation):
+        if known is None or (known._raw is not choices and known._raw != tuple(choices)) or \
+                known.ordered != ordered or known.mutation != _as_mutation(mutation):
             known = self._declare(Choice.categorical(name, choices, ordered, mutation))
         return self._ask(known, default)
 

@@ -14,7 +14,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from nas.analysis import FlatGraph, _check_structure, _Checked, _resolve, analyse
+from nas.analysis import FlatGraph, _check_structure, _Checked, _quick_structure, _resolve, analyse
 from nas.errors import GraphError, OpError, ShapeError, StructureError
 from nas.graph import Architecture
 from nas.ops import OPS, _NO_COST, Shape
@@ -100,12 +100,15 @@ def count(arch: Architecture, input_shape: Sequence[int] | None = None) -> Cost:
 
 
 # ----------------------------------------------------------------------------- the fast path
-# Structure checks of cells are cached per cell graph (keyed by its content, or by identity for a
-# frozen graph), op results per (op attributes, input shapes), and whole cell instances per (cell
-# graph, params, input shapes). Frozen graphs (nx.freeze) are how spaces share read-only skeletons.
+# Plans of cells (checked once, as lists of steps) are cached per cell graph (keyed by its content,
+# or by identity for a frozen graph), op results per (op attributes, input shapes), and whole cell
+# instances per (cell graph, params, input shapes). Frozen graphs (nx.freeze) are how spaces share
+# read-only skeletons: a frozen macro graph is walked from a cached plan too. Any other macro graph
+# is counted in one walk of its nodes in the order they were added (:func:`_count_walk`), which
+# checks its structure on the way when it was written inputs first with ports in edge order, as
+# GraphBuilder writes it; other graphs go the checked way (:func:`_check_structure`, then a plan).
 
-_STRUCTURES: dict[tuple[str, str, bool], _Checked] = {}
-_OP_RESULTS: dict[tuple[Any, ...], tuple[Shape, int, int, bool]] = {}
+_OP_RESULTS: dict[tuple[Any, ...], tuple[Shape, int, int, int, int]] = {}
 _CELL_RESULTS: dict[tuple[Any, ...], tuple[Shape, int, int, int, tuple[float, ...]]] = {}
 _NEG = -math.inf
 
@@ -114,9 +117,14 @@ _SERIALS: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()  # f
 _NEXT_SERIAL = itertools.count()
 
 
+class _Unusual(Exception):
+    """The one-walk count met a graph it does not take as it is (not written inputs first, ports
+    out of edge order, an unknown op...); valid or not, the checked way counts it."""
+
+
 def clear_caches() -> None:
     """Forget every cached structure check, op result and cell instance (e.g. to time cold counts)."""
-    for cache in (_STRUCTURES, _OP_RESULTS, _CELL_RESULTS, _PLANS):
+    for cache in (_OP_RESULTS, _CELL_RESULTS, _PLANS):
         cache.clear()
 
 
@@ -132,29 +140,24 @@ def _fingerprint(g: Any) -> Any:
     return repr(g._node), repr(g._pred)
 
 
-def _structure(g: Any, key: Any, where: str, is_cell: bool) -> _Checked:
-    full = (key, is_cell)
-    hit = _STRUCTURES.get(full)
-    if hit is None:
-        hit = _check_structure(g, where, is_cell)
-        if len(_STRUCTURES) > _CACHE_LIMIT:
-            _STRUCTURES.clear()
-        _STRUCTURES[full] = hit
-    return hit
+def _structure(g: Any, where: str, is_cell: bool) -> _Checked:
+    """The structure check of a graph a plan is made of (the quick one when it takes the graph)."""
+    return _quick_structure(g, is_cell) or _check_structure(g, where, is_cell)
 
 
 def _op_result(raw: dict[str, Any], in_shapes: tuple[Shape, ...], node: str,
-               text: str | None = None) -> tuple[Shape, int, int, bool]:
-    """(output shape, params, MACs, is a weight layer) of one op (attributes already resolved;
-    ``text`` is ``repr(raw)`` when the caller has it)."""
-    key = (text if text is not None else repr(raw), in_shapes)
+               key: Any = None) -> tuple[Shape, int, int, int, int]:
+    """(output shape, params, MACs, 1 for a weight layer else 0, activations) of one op (attributes
+    already resolved); ``key`` is its cache key when the caller has it, else ``(repr(raw), in_shapes)``."""
+    if key is None:
+        key = (repr(raw), in_shapes)
     hit = _OP_RESULTS.get(key)
     if hit is None:
         spec = OPS[raw["op"]]
         attrs = spec.normalise(raw, node)
         out = spec.infer(attrs, list(in_shapes), node)
         p, m = spec.cost(attrs, list(in_shapes), out) if spec.name in COSTED_OPS else (0, 0)
-        hit = (out, p, m, spec.name in WEIGHT_OPS)
+        hit = (out, p, m, 1 if spec.name in WEIGHT_OPS else 0, math.prod(out))
         if len(_OP_RESULTS) > _CACHE_LIMIT:
             _OP_RESULTS.clear()
         _OP_RESULTS[key] = hit
@@ -164,21 +167,36 @@ def _op_result(raw: dict[str, Any], in_shapes: tuple[Shape, ...], node: str,
 @dataclass(frozen=True)
 class _CellPlan:
     """A checked cell as a list of steps over value positions (inputs first): per op its name, raw
-    attributes, their text when it needs no cell parameter, the parameter expressions it has, and
-    the positions it reads; then the position the output reads."""
+    attributes, their text, the parameter expressions it has, and the positions it reads; then
+    the position the output reads."""
 
     n_inputs: int
-    steps: tuple[tuple[str, dict[str, Any], str | None, tuple[str, ...], tuple[int, ...]], ...]
+    steps: tuple[tuple[str, dict[str, Any], str, tuple[str, ...], tuple[int, ...]], ...]
     output: int
 
 
-_PLANS: dict[Any, _CellPlan] = {}
+@dataclass(frozen=True)
+class _MacroPlan:
+    """A checked frozen macro graph as steps in order: per node its name, op, raw attributes,
+    their text (ops) or ``(cell name, params, params key)`` (cell uses), and the nodes it reads."""
+
+    steps: tuple[tuple[str, str, dict[str, Any], Any, tuple[str, ...]], ...]
+    output: str
+
+
+_PLANS: dict[Any, _CellPlan | _MacroPlan] = {}
+
+
+def _keep_plan(key: Any, plan: _CellPlan | _MacroPlan) -> None:
+    if len(_PLANS) > _PLAN_LIMIT:  # a plan holds its graph's attribute dicts: keep fewer
+        _PLANS.clear()
+    _PLANS[key] = plan
 
 
 def _cell_plan(cell: Any, key: Any, cell_name: str) -> _CellPlan:
     plan = _PLANS.get(key)
     if plan is None:
-        chk = _structure(cell, key, cell_name, True)
+        chk = _structure(cell, cell_name, True)
         position = {inp: i for i, inp in enumerate(chk.input_nodes)}
         steps = []
         output = 0
@@ -193,19 +211,17 @@ def _cell_plan(cell: Any, key: Any, cell_name: str) -> _CellPlan:
                 continue
             exprs = tuple(k for k in OPS[op].int_attrs if isinstance(raw.get(k), str))
             position[inner] = len(position)
-            steps.append((inner, raw, None if exprs else repr(raw), exprs, srcs))
+            steps.append((inner, raw, repr(raw), exprs, srcs))
         plan = _CellPlan(len(chk.input_nodes), tuple(steps), output)
-        if len(_PLANS) > _PLAN_LIMIT:  # a plan holds its cell's attribute dicts: keep fewer
-            _PLANS.clear()
-        _PLANS[key] = plan
-    return plan
+        _keep_plan(key, plan)
+    return plan  # type: ignore[return-value]
 
 
-def _cell_result(cell: Any, key: Any, cell_name: str, params: dict[str, int],
+def _cell_result(cell: Any, key: Any, cell_name: str, params: dict[str, int], params_key: tuple[Any, ...],
                  in_shapes: tuple[Shape, ...], use: str) -> tuple[Shape, int, int, int, tuple[float, ...]]:
     """(output shape, params, MACs, activations, weight layers from each input to the output) of
-    one use of a cell."""
-    full = (key, tuple(sorted(params.items())), in_shapes)
+    one use of a cell (``params_key``: its params as sorted items)."""
+    full = (key, params_key, in_shapes)
     hit = _CELL_RESULTS.get(full)
     if hit is not None:
         return hit
@@ -216,16 +232,24 @@ def _cell_result(cell: Any, key: Any, cell_name: str, params: dict[str, int],
     shapes: list[Shape] = list(in_shapes)
     depth: list[list[float]] = [[0.0 if j == i else _NEG for j in range(n_in)] for i in range(n_in)]
     total_p = total_m = acts = 0
+    results = _OP_RESULTS
     for inner, raw, text, exprs, srcs in plan.steps:
-        if exprs:
-            raw = dict(raw)
-            for k in exprs:
-                raw[k] = _resolve(raw[k], params, k, f"{use}/{inner}")
-        shape, p, m, weight = _op_result(raw, tuple(shapes[i] for i in srcs), f"{use}/{inner}", text)
+        op_in = tuple([shapes[i] for i in srcs])
+        # an op with parameter expressions is keyed by its text and the cell's params, which
+        # determine its resolved attributes
+        op_key = (text, params_key, op_in) if exprs else (text, op_in)
+        hit = results.get(op_key)
+        if hit is None:
+            if exprs:
+                raw = dict(raw)
+                for k in exprs:
+                    raw[k] = _resolve(raw[k], params, k, f"{use}/{inner}")
+            hit = _op_result(raw, op_in, f"{use}/{inner}", op_key)
+        shape, p, m, weight, a = hit
         shapes.append(shape)
         total_p += p
         total_m += m
-        acts += math.prod(shape)
+        acts += a
         if len(srcs) == 1:
             d = depth[srcs[0]]
         else:
@@ -238,6 +262,145 @@ def _cell_result(cell: Any, key: Any, cell_name: str, params: dict[str, int],
     return hit
 
 
+def _cell_ref(raw: dict[str, Any], n: str) -> tuple[str, dict[str, int], tuple[Any, ...]]:
+    """(cell name, params, params as sorted items) of cell-use node ``n``."""
+    ref = OPS["cell"].normalise(raw, n)
+    return ref["cell"], ref["params"], tuple(sorted(ref["params"].items()))
+
+
+def _cell_of(arch: Architecture, cell_name: str, n: str, cell_keys: dict[str, Any]) -> tuple[Any, Any]:
+    """(cell graph, its cache key) of the cell named ``cell_name``, which node ``n`` uses."""
+    cell = arch.cells.get(cell_name)
+    if cell is None:
+        raise OpError(f"refers to cell {cell_name!r}, which is not defined (cells: {sorted(arch.cells)})", n)
+    key = cell_keys.get(cell_name)
+    if key is None:
+        key = cell_keys[cell_name] = _fingerprint(cell)
+    return cell, key
+
+
+def _count_walk(arch: Architecture, g: Any, shape_in: Shape) -> tuple[str, dict[str, Shape], int, int, int, float]:
+    """(output node, shapes, params, MACs, activations, depth) in one walk of the nodes as added.
+
+    Takes graphs whose every node comes after its inputs and whose multi-input nodes have edge
+    ports 0..k-1 in edge order (GraphBuilder's); then the walk order is topological (no cycle),
+    and one input with no inputs of its own, one output feeding nothing, every other node fed and
+    feeding something and each op's arity mean the structure is valid (every node lies on a path
+    from the input to the output). Raises _Unusual for any other graph, or GraphError."""
+    nodes, pred, succ = g._node, g._pred, g._succ
+    ops, results = OPS, _OP_RESULTS
+    shapes: dict[str, Shape] = {}
+    depth: dict[str, float] = {}
+    cell_keys: dict[str, Any] = {}
+    params = macs = acts = 0
+    out = None
+    for n, raw in nodes.items():
+        op = raw.get("op")
+        if type(n) is not str or not n or type(op) is not str:
+            raise _Unusual
+        preds = pred[n]
+        k = len(preds)
+        if k == 1:
+            (src,) = preds
+            in_shapes: tuple[Shape, ...] = (shapes[src],)  # KeyError: not written inputs first
+            d = depth[src]
+        elif k == 0:
+            index = raw.get("index", 0)
+            if op != "input" or out is not None or shapes or type(index) is not int or index != 0 or not succ[n]:
+                raise _Unusual
+            ops[op].normalise(raw, n)
+            shapes[n], depth[n] = shape_in, 0.0
+            continue
+        else:
+            port = 0
+            for data in preds.values():
+                p = data.get("port")
+                if type(p) is not int or p != port:
+                    raise _Unusual
+                port += 1
+            in_shapes = tuple([shapes[s] for s in preds])
+            d = max([depth[s] for s in preds])
+        spec = ops[op]
+        if k < spec.min_inputs or (spec.max_inputs is not None and k > spec.max_inputs):
+            raise _Unusual
+        if op == "output":
+            if out is not None or succ[n]:
+                raise _Unusual
+            spec.normalise(raw, n)
+            out = n
+            shapes[n], depth[n] = in_shapes[0], d
+            continue
+        if not succ[n]:
+            raise _Unusual  # dangling
+        if op == "cell":
+            cell_name, cell_params, params_key = _cell_ref(raw, n)
+            cell, key = _cell_of(arch, cell_name, n, cell_keys)
+            shape, p, m, a, through = _cell_result(cell, key, cell_name, cell_params, params_key, in_shapes, n)
+            d = max([depth[s] + t for s, t in zip(preds, through)])
+        else:
+            op_key = (repr(raw), in_shapes)
+            hit = results.get(op_key)
+            if hit is None:
+                hit = _op_result(raw, in_shapes, n, op_key)
+            shape, p, m, weight, a = hit
+            d += weight
+        shapes[n], depth[n] = shape, d
+        params += p
+        macs += m
+        acts += a
+    if out is None:
+        raise _Unusual
+    return out, shapes, params, macs, acts, depth[out]
+
+
+def _macro_plan(g: Any, chk: _Checked) -> _MacroPlan:
+    """The plan of a checked macro graph (input and output attributes checked here)."""
+    steps = []
+    for n in chk.order:
+        raw = g._node[n]
+        op = raw["op"]
+        if op == "cell":
+            what: Any = _cell_ref(raw, n)
+        else:
+            if op == "input" or op == "output":
+                OPS[op].normalise(raw, n)
+            what = repr(raw)
+        steps.append((n, op, raw, what, tuple(chk.inputs[n])))
+    return _MacroPlan(tuple(steps), chk.output_node)
+
+
+def _count_plan(arch: Architecture, plan: _MacroPlan, shape_in: Shape) -> tuple[str, dict[str, Shape], int, int,
+                                                                                  int, float]:
+    """What :func:`_count_walk` gives, from the plan of a frozen macro graph."""
+    shapes: dict[str, Shape] = {}
+    depth: dict[str, float] = {}
+    cell_keys: dict[str, Any] = {}
+    results = _OP_RESULTS
+    params = macs = acts = 0
+    for n, op, raw, what, srcs in plan.steps:
+        if op == "input" or op == "output":
+            shapes[n], depth[n] = (shape_in, 0.0) if op == "input" else (shapes[srcs[0]], depth[srcs[0]])
+            continue
+        in_shapes = tuple([shapes[s] for s in srcs])
+        if op == "cell":
+            cell_name, cell_params, params_key = what
+            cell, key = _cell_of(arch, cell_name, n, cell_keys)
+            shape, p, m, a, through = _cell_result(cell, key, cell_name, cell_params, params_key, in_shapes, n)
+            d = max([depth[s] + t for s, t in zip(srcs, through)])
+        else:
+            op_key = (what, in_shapes)
+            hit = results.get(op_key)
+            if hit is None:
+                hit = _op_result(raw, in_shapes, n, op_key)
+            shape, p, m, weight, a = hit
+            d = max([depth[s] for s in srcs]) + weight
+        shapes[n], depth[n] = shape, d
+        params += p
+        macs += m
+        acts += a
+    return plan.output, shapes, params, macs, acts, depth[plan.output]
+
+
 def _count_fast(arch: Architecture, input_shape: Sequence[int] | None) -> Cost:
     if not isinstance(arch, Architecture):
         raise GraphError(f"expected a nas.Architecture, got {type(arch).__name__}")
@@ -248,48 +411,22 @@ def _count_fast(arch: Architecture, input_shape: Sequence[int] | None) -> Cost:
     if not isinstance(arch.num_classes, int) or isinstance(arch.num_classes, bool) or arch.num_classes < 1:
         raise GraphError(f"num_classes must be a positive integer, got {arch.num_classes!r}")
     g = arch.graph
-    # a macro graph is checked afresh unless it is a frozen shared skeleton: reading an unfrozen
-    # graph's content for a cache key costs more than checking it
-    macro = _structure(g, _fingerprint(g), "", False) if getattr(g, "frozen", False) else \
-        _check_structure(g, "", False)
-    nodes = g._node
-    cell_keys: dict[str, Any] = {}
-    shapes: dict[str, Shape] = {}
-    depth: dict[str, float] = {}
-    params = macs = acts = 0
-    for n in macro.order:
-        raw = nodes[n]
-        op = raw["op"]
-        srcs = macro.inputs[n]
-        if op == "input" or op == "output":
-            OPS[op].normalise(raw, n)
-            shapes[n], depth[n] = (shape_in, 0.0) if op == "input" else (shapes[srcs[0]], depth[srcs[0]])
-            continue
-        in_shapes = tuple(shapes[s] for s in srcs)
-        if op == "cell":
-            ref = OPS["cell"].normalise(raw, n)
-            cell_name = ref["cell"]
-            cell = arch.cells.get(cell_name)
-            if cell is None:
-                raise OpError(f"refers to cell {cell_name!r}, which is not defined (cells: {sorted(arch.cells)})", n)
-            key = cell_keys.get(cell_name)
-            if key is None:
-                key = cell_keys[cell_name] = _fingerprint(cell)
-            shape, p, m, a, through = _cell_result(cell, key, cell_name, ref["params"], in_shapes, n)
-            d = max(depth[s] + t for s, t in zip(srcs, through))
-        else:
-            shape, p, m, weight = _op_result(raw, in_shapes, n)
-            a = math.prod(shape)
-            d = max(depth[s] for s in srcs) + (1 if weight else 0)
-        shapes[n], depth[n] = shape, d
-        params += p
-        macs += m
-        acts += a
-    out = macro.output_node
+    if getattr(g, "frozen", False):  # a shared skeleton: its plan is cached
+        key = ("macro", _fingerprint(g))
+        plan = _PLANS.get(key)
+        if plan is None:
+            plan = _macro_plan(g, _structure(g, "", False))
+            _keep_plan(key, plan)
+        out, shapes, params, macs, acts, best = _count_plan(arch, plan, shape_in)  # type: ignore[arg-type]
+    else:
+        try:
+            out, shapes, params, macs, acts, best = _count_walk(arch, g, shape_in)
+        except (_Unusual, KeyError):  # checked afresh: an unfrozen graph's plan is never cached
+            plan = _macro_plan(g, _check_structure(g, "", False))
+            out, shapes, params, macs, acts, best = _count_plan(arch, plan, shape_in)
     if shapes[out] != (arch.num_classes,):
         raise ShapeError(f"the network outputs shape {shapes[out]}, but must output a vector of num_classes="
                          f"{arch.num_classes} values (end with gap or flatten and a linear layer)", out)
-    best = depth[out]
     return Cost(params, macs, acts, int(best) if best > 0 else 0, _source=(arch, tuple(input_shape) if input_shape
                                                                         is not None else None))
 

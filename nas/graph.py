@@ -1,11 +1,9 @@
 """Architectures as plain networkx graphs: the value object and a builder for writing them."""
 from __future__ import annotations
 
-import contextlib
 import copy
-from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import networkx as nx
 
@@ -96,7 +94,7 @@ class GraphBuilder:
         self._node, self._succ, self._pred = self.graph._node, self.graph._succ, self.graph._pred
         self._prefix = ""
         self._scopes: list[str] = []
-        self._counts: Counter[str] = Counter()
+        self._counts: dict[tuple[str, str], int] = {}
         is_cell = cell if cell is not None else n_inputs != 1
         if is_cell:
             self.inputs = [self._add(f"in{i}", {"op": "input", "index": i}, []) for i in range(n_inputs)]
@@ -110,23 +108,26 @@ class GraphBuilder:
 
     # -------------------------------------------------------------------------- plumbing
 
-    @contextlib.contextmanager
-    def scope(self, name: str) -> Iterator[None]:
-        """Prefix the names of nodes added inside the block with ``name.``."""
-        self._scopes.append(str(name))
-        self._prefix = ".".join(self._scopes)
-        try:
-            yield
-        finally:
-            self._scopes.pop()
-            self._prefix = ".".join(self._scopes)
+    def scope(self, name: str) -> _Scope:
+        """Prefix the names of nodes added inside the ``with`` block with ``name.``."""
+        return _Scope(self, str(name))
 
     def _add(self, name: str, attrs: dict[str, Any], inputs: Sequence[str]) -> str:
         # Writes networkx's adjacency dicts directly (the same graph add_node/add_edge would make,
         # several times faster): search spaces build thousands of graphs a second.
-        nodes, succ, pred = self._node, self._succ, self._pred
+        nodes, succ = self._node, self._succ
         if name in nodes:
             raise GraphError(f"a node named {name!r} already exists", name)
+        if len(inputs) == 1:  # most ops: one input, nothing can repeat
+            (src,) = inputs
+            if src not in nodes:
+                raise GraphError(f"input {src!r} does not exist", name)
+            data = {"port": 0}
+            nodes[name] = attrs
+            succ[name] = {}
+            self._pred[name] = {src: data}
+            succ[src][name] = data
+            return name
         for src in inputs:
             if src not in nodes:
                 raise GraphError(f"input {src!r} does not exist", name)
@@ -135,7 +136,7 @@ class GraphBuilder:
                              f"so feed the repeat through an identity node", name)
         nodes[name] = attrs
         succ[name] = {}
-        here = pred[name] = {}
+        here = self._pred[name] = {}
         for port, src in enumerate(inputs):
             data = {"port": port}
             succ[src][name] = data
@@ -147,10 +148,11 @@ class GraphBuilder:
         if isinstance(inputs, str):
             inputs = (inputs,)
         prefix = self._prefix
-        if name is None:
-            key = f"{prefix}:{op}"
-            name = f"{op}{self._counts[key]}"
-            self._counts[key] += 1
+        if name is None:  # op0, op1, ... within each scope
+            key = (prefix, op)
+            i = self._counts.get(key, 0)
+            self._counts[key] = i + 1
+            name = f"{op}{i}"
         for v in attrs.values():  # the common case needs no copy: **attrs is a fresh dict
             if v is None or type(v) is tuple:
                 attrs = {k: (list(x) if type(x) is tuple else x) for k, x in attrs.items() if x is not None}
@@ -167,7 +169,7 @@ class GraphBuilder:
     ) -> str:
         """Convolution; ``padding=None`` keeps the size at stride 1 (k // 2 times dilation)."""
         if padding is None:
-            padding = _same_padding(k, dilation)
+            padding = k // 2 * dilation if type(k) is int and type(dilation) is int else _same_padding(k, dilation)
         return self.node("conv", x, name, out=out, k=k, stride=stride, padding=padding,
                          dilation=dilation, groups=groups, bias=bias)
 
@@ -266,6 +268,25 @@ class GraphBuilder:
             raise GraphError("build() needs input_shape and num_classes (this builder was made without them)")
         return Architecture(self.graph, tuple(shape), int(classes), {**self.cells, **(cells or {})},
                             name, dict(meta or {}))
+
+
+class _Scope:
+    """The context of :meth:`GraphBuilder.scope`: a name prefix for the nodes added inside it."""
+
+    __slots__ = ("builder", "name")
+
+    def __init__(self, builder: GraphBuilder, name: str) -> None:
+        self.builder, self.name = builder, name
+
+    def __enter__(self) -> None:
+        b = self.builder
+        b._scopes.append(self.name)
+        b._prefix = ".".join(b._scopes)
+
+    def __exit__(self, *exc: object) -> None:
+        b = self.builder
+        b._scopes.pop()
+        b._prefix = ".".join(b._scopes)
 
 
 def _same_padding(k: IntOrPair, dilation: IntOrPair) -> IntOrPair:

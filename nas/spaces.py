@@ -43,7 +43,7 @@ import inspect
 import weakref
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -61,6 +61,8 @@ __all__ = [
 ]
 
 RngLike = np.random.Generator | int | np.integer
+_Change = tuple[str, str, Any, Any]  # (kind, choice name, old value, new value)
+_Changes = tuple[list[_Change], dict[str, list[_Change]]]  # one choice's changes, and them by kind
 
 
 class SpaceError(ValueError):
@@ -130,7 +132,7 @@ class SearchSpace(ABC):
         self._specs: list[Choice] | None = None
         self._kinds: tuple[str, ...] | None = None
         self._cheapest_point: tuple[dict[str, Any], float, Cost | None] | None = None
-        self._change_table: dict[tuple[str, Any], list[tuple[str, str, Any, Any]]] = {}
+        self._change_table: dict[tuple[Any, ...], _Changes] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -354,19 +356,29 @@ class SearchSpace(ABC):
 
     def _change_list(self, record: Mapping[str, Any]) -> list[tuple[str, str, Any, Any]]:
         out: list[tuple[str, str, Any, Any]] = []
+        for changes, _by_kind in self._change_entries(record):
+            out += changes
+        return out
+
+    def _change_entries(self, record: Mapping[str, Any]) -> list[_Changes]:
+        """Per recorded choice: its changes (kind, name, old, new) in the choice's order, and the
+        same grouped by kind (remembered per choice and value)."""
         table = self._change_table
+        out = []
         for name, value in record.items():
-            key = (name, _value_key(value))
+            key = (name, value.__class__, value) if type(value) is not list else (name, _value_key(value))
             here = table.get(key)
             if here is None:
                 choice = self._registry[name]
-                here = table[key] = [(self.mutation_kind(choice, value, new), name, value, new)
-                                     for new in choice.neighbours(value)]
-            out += here
+                changes = [(self.mutation_kind(choice, value, new), name, value, new)
+                           for new in choice.neighbours(value)]
+                here = table[key] = (changes, _group(changes))
+            out.append(here)
         return out
 
-    def _apply(self, arch: Architecture, name: str, value: Any) -> Architecture | None:
-        made = self._replay_values({**self.choices(arch), name: value})
+    def _apply(self, arch: Architecture, name: str, value: Any,
+               record: Mapping[str, Any] | None = None) -> Architecture | None:
+        made = self._replay_values({**(record if record is not None else self.choices(arch)), name: value})
         if made is None or not self.within_limits(made[0]):
             return None
         return made[0]
@@ -376,18 +388,29 @@ class SearchSpace(ABC):
 
         A kind is drawn uniformly among the kinds ``arch`` offers, then a change of that kind."""
         rng = as_rng(rng)
-        changes = self._change_list(self.choices(arch))
-        if not changes:
+        record = self.choices(arch)
+        entries = self._change_entries(record)
+        counts: dict[str, int] = {}  # changes of each kind
+        for _changes, by_kind in entries:
+            for kind, group in by_kind.items():
+                counts[kind] = counts.get(kind, 0) + len(group)
+        if not counts:
             raise SpaceError(f"space {self.name!r}: no choice of this architecture has another value")
-        by_kind = _group(changes)
-        kinds = list(by_kind)
+        kinds = _kind_order(counts)
         for _ in range(self.mutate_attempts):
-            group = by_kind[kinds[int(rng.integers(len(kinds)))]]
-            kind, name, old, new = group[int(rng.integers(len(group)))]
-            child = self._apply(arch, name, new)
+            kind = kinds[int(rng.integers(len(kinds)))]
+            j = int(rng.integers(counts[kind]))  # the j-th change of that kind, in record order
+            for _changes, by_kind in entries:
+                group = by_kind.get(kind, ())
+                if j < len(group):
+                    break
+                j -= len(group)
+            kind, name, old, new = group[j]
+            child = self._apply(arch, name, new, record)
             if child is not None:
                 return child, Mutation(kind, name, old, new)
-        valid = [(c, child) for c in changes if (child := self._apply(arch, c[1], c[3])) is not None]
+        changes = [c for here, _by_kind in entries for c in here]
+        valid = [(c, child) for c in changes if (child := self._apply(arch, c[1], c[3], record)) is not None]
         if not valid:
             raise SpaceError(f"space {self.name!r}: no single-choice change of this architecture is a valid "
                              f"network within {self.budget}")
@@ -531,8 +554,13 @@ def _group(changes: list[tuple[str, str, Any, Any]]) -> dict[str, list[tuple[str
     out: dict[str, list[tuple[str, str, Any, Any]]] = {}
     for c in changes:
         out.setdefault(c[0], []).append(c)
-    order = [k for k in MUTATION_KINDS if k in out] + sorted(set(out) - set(MUTATION_KINDS))
-    return {k: out[k] for k in order}
+    return {k: out[k] for k in _kind_order(out)}
+
+
+def _kind_order(kinds: Iterable[str]) -> list[str]:
+    """``kinds`` in the order of MUTATION_KINDS, any others after them sorted."""
+    present = set(kinds)
+    return [k for k in MUTATION_KINDS if k in present] + sorted(present - set(MUTATION_KINDS))
 
 
 def _short(value: Any) -> str:

@@ -21,7 +21,9 @@ ask + tell time per query (CPU time of this thread, and wall-clock), with the sp
 (every cell built once before timing); lookups are not counted.
 
 Searchers (``--searchers``): evolution (regularized, aging), evolution-worst (remove the least
-fit), random, local (surrogate-ordered local search), tpe, gp, nsga2; options per searcher with
+fit), random, local (surrogate-ordered local search), tpe, gp, nsga2, combo (COMBO: Bayesian
+optimisation with a diffusion kernel on the product of the choice graphs; not in the default list,
+its queries cost about a second each); options per searcher with
 ``--option evolution.population=30`` (repeatable). The evolution options below were chosen for a
 150-query budget on the 12-epoch signal (seeds 1000-1099, never the test accuracy).
 """
@@ -60,6 +62,10 @@ SEARCHERS: dict[str, tuple[str, dict[str, Any]]] = {
     "tpe": ("tpe", {"n_startup_trials": 10, "storage": None}),
     "gp": ("gp", {"n_startup_trials": 10, "storage": None}),
     "nsga2": ("nsga2", {"population_size": 20, "storage": None}),
+    # COMBO's defaults (nas/searchers/combo.py); its GP makes a query cost about a second, so it is
+    # not in the default list: ask for it with --searchers combo,...
+    "combo": ("combo", {"n_initial": 10, "n_random": 1000, "n_starts": 10, "n_samples": 10, "burn_in": 100,
+                        "horseshoe_scale": 10.0, "beta_max": 20.0, "transform": "copula", "max_steps": 50}),
 }
 DEFAULT_SEARCHERS = {"accuracy": "evolution,evolution-worst,random,local,tpe,gp,nsga2",
                      "accuracy_macs": "nsga2,evolution,evolution-worst,random"}
@@ -69,7 +75,9 @@ PUBLISHED = {"cifar10": [("regularized evolution", 93.92, 0.30), ("random search
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from nas import cli
+
+    p = cli.ArgumentParser(prog="bench_nb201.py", description=__doc__)
     p.add_argument("--dataset", default="cifar10",
                    help="cifar10, cifar100, imagenet16, a comma list, or all (default cifar10)")
     p.add_argument("--seeds", type=int, default=100, help="runs per searcher, seeds 0..N-1 (default 100)")
@@ -85,6 +93,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--table", default=None, help="another copy of the NB201 table (default: the packaged one)")
     p.add_argument("--out", default="results/bench_nb201.csv", help="CSV to write (PNG beside it)")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
+    p.add_argument("--overhead-curve", type=int, default=0, metavar="STEP",
+                   help="also print each searcher's seconds per query by blocks of STEP queries (how the "
+                        "overhead grows with the observations)")
     p.add_argument("--no-warm", action="store_true",
                    help="skip building every cell before timing (quicker start; overheads then include cold caches)")
     args = p.parse_args(argv)
@@ -182,6 +193,34 @@ def _print_table(rows: list[dict[str, Any]], objective: str, optimum: float, dat
         print(f"published ({name}, NAS-Bench-201 paper, 12,000 s budget): {mean:.2f} +- {std:.2f}")
 
 
+def _print_overhead_curve(traces: list[Any], step: int) -> None:
+    """Mean ask + tell seconds (CPU of this thread, and wall-clock) per block of ``step`` queries,
+    averaged over each searcher's seeds: the overhead against the number of observations."""
+    import numpy as np
+
+    if step < 1:
+        _fail(f"--overhead-curve must be >= 1, got {step}")
+    labels = list(dict.fromkeys(t.searcher for t in traces))
+    n = min(len(t) for t in traces)
+    blocks = [(a, min(a + step, n)) for a in range(0, n, step)]
+    print("\nseconds per query (ask + tell) by observations already told, mean over seeds: cpu / wall")
+    head = ["observations"] + labels
+    table = [head]
+    for a, b in blocks:
+        row = [f"{a}-{b - 1}"]
+        for label in labels:
+            mine = [t for t in traces if t.searcher == label]
+            cpu = float(np.mean([t.overhead[a:b].mean() for t in mine]))
+            wall = float(np.mean([t.overhead_wall[a:b].mean() for t in mine]))
+            row.append(f"{cpu:.3f} / {wall:.3f}")
+        table.append(row)
+    widths = [max(len(r[i]) for r in table) for i in range(len(head))]
+    for j, row in enumerate(table):
+        print("  ".join(c.rjust(w) for c, w in zip(row, widths)))
+        if j == 0:
+            print("  ".join("-" * w for w in widths))
+
+
 def _plot(path: Path, curves: dict[str, Any], rows: list[dict[str, Any]], objective: str, title: str,
           optimum: float) -> None:
     import matplotlib
@@ -265,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
             curves[label] = np.array([chosen_test(t, bench) for t in mine])
             print(f"  {label:16s} {time.perf_counter() - started:7.1f} s for {args.seeds} x {budgets[-1]} queries",
                   file=sys.stderr, flush=True)
+        if args.overhead_curve:
+            _print_overhead_curve(traces, args.overhead_curve)
         rows = summarize(traces, bench, budgets, objective=args.objective)
         for r in rows:
             r["options"] = json.dumps(chosen[r["searcher"]][1], sort_keys=True)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Run a neural-architecture search on Ray and record every trial under results/<run_id>/.
+"""Run a neural-architecture search on Ray (or in this process) and record every trial under results/<run_id>/.
 
 Examples::
 
@@ -14,6 +14,7 @@ Examples::
     python scripts/search.py --config results/<run_id>/config.json --seed 1   # a new run beside the original
     python scripts/search.py --space mixed --max-macs 3M --with-baselines                 # + the default lecture nets
     python scripts/search.py --space mixed --max-macs 3M --with-baselines lenet5 resnet20 mobilenet_v2
+    python scripts/search.py --space nb201 --dataset nb201-cifar10 --searcher local --trials 150 --workers 0
     python scripts/search.py --space nb201 --searcher darts --epochs 10 --searcher-option width=8 \
         --searcher-option cells=1 --retrain-epochs 5      # differentiable search: one trial, one row
 
@@ -54,13 +55,16 @@ def build_parser() -> argparse.ArgumentParser:
                       help="accuracy, or accuracy vs MACs (Pareto); nsga2 defaults to accuracy-macs")
     what.add_argument("--dataset", default=None,
                       help="fashion-mnist, fashion-mnist-embedded, a folder (idx files, CIFAR batches, or images in "
-                           "a folder per class) or an .npz with x and y (README: Your own data); default: "
-                           "fashion-mnist-embedded")
+                           "a folder per class) or an .npz with x and y (README: Your own data); or the "
+                           "NAS-Bench-201 table, nb201-cifar10, nb201-cifar100 or nb201-imagenet16, with --space "
+                           "nb201 (a trial is a lookup: val_acc the 12-epoch validation accuracy, or with "
+                           "--data-option signal=test200 the 200-epoch test accuracy; test_acc the 200-epoch test "
+                           "accuracy); default: fashion-mnist-embedded")
     what.add_argument("--num-classes", type=cli.positive_int, default=None,
                       help="classes of the data (default: inferred from the labels)")
     what.add_argument("--data-option", action="append", type=cli.key_value, default=None, metavar="KEY=VALUE",
                       help="any option of nas.data.load, JSON value (repeatable), e.g. layout=nchw, max_test=500, "
-                           "hflip=true, test_fraction=0.2")
+                           "hflip=true, test_fraction=0.2; for nb201-*: signal=test200, path=TABLE")
     what.add_argument("--val-fraction", type=cli.fraction, default=None,
                       help="share of training data for validation (default: 0.1)")
     what.add_argument("--max-train", type=cli.positive_int, default=None,
@@ -83,7 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     budget = p.add_argument_group("budget and resources")
     budget.add_argument("--trials", type=cli.positive_int, default=None, help="candidates to train; on --resume, more extends the run (default: 20)")
     budget.add_argument("--epochs", type=cli.positive_float, default=None, help="epochs per candidate, fractions allowed (default: 1)")
-    budget.add_argument("--workers", type=cli.positive_int, default=None, help="concurrent trials (default: 1)")
+    budget.add_argument("--workers", type=cli.nonneg_int, default=None,
+                        help="concurrent trials on Ray; 0 runs them one after another in this process, without "
+                             "Ray (for nb201-* table lookups, or a quick serial run) (default: 1)")
     budget.add_argument("--cpus-per-trial", type=cli.positive_float, default=None, help="CPUs (torch threads) per trial (default: 1)")
     budget.add_argument("--gpus-per-trial", type=cli.nonneg_float, default=None,
                         help="GPUs per trial; fractions pack several small candidates on one GPU (default: 0)")

@@ -202,7 +202,7 @@ def test_cli_with_baselines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 def test_demo_short(ray_session, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The demo's whole path on a few trials: search with baselines, front and plots, export."""
     demo = _script("demo")
-    code = demo.main(["--trials", "3", "--max-train", "300", "--baselines", "lenet5",
+    code = demo.main(["--trials", "3", "--max-train", "400", "--baselines", "lenet5",
                       "--no-onnx", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0, out

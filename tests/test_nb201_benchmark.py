@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 
 import nas
+import nas.searchers
 from nas.benchmarks import TableError, TabularData, evaluate, is_tabular, load_data, load_table
 from nas.benchmarks.nb201 import DATASETS, DEFAULT_TABLE, NUM_CELLS, dataset_spec
 from nas.benchmarks.scoring import (chosen_test, hypervolume_ratio, incumbents, queries_to_top, summarize,
                                     true_front_hypervolume)
 from nas.benchmarks.simulate import TabularBenchmark, Trace, run
+from nas.schema import EVAL_METRICS
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "nb201" / "nb201_merged.csv"
 
@@ -27,6 +29,7 @@ SEARCHERS = {
     "tpe": ("tpe", {"n_startup_trials": 5, "storage": None}),
     "gp": ("gp", {"n_startup_trials": 18, "storage": None}),  # optuna's GP takes a second or more per ask
     "nsga2": ("nsga2", {"population_size": 8, "storage": None}),
+    "combo": ("combo", {"n_initial": 6, "n_random": 100, "n_starts": 3, "n_samples": 2, "burn_in": 10}),
 }
 
 
@@ -136,7 +139,7 @@ def test_evaluator_returns_a_normal_row(name: str, shape: tuple[int, int, int], 
     assert row["test_acc"] == pytest.approx(table.test(data.dataset)[index] / 100)
     assert 0.0 <= row["val_acc"] <= 1.0 and 0.0 <= row["test_acc"] <= 1.0
     assert row["epochs"] == 12.0 and row["val_acc_per_epoch"] == [row["val_acc"]] and row["seconds"] >= 0
-    assert set(nas.evaluate.ROW_METRICS) <= set(row) and row["nb201_index"] == index
+    assert set(EVAL_METRICS) <= set(row) and row["nb201_index"] == index
     assert len(calls) == 1
     assert evaluate(arch, data)["val_acc"] == row["val_acc"]          # an Architecture works too
     oracle = evaluate(arch, load_data(name, signal="test200"))
@@ -175,11 +178,16 @@ def test_tabular_data_pickles_by_name() -> None:
 # ---------------------------------------------------------------- searches on the table
 
 
-@pytest.mark.parametrize("label", list(SEARCHERS))
+#: every registered searcher: those above with their small options, any other with its defaults
+LABELS = [*SEARCHERS, *(n for n in nas.searchers.names() if n not in SEARCHERS)]
+
+
+@pytest.mark.parametrize("label", LABELS)
 def test_a_20_query_search_of_every_searcher_completes_and_reproduces(label: str, bench: TabularBenchmark) -> None:
+    """Functional only: the searchers' time per query is measured by scripts/bench_nb201.py."""
     if label == "gp":
         pytest.importorskip("scipy")
-    name, options = SEARCHERS[label]
+    name, options = SEARCHERS.get(label, (label, {}))
     space = bench.space()
     a = run(nas.searchers.get(name, space, seed=3, **options), bench, 20, label=label)
     assert len(a) == 20 and a.searcher == label and a.dataset == "cifar10"
@@ -255,3 +263,27 @@ def test_bench_script_writes_table_and_plot(tmp_path: Path, capsys: pytest.Captu
     with pytest.raises(SystemExit):
         script.main(["--dataset", "mnist", "--out", str(out)])
     assert "unknown NB201 dataset" in capsys.readouterr().err
+
+
+def test_bench_script_runs_combo_and_prints_the_overhead_curve(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """COMBO joins the comparison by its label; --option reaches its options, --overhead-curve prints
+    seconds per query by blocks of observations (small options: the real ones cost a second a query)."""
+    import importlib.util
+
+    import pandas as pd
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "bench_nb201.py"
+    spec = importlib.util.spec_from_file_location("bench_nb201", path)
+    script = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(script)  # type: ignore[union-attr]
+    out = tmp_path / "c.csv"
+    small = ["--option", "combo.n_initial=5", "--option", "combo.burn_in=5", "--option", "combo.n_samples=2",
+             "--option", "combo.n_random=50", "--option", "combo.n_starts=2"]
+    assert script.main(["--dataset", "cifar10", "--seeds", "1", "--queries", "12", "--searchers", "random,combo",
+                        "--no-warm", "--no-plot", "--overhead-curve", "6", "--out", str(out), *small]) == 0
+    printed = capsys.readouterr().out
+    assert "seconds per query" in printed and "0-5" in printed and "6-11" in printed
+    df = pd.read_csv(out)
+    assert set(df["searcher"]) == {"random", "combo"}
+    assert json.loads(df.loc[df["searcher"] == "combo", "options"].iloc[0])["burn_in"] == 5

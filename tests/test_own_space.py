@@ -26,6 +26,9 @@ SEARCHER_FLAGS = {
     "tpe": ["--searcher-option", "n_startup_trials=2"],
     "gp": ["--n-startup-trials", "2"],
     "nsga2": ["--nsga2-population", "2"],
+    # two random candidates, then one from the model (small options: --searcher-option reaches them)
+    "combo": ["--searcher-option", "n_initial=2", "--searcher-option", "burn_in=5",
+              "--searcher-option", "n_samples=2", "--searcher-option", "n_random=50"],
 }
 
 

@@ -155,7 +155,8 @@ def test_results_pareto_front_is_front_with_first_ties(seed: int) -> None:
     rng = np.random.default_rng(200 + seed)
     n = 200
     df = pd.DataFrame({"val_acc": rng.integers(0, 6, n) / 5, "macs": rng.integers(1, 8, n) * 1000.0,
-                       "status": rng.choice(["ok", "stopped", "failed", "rejected"], n)})
+                       "status": rng.choice(["ok", "stopped", "failed", "rejected"], n),
+                       "arch_hash": [f"h{i}" for i in range(n)]})  # every row its own architecture
     df.loc[rng.random(n) < 0.05, "macs"] = np.nan
     old = results.pareto_front(df)
     new = pareto.front(df, ["val_acc"], ["macs"], ties="first")

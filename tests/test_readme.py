@@ -7,8 +7,10 @@ says at its top:
 
 * budgets are small: a search's ``--trials`` values become 2, 3, 4, ... in the order of the
   block's distinct values (an extension stays an extension), ``--epochs`` 0.2, ``--workers`` at
-  most 2, and a new search (not ``--resume`` / ``--config``), ``train_baseline.py`` and
-  ``demo.py`` get ``--max-train 800`` (``demo.py`` also ``--trials 3 --epochs 0.2``); in Python, ``epochs=N`` becomes ``epochs=0.05``;
+  most 2, and a new search (not ``--resume`` / ``--config``; not on an ``nb201-*`` table, which
+  has no images), ``train_baseline.py`` and ``demo.py`` get ``--max-train 800`` (``demo.py``
+  also ``--trials 3 --epochs 0.2``); ``bench_nb201.py`` runs 2 seeds of 20 queries with cold
+  caches; in Python, ``epochs=N`` becomes ``epochs=0.05``;
 * a differentiable search (``--searcher darts``, ``darts_search(...)``) runs whole search epochs:
   ``--epochs`` / ``epochs=`` become 1 with 2 steps (``max_steps=2``), ``--retrain-epochs`` 0.2;
 * ``<run_id>`` is the run folder the command before made;
@@ -141,7 +143,8 @@ def small_budgets(argv: list[str], trials_order: list[int], script: str) -> list
     if i is not None:
         out[i] = str(min(int(out[i]), MAX_WORKERS))
     new_search = script == "search.py" and "--resume" not in out and "--config" not in out
-    if new_search or script in ("train_baseline.py", "demo.py"):
+    table = (i := value_after("--dataset")) is not None and out[i].startswith("nb201-")  # lookups: no images
+    if (new_search and not table) or script in ("train_baseline.py", "demo.py"):
         i = value_after("--max-train")
         if i is None:
             out += ["--max-train", SMALL["--max-train"]]
@@ -149,6 +152,11 @@ def small_budgets(argv: list[str], trials_order: list[int], script: str) -> list
             out[i] = str(min(int(out[i]), int(SMALL["--max-train"])))
     if script == "demo.py":
         out = [*out, "--trials", "3", "--epochs", SMALL["--epochs"]]  # its population is 2
+    if script == "bench_nb201.py":  # 2 seeds of 20 queries, caches cold
+        for flag, small in (("--seeds", "2"), ("--queries", "20")):
+            i = value_after(flag)
+            out = [*out, flag, small] if i is None else [*out[:i], small, *out[i + 1:]]
+        out.append("--no-warm")
     return out
 
 
@@ -248,6 +256,9 @@ def test_readme_parses_into_commands_and_snippets() -> None:
     assert small_budgets(["--searcher", "darts", "--epochs", "10", "--retrain-epochs", "2"], [], "search.py") == \
         ["--searcher", "darts", "--epochs", "1", "--retrain-epochs", "0.2", "--searcher-option", "max_steps=2",
          "--max-train", "800"]
+    assert small_budgets(["--space", "nb201", "--dataset", "nb201-cifar10", "--trials", "150", "--workers", "0"],
+                         [150], "search.py") == \
+        ["--space", "nb201", "--dataset", "nb201-cifar10", "--trials", "2", "--workers", "0"]
 
 
 @pytest.mark.slow

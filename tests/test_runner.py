@@ -341,7 +341,7 @@ def test_config_validation_and_counts() -> None:
     assert parse_count("5M") == 5_000_000 and parse_count("300k") == 300_000 and parse_count("1.5e6") == 1_500_000
     with pytest.raises(ConfigError):
         parse_count("five")
-    for bad in ({"trials": 0}, {"epochs": 0}, {"workers": 0}, {"gpus_per_trial": 1.5}, {"max_macs": -1},
+    for bad in ({"trials": 0}, {"epochs": 0}, {"workers": -1}, {"gpus_per_trial": 1.5}, {"max_macs": -1},
                 {"searcher": "hill"}, {"run_id": "../escape"}, {"seed": -1}):
         with pytest.raises(ConfigError):
             quick(**bad).validate()

@@ -55,13 +55,14 @@ def tiny(**kw: Any) -> SearchSpace:
     return nas.spaces.get("tiny", input_shape=(1, 28, 28), num_classes=10, **kw)
 
 
-SEARCHERS = ["evolution", "random", "tpe", "gp", "nsga2"]
+SEARCHERS = ["evolution", "random", "tpe", "gp", "nsga2", "combo"]
 OPTIONS: dict[str, dict[str, Any]] = {
     "evolution": {"population": 4, "sample_size": 2},
     "random": {},
     "tpe": {"n_startup_trials": 3},
     "gp": {"n_startup_trials": 3},
     "nsga2": {"population_size": 4},
+    "combo": {"n_initial": 4, "n_random": 100, "n_starts": 3, "n_samples": 3, "burn_in": 10},
 }
 
 

@@ -93,6 +93,20 @@ class TabularData:
         """The benchmark's split sizes for this dataset (train / val / test images)."""
         return dict(self._spec.splits)
 
+    def describe(self) -> dict[str, Any]:
+        """What the search runs on, as JSON-plain data (the keys of
+        :meth:`nas.data.DataSplits.describe` that apply, plus the signal and the table's path)."""
+        return {"name": self.name, "source": str(self.table.path), **self.sizes(), "num_classes": self.num_classes,
+                "input_shape": list(self.input_shape), "signal": self.signal, "epochs": self.epochs,
+                "benchmark": f"NAS-Bench-201 {self._spec.title}"}
+
+    def summary(self) -> str:
+        """One line saying what the search runs on (printed at its start)."""
+        c, h, w = self.input_shape
+        what = ("12-epoch validation accuracy" if self.signal == "val12" else "200-epoch test accuracy (oracle)")
+        return (f"{self.name}: NAS-Bench-201 {self._spec.title} table lookups ({c}x{h}x{w}, {self.num_classes} "
+                f"classes, no training): val_acc = {what}, test_acc = 200-epoch test accuracy; {self.table.path}")
+
     def __repr__(self) -> str:
         return (f"TabularData(name={self.name!r}, input_shape={self.input_shape}, num_classes={self.num_classes}, "
                 f"signal={self.signal!r})")
@@ -104,13 +118,14 @@ def is_tabular(name: Any) -> bool:
     return isinstance(name, str) and name.strip().lower().startswith(_PREFIX)
 
 
-def load_data(name: str, *, signal: str = "val12", path: str | os.PathLike[str] | None = None,
-              **ignored: Any) -> TabularData:
+def load_data(name: str, *, signal: str = "val12", path: str | os.PathLike[str] | None = None) -> TabularData:
     """The NB201 dataset ``name`` (``nb201-cifar10`` or plain ``cifar10``), its table loaded and
     validated now, so that a missing or damaged file fails before a search starts.
 
-    ``ignored`` takes the runner's data options (``seed``, ``val_fraction``, ...), which a table
-    has no use for."""
+    ``signal`` is what ``val_acc`` reports: ``val12`` (the 12-epoch validation accuracy, the
+    benchmark paper's search signal) or ``test200`` (the 200-epoch test accuracy, an oracle);
+    ``path`` another copy of the table (default: the one shipped in the package). A search sets
+    them with ``--data-option signal=test200`` / ``--data-option path=FILE``."""
     data = TabularData(name, signal, None if path is None else str(path))
     data.table  # noqa: B018 - load and validate now
     return data
@@ -139,12 +154,13 @@ def evaluate(
     figures (the benchmark's accuracies are means over its own training seeds); ``on_epoch`` is
     called once with the final metrics.
     """
-    from nas.cost import count
-    from nas.evaluate import ROW_METRICS, over_limits
+    from nas.cost import Budget, count
+    from nas.schema import EVAL_METRICS
     from nas.serialize import from_json
 
     started = time.perf_counter()
-    row: dict[str, Any] = {key: None for key in ROW_METRICS}
+    budget = Budget(max_macs, max_params)  # a bad limit is the caller's mistake: ValueError
+    row: dict[str, Any] = dict.fromkeys(EVAL_METRICS)
     row.update(status="failed", val_acc_per_epoch=[], stopped_early=False, device="table", train_seconds=0.0)
 
     def finish(**fields: Any) -> dict[str, Any]:
@@ -177,7 +193,7 @@ def evaluate(
                                  f"only the default nb201 space (C=16, N=5, no width search) is in the table")
     except Exception as exc:  # a bad candidate must not stop the search
         return finish(error=f"{type(exc).__name__} while {stage}: {exc}")
-    reason = over_limits(cost.params, cost.macs, max_params, max_macs)
+    reason = budget.reason(cost.params, cost.macs)
     if reason is not None:
         return finish(status="rejected", error=f"over the cost limits: {reason}")
     val = float(table.signal(spec.key, data.signal)[index]) / 100.0

@@ -17,6 +17,9 @@ small parts:
   Ray Tune backend: starting Ray, the Tune searcher over the driver, ASHA, crash bookkeeping,
   and the trial function run on workers (:func:`nas.evaluate.evaluate` with the CPUs and GPU
   fraction it was given, reporting validation accuracy after every epoch);
+* :mod:`nas.runner.local_backend` - ``workers=0``: the same trials one after another in this
+  process, without Ray (for the NAS-Bench-201 table of :mod:`nas.benchmarks`, where a trial is
+  a lookup, or a quick serial run).
 * :mod:`nas.runner.whole_search` - searchers that run whole inside one trial (``darts``: one
   differentiable search, a whole GPU where there is one, one row, resumable from its last epoch).
 
@@ -34,10 +37,11 @@ from nas.runner.config import RESUMABLE_FIELDS, ConfigError, SearchConfig, impor
 from nas.runner.driver import Driver
 from nas.runner.extras import Extra, ExtraQueue
 from nas.runner.folder import RunFolder
+from nas.runner.local_backend import run_in_process
 from nas.runner.ray_backend import ray_environment, start_ray
 from nas.runner.search import SearchOutcome, SearchStopped, run_search
 from nas.runner.trial import run_trial
 
 __all__ = ["SearchConfig", "SearchOutcome", "SearchStopped", "ConfigError", "run_search", "ray_environment",
            "parse_count", "start_ray", "RESUMABLE_FIELDS", "Driver", "RunFolder", "run_trial", "import_modules",
-           "Extra", "ExtraQueue", "DEFAULT_BASELINES", "BaselinePlan", "plan_baselines"]
+           "Extra", "ExtraQueue", "DEFAULT_BASELINES", "BaselinePlan", "plan_baselines", "run_in_process"]

@@ -10,7 +10,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from nas.searchers import names as searcher_names
 
@@ -92,8 +92,8 @@ class SearchConfig:
             raise bad("trials", "an integer >= 1")
         if not is_num(self.epochs) or self.epochs <= 0:
             raise bad("epochs", "a positive number (fractions allowed)")
-        if not is_int(self.workers) or self.workers < 1:
-            raise bad("workers", "an integer >= 1")
+        if not is_int(self.workers) or self.workers < 0:
+            raise bad("workers", "an integer >= 0 (0: in this process, without Ray)")
         if not is_num(self.cpus_per_trial) or self.cpus_per_trial <= 0:
             raise bad("cpus_per_trial", "a positive number")
         if not is_num(self.gpus_per_trial) or not (self.gpus_per_trial == 0 or 0 < self.gpus_per_trial <= 1
@@ -114,10 +114,17 @@ class SearchConfig:
         for name in ("space_options", "searcher_options", "train_options", "data_options"):
             if not isinstance(getattr(self, name), dict):
                 raise bad(name, "a mapping")
+        _check_tabular(self)
         if self.asha and self.asha_grace_epochs >= self.epochs:
             raise ConfigError(f"grace-epochs {self.asha_grace_epochs:g} >= epochs {self.epochs:g}: ASHA could never "
                               f"stop a trial early; lower --grace-epochs or raise --epochs (or drop --asha)")
-        _check_data_options(self.data_options)
+        if self.workers == 0 and self.asha:
+            raise ConfigError("--asha needs Ray workers (--workers 1 or more); --workers 0 runs the trials in "
+                              "this process, one after another, with no scheduler")
+        if self.workers == 0 and self.address:
+            raise ConfigError(f"--address {self.address} joins a Ray cluster, but --workers 0 runs without Ray; "
+                              f"give --workers 1 or more")
+        _check_data_options(self.dataset, self.data_options)
         _check_train_options(self.train_options)
         if not isinstance(self.imports, list) or not all(isinstance(i, str) and i for i in self.imports):
             raise bad("imports", "a list of module names or .py paths")
@@ -185,28 +192,61 @@ def _flag(field_name: str) -> str:
     return _FLAGS.get(field_name, "--" + field_name.replace("_", "-"))
 
 
-def data_option_names() -> list[str]:
-    """The options of :func:`nas.data.load` a search may set in ``data_options`` (all but the
-    source, which is ``dataset``, and the seed, which is the search's)."""
-    import inspect
+def data_loader(dataset: str | None = None) -> Callable[..., Any]:
+    """The function that loads ``dataset``: :func:`nas.benchmarks.load_data` for a tabular
+    benchmark (``nb201-cifar10``, ...), else :func:`nas.data.load`."""
+    from nas.benchmarks.tabular import is_tabular
 
+    if is_tabular(dataset):
+        from nas.benchmarks import load_data
+
+        return load_data
     import nas.data
 
-    params = inspect.signature(nas.data.load).parameters
+    return nas.data.load
+
+
+def data_option_names(dataset: str | None = None) -> list[str]:
+    """The options of ``dataset``'s loader (:func:`data_loader`) a search may set in
+    ``data_options`` (all but the source, which is ``dataset``, and the seed, which is the
+    search's)."""
+    import inspect
+
+    params = inspect.signature(data_loader(dataset)).parameters
     return [n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY and n != "seed"]
 
 
-def _check_data_options(options: Mapping[str, Any]) -> None:
-    """ConfigError for an option :func:`nas.data.load` does not take (naming the closest one)."""
+def _check_data_options(dataset: str, options: Mapping[str, Any]) -> None:
+    """ConfigError for an option ``dataset``'s loader does not take (naming the closest one)."""
     from nas.errors import unknown_name
 
-    known = data_option_names()
+    known = data_option_names(dataset)
+    loader = data_loader(dataset)
+    where = f"{loader.__module__}.{loader.__name__}"
     for key in options:
         if key == "seed":
             raise ConfigError("data option seed is the search's --seed; leave it out of --data-option")
         if key not in known:
-            raise ConfigError(f"{unknown_name('data option', key, known)} (options of nas.data.load: "
+            raise ConfigError(f"{unknown_name('data option', key, known)} (options of {where}: "
                               f"{', '.join(known)})")
+
+
+def _check_tabular(cfg: SearchConfig) -> None:
+    """ConfigError for what a search on a tabular benchmark cannot do: another space than the
+    table's, lecture baselines (not cells of the table), ASHA (a lookup has no epochs to stop)."""
+    from nas.benchmarks.tabular import is_tabular
+
+    if not is_tabular(cfg.dataset):
+        return
+    if cfg.space != "nb201":
+        raise ConfigError(f"dataset {cfg.dataset} is the NAS-Bench-201 table, which holds only cells of the nb201 "
+                          f"space: use --space nb201 (not {cfg.space})")
+    if cfg.baselines:
+        raise ConfigError(f"--with-baselines trains lecture networks, which are not cells of the {cfg.dataset} "
+                          f"table; leave it out")
+    if cfg.asha:
+        raise ConfigError(f"--asha has nothing to stop on the {cfg.dataset} table (a trial is one lookup); "
+                          f"leave it out")
 
 
 def _check_train_options(options: Mapping[str, Any]) -> None:

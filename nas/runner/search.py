@@ -3,8 +3,15 @@
 configuration (:mod:`nas.runner.config`) -> data, space and searcher -> the baselines trained
 beside the search (:mod:`nas.runner.baselines`) -> run folder (:mod:`nas.runner.folder`: lock,
 ``config.json``, restore) -> the driver (:mod:`nas.runner.driver`) run by the Ray Tune backend
-(:mod:`nas.runner.ray_backend`) -> the trials table. A whole-search searcher (``darts``) runs
-instead as one trial of its own (:mod:`nas.runner.whole_search`) in the same kind of run folder.
+(:mod:`nas.runner.ray_backend`), or with ``workers=0`` in this process
+(:mod:`nas.runner.local_backend`) -> the trials table.
+
+The data is :func:`nas.data.load`'s, or for ``nb201-cifar10`` / ``nb201-cifar100`` /
+``nb201-imagenet16`` the NAS-Bench-201 table (:mod:`nas.benchmarks`), whose evaluator looks a
+cell up instead of training it.
+
+A whole-search searcher (``darts``) runs instead as one trial of its own
+(:mod:`nas.runner.whole_search`) in the same kind of run folder.
 """
 from __future__ import annotations
 
@@ -18,12 +25,14 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from nas import results
+from nas.benchmarks.tabular import is_tabular
 from nas.results import TrialLog
 from nas.runner.baselines import BaselinePlan, baseline_extras, plan_baselines
-from nas.runner.config import ConfigError, SearchConfig, import_modules
+from nas.runner.config import ConfigError, SearchConfig, data_loader, import_modules
 from nas.runner.driver import Driver
-from nas.runner.extras import Extra, ExtraQueue
+from nas.runner.extras import Extra, ExtraQueue, is_extra_id
 from nas.runner.folder import RunFolder, default_run_id
+from nas.runner.local_backend import run_in_process
 from nas.runner.progress import Progress
 from nas.runner.ray_backend import run_on_tune
 from nas.runner.whole_search import check_whole_search, is_whole_search, resolve_darts_options, run_whole_search
@@ -32,7 +41,7 @@ from nas.searchers import get as get_searcher
 from nas.searchers import resolve_options
 from nas.spaces import SearchSpace, SpaceError
 
-__all__ = ["run_search", "SearchOutcome", "SearchStopped", "check_budget"]
+__all__ = ["run_search", "SearchOutcome", "SearchStopped", "check_budget", "default_evaluator"]
 
 
 class SearchStopped(RuntimeError):
@@ -69,15 +78,15 @@ def run_search(
     A new search needs ``config``; its folder is ``out/<run_id>``. ``resume=run_dir`` continues a
     search from its folder, with ``overrides`` for the fields in
     :data:`nas.runner.RESUMABLE_FIELDS` (e.g. more ``trials``, other resources). ``evaluator``
-    replaces :func:`nas.evaluate.evaluate` (same signature; it must be picklable, it runs on Ray
-    workers). ``announce(line)``, when given, is told before the first trial what the search runs
-    on: the data (:meth:`nas.data.DataSplits.summary`) and the run folder. Raises ConfigError for
-    a bad configuration or a budget that cannot work (a validation split smaller than a batch,
-    fewer ``trials`` than a resumed run has, ...) before anything starts, SearchStopped when the
+    replaces :func:`default_evaluator` (the trainer, or the table lookup of a tabular dataset;
+    same signature; it must be picklable, it runs on Ray workers). ``workers=0`` runs the
+    trials in this process without Ray (:mod:`nas.runner.local_backend`). ``announce(line)``,
+    when given, is told before the first trial what the search runs on: the data
+    (:meth:`nas.data.DataSplits.summary`) and the run folder. Raises ConfigError for a bad
+    configuration or a budget that cannot work (a validation split smaller than a batch, fewer
+    ``trials`` than a resumed run has, ...) before anything starts, SearchStopped when the
     searcher fails mid-search (the folder stays resumable).
     """
-    from nas.evaluate import evaluate
-
     started = time.perf_counter()
     cfg, folder, saved = _configure(config, out, resume, overrides or {})
     if is_whole_search(cfg.searcher):  # e.g. darts: the whole search is one trial
@@ -100,7 +109,7 @@ def run_search(
         trial_log = TrialLog(folder.path)
         try:
             if resume is not None:
-                folder.check_budget(cfg, len(trial_log.rows))
+                folder.check_budget(cfg, sum(not is_extra_id(int(r["trial_id"])) for r in trial_log.rows))
                 folder.note_resume(saved, cfg, argv)
                 folder.restore(searcher, trial_log)
             driver = Driver(searcher, trial_log, cfg.trials, save_state=folder.save_state, space=space,
@@ -112,7 +121,8 @@ def run_search(
             folder.save_state(searcher)
             try:
                 if not driver.done:
-                    run_on_tune(driver, cfg, data, evaluator or evaluate, verbose)
+                    backend = run_in_process if cfg.workers == 0 else run_on_tune
+                    backend(driver, cfg, data, evaluator or default_evaluator(cfg.dataset), verbose)
             finally:
                 driver.finish()
                 folder.save_state(searcher)
@@ -196,24 +206,29 @@ def _import_and_validate(cfg: SearchConfig) -> None:
 def _prepare(cfg: SearchConfig, run_dir: Path) -> tuple[Any, SearchSpace, Searcher]:
     """The data, the space and the searcher of ``cfg``: everything that can be wrong with the
     configuration fails here (ConfigError), before a run folder is made."""
-    import nas.data
     import nas.spaces
 
     if cfg.space not in nas.spaces.names():
         raise ConfigError(f"space must be one of {', '.join(sorted(nas.spaces.names()))}, got {cfg.space!r}")
+    tabular = is_tabular(cfg.dataset)
+    seed = {} if tabular else {"seed": cfg.seed}  # a table's figures do not depend on the search's seed
     try:
-        data = nas.data.load(cfg.dataset, seed=cfg.seed, **cfg.data_options)
+        data = data_loader(cfg.dataset)(cfg.dataset, **seed, **cfg.data_options)
     except (FileNotFoundError, ValueError, TypeError) as exc:
         raise ConfigError(f"dataset {cfg.dataset!r}: {exc}") from None
     check_budget(cfg, data)
     try:
         space = nas.spaces.get(cfg.space, input_shape=data.input_shape, num_classes=data.num_classes,
                                max_macs=cfg.max_macs, max_params=cfg.max_params, **cfg.space_options)
-        space.sample(np.random.default_rng(cfg.seed))  # an impossible budget fails here, not inside Tune
+        probe = space.sample(np.random.default_rng(cfg.seed))  # an impossible budget fails here, not inside Tune
     except SpaceError as exc:  # its message names the space and what to change
         raise ConfigError(str(exc)) from None
     except (ValueError, TypeError, IndexError, KeyError) as exc:  # a space option it did not check
         raise ConfigError(f"space {cfg.space!r}: {type(exc).__name__}: {exc}") from None
+    if tabular:  # a space option the table has no cells for would fail every trial: say so once, now
+        row = default_evaluator(cfg.dataset)(probe, data)
+        if row["status"] == "failed":
+            raise ConfigError(f"dataset {cfg.dataset}: {row['error']}")
     try:
         searcher = get_searcher(cfg.searcher, space, seed=cfg.seed, objective=cfg.objective, run_dir=run_dir,
                                 **cfg.searcher_options)
@@ -226,6 +241,18 @@ def _prepare(cfg: SearchConfig, run_dir: Path) -> tuple[Any, SearchSpace, Search
             raise ConfigError(f"gpus-per-trial {cfg.gpus_per_trial:g} but this machine has no CUDA GPU "
                               f"(use --address to run on a cluster that has GPUs)")
     return data, space, searcher
+
+
+def default_evaluator(dataset: str) -> Callable[..., dict[str, Any]]:
+    """What evaluates a candidate on ``dataset``: the table lookup :func:`nas.benchmarks.evaluate`
+    for a tabular benchmark (``nb201-cifar10``, ...), else the trainer :func:`nas.evaluate.evaluate`."""
+    if is_tabular(dataset):
+        from nas.benchmarks import evaluate as lookup
+
+        return lookup
+    from nas.evaluate import evaluate
+
+    return evaluate
 
 
 def check_budget(cfg: SearchConfig, data: Any) -> None:

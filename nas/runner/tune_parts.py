@@ -10,7 +10,7 @@ from ray.tune.search import Searcher as TuneSearcher
 
 from nas.runner.config import SearchConfig
 from nas.runner.driver import Driver
-from nas.runner.trial import run_trial
+from nas.runner.trial import run_trial, trial_settings
 
 __all__ = ["DriverSearcher", "RecordingASHA", "CrashRecorder", "make_tuner", "make_scheduler", "ran_full_budget"]
 
@@ -114,11 +114,7 @@ def make_tuner(driver: Driver, cfg: SearchConfig, data: Any, evaluator: Callable
                storage: str, verbose: bool) -> tune.Tuner:
     """The Tuner of a search: our trial function with its resources, the driver's searcher, the
     scheduler, retries of lost workers, Tune's own files under ``storage``."""
-    settings = {
-        "threads": max(1, int(cfg.cpus_per_trial)), "epochs": cfg.epochs, "seed": cfg.seed,
-        "device": "cuda" if cfg.gpus_per_trial > 0 else "cpu", "max_macs": cfg.max_macs,
-        "max_params": cfg.max_params, "test": cfg.test, "train_options": dict(cfg.train_options),
-    }
+    settings = trial_settings(cfg)
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, data=data, evaluator=evaluator, settings=settings),
         {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial})

@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 from nas.schema import STATUSES, USABLE_STATUSES
 from nas.searchers.base import OBJECTIVES, Candidate, Result, Searcher, SearcherError
 from nas.searchers.bayesian import OptunaSearcher
+from nas.searchers.combo import Combo
 from nas.searchers.evolution import Evolution, crowding_distances, pareto_ranks
 from nas.searchers.local_search import LocalSearch
 from nas.searchers.random_search import RandomSearch
@@ -71,5 +72,6 @@ def resolve_options(name: str, options: Mapping[str, Any], trials: int) -> dict[
 register("evolution", Evolution)
 register("random", RandomSearch)
 register("local", LocalSearch)
+register("combo", Combo)
 for _sampler in ("tpe", "gp", "nsga2"):
     register(_sampler, OptunaSearcher, sampler=_sampler)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -106,8 +107,9 @@ class LocalSearch(Searcher):
         ridge: float = 1.0,
         min_observations: int = 8,
         max_redraws: int = 50,
+        run_dir: str | Path | None = None,
     ) -> None:
-        super().__init__(space, seed, objective)
+        super().__init__(space, seed, objective, run_dir=run_dir)
         if self.objective != "accuracy":
             raise SearcherError(f"local: only objective='accuracy' is supported, got {self.objective!r}; "
                                 f"use evolution or nsga2 for accuracy vs MACs")
