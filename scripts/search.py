@@ -15,6 +15,8 @@ Examples::
     python scripts/search.py --space mixed --max-macs 3M --with-baselines                 # + the default lecture nets
     python scripts/search.py --space mixed --max-macs 3M --with-baselines lenet5 resnet20 mobilenet_v2
     python scripts/search.py --space nb201 --dataset nb201-cifar10 --searcher local --trials 150 --workers 0
+    python scripts/search.py --space nb201 --searcher darts --epochs 10 --searcher-option width=8 \
+        --searcher-option cells=1 --retrain-epochs 5      # differentiable search: one trial, one row
 
 Searchers and spaces are those registered (nas.searchers.names(), nas.spaces.names(), plus the
 spaces of --import modules). The data the search runs on (source, sizes, classes, normalisation)
@@ -43,8 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"search space: {', '.join(nas.spaces.names())} (and those of --import modules)")
     what.add_argument("--space-option", action="append", type=cli.key_value, default=None, metavar="KEY=VALUE",
                       help="space constructor option, JSON value (repeatable), e.g. stages=3")
-    what.add_argument("--searcher", choices=nas.searchers.names(), default=None,
-                      help=f"{', '.join(nas.searchers.names())} (default: evolution)")
+    from nas.runner.whole_search import WHOLE_SEARCHERS
+
+    searchers = nas.searchers.names() + list(WHOLE_SEARCHERS)
+    what.add_argument("--searcher", choices=searchers, default=None,
+                      help=f"{', '.join(searchers)} (default: evolution); darts runs one differentiable search "
+                           f"of a cell space (nb201, darts) as one trial")
     what.add_argument("--objective", choices=("accuracy", "accuracy-macs"), default=None,
                       help="accuracy, or accuracy vs MACs (Pareto); nsga2 defaults to accuracy-macs")
     what.add_argument("--dataset", default=None,
@@ -120,6 +126,19 @@ def build_parser() -> argparse.ArgumentParser:
     evo.add_argument("--enqueue-after", type=cli.positive_int, default=None,
                      help="tpe/gp/nsga2: rejected suggestions in a row before a budget-aware sample (default: 5)")
 
+    darts = p.add_argument_group("darts (differentiable search; --epochs are search epochs, other options of "
+                                 "nas.darts.DartsConfig by --searcher-option, e.g. width=8 cells=1 arch_lr=0.001)")
+    darts.add_argument("--guards", default=None,
+                       help="darts: guards against collapse, a preset (default, none, dirichlet, beta, skip-cap, "
+                            "early-stop, prune) or a combination such as beta,skip-cap (default: default)")
+    darts.add_argument("--order", type=int, choices=(1, 2), default=None,
+                       help="darts: 1 first-order, 2 second-order (unrolled) (default: 1)")
+    darts.add_argument("--pc", type=cli.positive_int, default=None,
+                       help="darts: PC-DARTS partial channels, mix 1/K of the channels per edge (default: 1, off)")
+    darts.add_argument("--retrain-epochs", type=cli.nonneg_float, default=None,
+                       help="darts: retrain the derived architecture from scratch with the normal trainer for this "
+                            "many epochs (default: 0, no retraining); --batch-size / --lr / --test apply to it")
+
     run = p.add_argument_group("run folder")
     run.add_argument("--seed", type=cli.nonneg_int, default=None, help="seed of the searcher, data split and training (default: 0)")
     run.add_argument("--out", default=None,
@@ -142,6 +161,8 @@ _SEARCHER_FLAGS = {
     "removal": ("evolution", "removal"), "skip_duplicates": ("evolution random", "skip_duplicates"),
     "n_startup_trials": ("tpe gp", "n_startup_trials"), "nsga2_population": ("nsga2", "population_size"),
     "enqueue_after": ("tpe gp nsga2", "enqueue_after"),
+    "guards": ("darts", "guards"), "order": ("darts", "order"), "pc": ("darts", "pc"),
+    "retrain_epochs": ("darts", "retrain_epochs"),
 }
 _DIRECT = {"space": "space", "searcher": "searcher", "objective": "objective", "dataset": "dataset",
            "trials": "trials", "epochs": "epochs", "workers": "workers", "cpus_per_trial": "cpus_per_trial",
@@ -171,6 +192,9 @@ def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = Non
     if cfg.get("imports"):  # files by absolute path, so a resume from elsewhere finds them
         cfg["imports"] = [str(Path(i).resolve()) if i.endswith(".py") else i for i in cfg["imports"]]
     searcher = cfg.get("searcher", "evolution")
+    if searcher == "darts" and cfg.get("trials", 1) != 1:
+        raise ValueError(f"--trials {cfg['trials']} does not apply to darts: it runs one search (one row); "
+                         f"--epochs sets its length")
     options = dict(cfg.get("searcher_options") or {})
     options.update(dict(args.searcher_option or []))
     for flag, (owners, option) in _SEARCHER_FLAGS.items():
@@ -223,6 +247,9 @@ def print_summary(outcome: Any, top: int = 5) -> None:
     from nas.results import best
 
     df = outcome.trials
+    if outcome.config.searcher == "darts":
+        print_darts_summary(outcome)
+        return
     is_base = baseline_mask(df)
     searched, base = df[~is_base], df[is_base]
     repeats = int(searched["cached_from"].notna().sum())
@@ -256,6 +283,27 @@ def print_summary(outcome: Any, top: int = 5) -> None:
     print(f"run folder: {outcome.run_dir}")
     print(f"  front and plots:  python scripts/pareto.py {outcome.run_dir}")
     print(f"  export the best:  python scripts/export.py {outcome.run_dir} --out exported/{outcome.run_dir.name}")
+
+
+def print_darts_summary(outcome: Any) -> None:
+    """The derived cell of a darts run: its cost, the search's seconds and guards, the supernet's
+    and (with --retrain-epochs) the retrained network's accuracy, and where the history is."""
+    row = outcome.trials.iloc[0]
+    info = row["info"] if isinstance(row["info"], dict) else {}
+    stop = (f", stopped early ({info.get('stop_reason')}), cell of epoch {info.get('derived_from_epoch')}"
+            if info.get("stopped_early") else "")
+    print(f"\ndarts on {row['space']}: {info.get('epochs_run')} epochs in {info.get('search_seconds', 0):.0f} s "
+          f"on {row['device']}, guards {info.get('guards')}{stop}")
+    print(f"  derived: {row['summary']}")
+    print(f"  params {_int(row['params'])}, MACs {_int(row['macs'])}; skip connections {info.get('skips')}, "
+          f"parameter-free ops {info.get('param_free_fraction', 0):.0%} of kept edges")
+    supernet = info.get("supernet_val_acc")
+    print(f"  supernet val_acc {supernet:.4f}" if isinstance(supernet, float) else "  supernet val_acc -")
+    if _known(row["val_acc"]):
+        test = f", test_acc {row['test_acc']:.4f}" if _known(row["test_acc"]) else ""
+        print(f"  retrained {row['epochs']:g} epochs: val_acc {row['val_acc']:.4f}{test}")
+    print(f"run folder: {outcome.run_dir} (architecture weights per epoch: {info.get('history_file')})")
+    print(f"  export it:  python scripts/export.py {outcome.run_dir} --out exported/{outcome.run_dir.name}")
 
 
 def _say(line: str) -> None:

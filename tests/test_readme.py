@@ -11,6 +11,8 @@ says at its top:
   ``nb201-*`` table, which has no images), ``train_baseline.py`` and ``demo.py`` get
   ``--max-train 800`` (``demo.py`` also ``--trials 3 --epochs 0.2``); ``bench_nb201.py`` runs 2
   seeds of 20 queries with cold caches; in Python, ``epochs=N`` becomes ``epochs=0.05``;
+* a differentiable search (``--searcher darts``, ``darts_search(...)``) runs whole search epochs:
+  ``--epochs`` / ``epochs=`` become 1 with 2 steps (``max_steps=2``), ``--retrain-epochs`` 0.2;
 * ``<run_id>`` is the run folder the command before made, ``<other_run_id>`` the one made before it;
 * ``make X`` is dry-run (``make -n X``) and the ``scripts/*.py`` it would start run, with the
   budgets above (its pip, venv and pytest lines are not run: they are the set-up and this suite);
@@ -129,10 +131,13 @@ def small_budgets(argv: list[str], trials_order: list[int], script: str) -> list
     i = value_after("--trials")
     if i is not None and script == "search.py":
         out[i] = str(FIRST_TRIALS + trials_order.index(int(out[i])))
+    darts = script == "search.py" and "darts" in out and "--searcher" in out
     for flag in ("--epochs", "--retrain-epochs"):
         i = value_after(flag)
         if i is not None:
-            out[i] = SMALL[flag]
+            out[i] = "1" if darts and flag == "--epochs" else SMALL[flag]
+    if darts:
+        out += ["--searcher-option", "max_steps=2"]
     i = value_after("--workers")
     if i is not None:
         out[i] = str(min(int(out[i]), MAX_WORKERS))
@@ -230,7 +235,11 @@ def run_python(block: Block, scratch: Scratch) -> None:
         assert block.text.strip() in (ROOT / named.group(1)).read_text(), \
             f"README.md:{block.line}: the snippet is not {named.group(1)} as it is"
         return
-    code = re.sub(r"\bepochs=\d+(\.\d+)?", "epochs=0.05", with_run_id(block.text, scratch))
+    code = with_run_id(block.text, scratch)
+    if "darts_search(" in code:  # whole search epochs, of 2 steps
+        code = re.sub(r"\bepochs=\d+(\.\d+)?", "epochs=1, max_steps=2", code)
+    else:
+        code = re.sub(r"\bepochs=\d+(\.\d+)?", "epochs=0.05", code)
     exec(compile(code, f"README.md:{block.line}", "exec"), {"__name__": "__readme__"})  # noqa: S102
 
 
@@ -248,6 +257,9 @@ def test_readme_parses_into_commands_and_snippets() -> None:
     assert why["python scripts/a.py --b 1"] is None
     assert small_budgets(["--space", "vgg", "--trials", "400", "--workers", "8"], [200, 400], "search.py") == \
         ["--space", "vgg", "--trials", "3", "--workers", "2", "--max-train", "800"]
+    assert small_budgets(["--searcher", "darts", "--epochs", "10", "--retrain-epochs", "2"], [], "search.py") == \
+        ["--searcher", "darts", "--epochs", "1", "--retrain-epochs", "0.2", "--searcher-option", "max_steps=2",
+         "--max-train", "800"]
     assert small_budgets(["--space", "nb201", "--dataset", "nb201-cifar10", "--trials", "150", "--workers", "0"],
                          [150], "search.py") == \
         ["--space", "nb201", "--dataset", "nb201-cifar10", "--trials", "2", "--workers", "0"]

@@ -388,7 +388,7 @@ def test_cli_choices_come_from_the_registries_and_searcher_options_pass_through(
     script = _search_script()
     parser = script.build_parser()
     by_dest = {a.dest: a for a in parser._actions}
-    assert list(by_dest["searcher"].choices) == nas.searchers.names()
+    assert list(by_dest["searcher"].choices) == [*nas.searchers.names(), "darts"]  # + the whole-search searchers
     assert list(by_dest["space"].choices) == nas.spaces.names() and "tiny" in by_dest["space"].choices
     args = parser.parse_args(["--space", "tiny", "--searcher", "evolution", "--searcher-option", "max_redraws=3",
                               "--searcher-option", 'removal="worst"', "--searcher-option", "skip_duplicates=false",

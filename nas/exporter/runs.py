@@ -103,12 +103,15 @@ def training_settings(run: Run, row: Any) -> dict[str, Any]:
     seed = row.get("seed") if row is not None else None
     seed = int(seed) if seed is not None and not (isinstance(seed, float) and math.isnan(seed)) else \
         int(cfg.get("seed", 0))
+    epochs = cfg.get("epochs")
+    if cfg.get("searcher") == "darts":  # its epochs are search epochs; the derived network trained retrain_epochs
+        epochs = (cfg.get("searcher_options") or {}).get("retrain_epochs") or None
     return {
         "dataset": cfg.get("dataset"),
         "data_options": dict(cfg.get("data_options") or {}),
         "data_seed": int(cfg.get("seed", 0)),
         "seed": seed,
-        "epochs": cfg.get("epochs"),
+        "epochs": epochs,
         "train_options": dict(cfg.get("train_options") or {}),
         "threads": max(1, int(cfg.get("cpus_per_trial") or 1)),  # torch threads of a CPU trial
     }

@@ -24,6 +24,8 @@ small parts:
 * :mod:`nas.runner.local_backend` - ``workers=0``: the same trials one after another in this
   process, without Ray (for the NAS-Bench-201 table of :mod:`nas.benchmarks`, where a trial is
   a lookup, or a quick serial run).
+* :mod:`nas.runner.whole_search` - searchers that run whole inside one trial (``darts``: one
+  differentiable search, a whole GPU where there is one, one row, resumable from its last epoch).
 
 A killed or interrupted run resumes (``resume=run_dir``) with no finished trial lost or re-run: results
 journaled but not yet told are told from the journal, candidates asked but not finished are

@@ -83,8 +83,11 @@ class SearchConfig:
 
         if not isinstance(self.space, str) or not self.space:
             raise bad("space", "a search-space name")
-        if self.searcher not in searcher_names():
-            raise ConfigError(f"searcher must be one of {', '.join(searcher_names())}, got {self.searcher!r}")
+        from nas.runner.whole_search import WHOLE_SEARCHERS
+
+        known = searcher_names() + list(WHOLE_SEARCHERS)
+        if self.searcher not in known:
+            raise ConfigError(f"searcher must be one of {', '.join(known)}, got {self.searcher!r}")
         if not is_int(self.trials) or self.trials < 1:
             raise bad("trials", "an integer >= 1")
         if not is_num(self.epochs) or self.epochs <= 0:

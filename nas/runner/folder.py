@@ -73,12 +73,12 @@ class RunFolder:
             raise ConfigError(f"{self.path} already exists; continue it with --resume {self.path} or pick another "
                               f"--run-id")
 
-    def write_config(self, cfg: SearchConfig, *, space: Any, searcher: Searcher, data: Any,
+    def write_config(self, cfg: SearchConfig, *, space: Any, searcher: Searcher | str, data: Any,
                      argv: list[str] | None) -> None:
         """Write ``config.json`` of a new run: the configuration and what it resolved to."""
         write_json_atomic(self.config_path, {
             "config": cfg.to_dict(), "created": _now(), "argv": argv, "space": space.describe(),
-            "searcher": repr(searcher),
+            "searcher": searcher if isinstance(searcher, str) else repr(searcher),
             "data": data.describe(),
             "versions": versions(),
             "rerun": "python scripts/search.py --config " + str(self.config_path),

@@ -9,6 +9,9 @@ beside the search (:mod:`nas.runner.baselines`) -> run folder (:mod:`nas.runner.
 The data is :func:`nas.data.load`'s, or for ``nb201-cifar10`` / ``nb201-cifar100`` /
 ``nb201-imagenet16`` the NAS-Bench-201 table (:mod:`nas.benchmarks`), whose evaluator looks a
 cell up instead of training it.
+
+A whole-search searcher (``darts``) runs instead as one trial of its own
+(:mod:`nas.runner.whole_search`) in the same kind of run folder.
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ from nas.runner.local_backend import run_in_process
 from nas.runner.progress import Progress
 from nas.runner.ray_backend import run_on_tune
 from nas.runner.stopping import SearchInterrupted, StopRequest
+from nas.runner.whole_search import check_whole_search, is_whole_search, resolve_darts_options, run_whole_search
 from nas.searchers import Searcher, SearcherError
 from nas.searchers import get as get_searcher
 from nas.searchers import resolve_options
@@ -97,6 +101,9 @@ def run_search(
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     cfg, folder, saved = _configure(config, out, resume, overrides or {})
+    if is_whole_search(cfg.searcher):  # e.g. darts: the whole search is one trial
+        return run_whole_search(cfg, folder, saved, resume=resume is not None, progress=progress, verbose=verbose,
+                                argv=argv, announce=announce)
     data, space, searcher = _prepare(cfg, folder.path)
     if resume is not None:
         folder.check_data(data.describe())
@@ -197,10 +204,14 @@ def _configure(config: SearchConfig | None, out: str | Path, resume: str | Path 
     run_id = config.run_id or default_run_id(config)
     cfg = dataclasses.replace(config, run_id=run_id)
     _import_and_validate(cfg)
-    try:
-        cfg.searcher_options = resolve_options(cfg.searcher, cfg.searcher_options, cfg.trials)
-    except SearcherError as exc:
-        raise ConfigError(str(exc)) from None
+    if is_whole_search(cfg.searcher):  # one search, one row; its options saved with their defaults
+        cfg.trials = 1
+        cfg.searcher_options = resolve_darts_options(cfg.searcher_options)
+    else:
+        try:
+            cfg.searcher_options = resolve_options(cfg.searcher, cfg.searcher_options, cfg.trials)
+        except SearcherError as exc:
+            raise ConfigError(str(exc)) from None
     folder = RunFolder((Path(out) / run_id).resolve())
     folder.check_unused()
     return cfg, folder, cfg
@@ -212,6 +223,8 @@ def _import_and_validate(cfg: SearchConfig) -> None:
     if not isinstance(cfg.imports, list) or not all(isinstance(i, str) for i in cfg.imports):
         raise ConfigError(f"imports must be a list of module names or .py paths, got {cfg.imports!r}")
     import_modules(cfg.imports)
+    if is_whole_search(cfg.searcher):  # what a whole search cannot do, said before the generic checks
+        check_whole_search(cfg)
     cfg.validate()
 
 

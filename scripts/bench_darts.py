@@ -1,0 +1,351 @@
+"""Benchmark of differentiable search (nas.darts): cost per epoch, and the cells it derives on NAS-Bench-201.
+
+One run prints three tables:
+
+1. **cost**: search seconds and peak memory per epoch for plain DARTS (first and second order),
+   each guard, and partial channels (PC-DARTS), on the nb201 and darts spaces (short searches,
+   each in a fresh process so that the peak memory is its own; on CPU the peak is the process's
+   resident set, on CUDA the allocator's peak);
+2. **nb201 per seed**: for each guard setting and seed, the derived cell, its CIFAR-10 / CIFAR-100 /
+   ImageNet16-120 200-epoch test accuracy looked up in the NAS-Bench-201 table, the supernet's
+   accuracy on the search data's validation split, where the search stopped, and the collapse
+   statistics (skip connections, share of parameter-free ops);
+3. **nb201 summary**: mean +- std over seeds per guard setting, beside the published figures.
+
+Search data: ``--data`` (default the embedded Fashion-MNIST subset), resized to ``--size`` pixels
+(default 16: the CPU budget; any size that is a multiple of 4 works) with area interpolation. The
+table figures are CIFAR / ImageNet16 accuracies of the derived cells trained by the benchmark: the
+search never sees CIFAR.
+
+The NAS-Bench-201 table is the packaged, validated copy (:mod:`nas.benchmarks`, made from
+``../shared/benchmarks/nb201/nb201_merged.csv``).
+
+Finished searches are cached as JSON in ``--out`` (default ``results/bench_darts``): rerunning the
+benchmark after an interruption only runs what is missing; ``--fresh`` ignores the cache.
+
+    python scripts/bench_darts.py                         # the whole benchmark (hours on 2 CPU cores)
+    python scripts/bench_darts.py --seeds 0,1,2,3 --epochs 5 --max-train 3000 --cost-epochs 1 --cost-steps 5
+                                                          # the run whose tables the README quotes
+    python scripts/bench_darts.py --guards "none;beta;beta,early-stop"   # settings and combinations
+    python scripts/bench_darts.py --one '{"guards": "none", "seed": 0}'   # one search, its JSON
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import json
+import multiprocessing as mp
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = REPO / "results" / "bench_darts"
+
+#: guard settings of the accuracy table (label -> Guards.parse spec)
+GUARD_SETTINGS: dict[str, str] = {
+    "plain DARTS": "none",
+    "dirichlet (DrNAS)": "dirichlet",
+    "beta (beta-DARTS)": "beta",
+    "skip-cap (P-DARTS)": "skip-cap",
+    "early-stop (DARTS+)": "early-stop",
+}
+#: labels of combinations a run may add with --guards (e.g. "none;beta;beta,early-stop")
+COMBINATIONS: dict[str, str] = {
+    "beta + skip-cap": "beta,skip-cap",
+    "beta + early-stop": "beta,early-stop",
+    "dirichlet + early-stop": "dirichlet,early-stop",
+}
+#: published CIFAR-10 figures (the issue's), and the table's accuracies of the cells the papers report
+PUBLISHED: list[tuple[str, str, str, str]] = [
+    ("DARTS 1st/2nd order (NB201 paper)", "54.30", "15.61*", "16.32*"),
+    ("PC-DARTS (as reported by DrNAS)", "93.41 +- 0.30", "", ""),
+    ("DrNAS", "94.36 +- 0.00", "73.51*", "46.34*"),
+    ("beta-DARTS", "94.36", "73.51*", "46.34*"),
+    ("DARTS-PT", "~88", "", ""),
+]
+
+
+# ----------------------------------------------------------------------------- the NB201 table
+
+
+def nb201_lookup(arch_string: str) -> dict[str, float]:
+    """200-epoch test accuracies (%) and the 12-epoch CIFAR-10 validation accuracy of one cell, from
+    the packaged, validated NAS-Bench-201 table (:func:`nas.benchmarks.load_table`)."""
+    from nas.benchmarks import cell_index, load_table
+
+    table = load_table()
+    index = cell_index(arch_string)
+    return {"index": int(index), "c10": float(table.test("cifar10")[index]),
+            "c100": float(table.test("cifar100")[index]), "in16": float(table.test("imagenet16")[index]),
+            "c10_val12": float(table.signal("cifar10", "val12")[index])}
+
+
+# ----------------------------------------------------------------------------- one search
+
+
+def resized(data: Any, size: int) -> Any:
+    """The splits with every image resized to ``size`` x ``size`` (area interpolation, uint8 again;
+    channel statistics recomputed on the training split)."""
+    import torch
+    import torch.nn.functional as F
+
+    if data.input_shape[1:] == (size, size):
+        return data
+
+    def rs(x: torch.Tensor) -> torch.Tensor:
+        if len(x) == 0:
+            return x.new_zeros((0, x.shape[1], size, size))
+        y = F.interpolate(x.float(), size=(size, size), mode="area")
+        return y.round().clamp_(0, 255).to(torch.uint8)
+
+    x_train = rs(data.x_train)
+    f = x_train.float() / 255.0
+    mean = tuple(float(v) for v in f.mean(dim=(0, 2, 3)))
+    std = tuple(max(float(v), 1e-3) for v in f.std(dim=(0, 2, 3)))
+    return dataclasses.replace(data, x_train=x_train, x_val=rs(data.x_val), x_test=rs(data.x_test), mean=mean,
+                               std=std, name=f"{data.name}@{size}px",
+                               note=(data.note + "; " if data.note else "") + f"resized to {size}x{size}")
+
+
+def run_one(job: dict[str, Any]) -> dict[str, Any]:
+    """One search (in its own process): the job's settings in, a JSON-plain summary out."""
+    import torch
+
+    import nas
+    from nas.darts import darts_search
+
+    torch.set_num_threads(int(job.get("threads", 1)))
+    data = nas.data.load(job.get("data", "fashion-mnist-embedded"), seed=0, max_train=job.get("max_train"))
+    data = resized(data, int(job.get("size", 16)))
+    space_name = job.get("space", "nb201")
+    space = nas.spaces.get(space_name, input_shape=data.input_shape, num_classes=data.num_classes)
+    options = dict(job.get("options", {}))
+    started = time.perf_counter()
+    r = darts_search(space, data, epochs=int(job["epochs"]), seed=int(job["seed"]), guards=job["guards"],
+                     order=int(job.get("order", 1)), pc=int(job.get("pc", 1)), out_dir=job.get("out_dir"),
+                     resume=bool(job.get("out_dir")), progress=False, device=job.get("device"), **options)
+    out = {
+        "job": job, "summary": r.summary, "space": r.space, "guards": r.guards.label(),
+        "epochs_run": r.epochs_run, "stopped_early": r.stopped_early, "stop_reason": r.stop_reason,
+        "derived_from_epoch": r.derived_from_epoch, "search_seconds": r.search_seconds,
+        "wall_seconds": time.perf_counter() - started, "skips": r.stats["skips"],
+        "param_free": r.stats["param_free"], "events": [e["what"] for e in r.events],
+        "epoch_seconds": [h["seconds"] for h in r.history], "peak_memory_mb": [h["peak_memory_mb"] for h in r.history],
+        "supernet_val_acc": r.history[-1]["val_acc"], "cells": [h["cell"] for h in r.history],
+        "device": r.device, "data": data.name,
+    }
+    if space_name == "nb201":
+        out["table"] = nb201_lookup(r.summary.split()[0])
+        out["table_per_epoch"] = [nb201_lookup(c.split()[0])["c10"] for c in out["cells"]]
+    return out
+
+
+def _key(job: dict[str, Any]) -> str:
+    parts = [job.get("space", "nb201"), job["guards"].replace(",", "+").replace("=", "") , f"s{job['seed']}",
+             f"e{job['epochs']}", f"o{job.get('order', 1)}", f"pc{job.get('pc', 1)}", f"px{job.get('size', 16)}"]
+    if job.get("max_train"):
+        parts.append(f"n{job['max_train']}")
+    opts = job.get("options", {})
+    parts += [f"{k}{v}" for k, v in sorted(opts.items()) if k != "eval_batch_size"]
+    return "_".join(str(p) for p in parts)
+
+
+def run_jobs(jobs: list[dict[str, Any]], out: Path, workers: int, fresh: bool) -> list[dict[str, Any]]:
+    """Run the jobs not cached in ``out`` on ``workers`` fresh processes; every job's result."""
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict[str, Any]] = {}
+    todo = []
+    for job in jobs:
+        path = out / f"{_key(job)}.json"
+        if path.exists() and not fresh:
+            results[_key(job)] = json.loads(path.read_text())
+        else:
+            todo.append(job)
+    if todo:
+        print(f"# running {len(todo)} searches on {workers} process(es) ({len(jobs) - len(todo)} cached in {out})",
+              flush=True)
+        ctx = mp.get_context("spawn")
+        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, max_tasks_per_child=1) as pool:
+            futures = {pool.submit(run_one, job): job for job in todo}
+            for fut in cf.as_completed(futures):
+                job = futures[fut]
+                res = fut.result()
+                (out / f"{_key(job)}.json").write_text(json.dumps(res, indent=1))
+                results[_key(job)] = res
+                tab = res.get("table")
+                extra = f" c10 {tab['c10']:.2f}" if tab else ""
+                print(f"#   done {_key(job)}: {res['summary'][:90]}{extra} ({res['wall_seconds']:.0f}s)", flush=True)
+    return [results[_key(j)] for j in jobs]
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def _mean_std(values: Sequence[float]) -> str:
+    if not values:
+        return ""
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.mean(values):.2f} +- {statistics.stdev(values):.2f}"
+
+
+def cost_table(results: list[dict[str, Any]]) -> str:
+    lines = ["| space | mode | s/epoch (mean) | peak memory MB/epoch (max) | supernet val acc | epochs |",
+             "| --- | --- | ---: | ---: | ---: | ---: |"]
+    for r in results:
+        j = r["job"]
+        mode = r["guards"] if r["guards"] != "none" else "plain DARTS"
+        if j.get("order", 1) == 2:
+            mode += ", 2nd order"
+        if j.get("pc", 1) > 1:
+            mode += f", PC K={j['pc']}"
+        secs = statistics.mean(r["epoch_seconds"])
+        mem = max(m for m in r["peak_memory_mb"] if m is not None) if any(r["peak_memory_mb"]) else float("nan")
+        lines.append(f"| {r['space']} | {mode} | {secs:.1f} | {mem:.0f} | {r['supernet_val_acc']:.3f} | "
+                     f"{r['epochs_run']} |")
+    return "\n".join(lines)
+
+
+def seed_table(results: list[dict[str, Any]], labels: dict[str, str]) -> str:
+    lines = ["| guards | seed | derived cell | CIFAR-10 | CIFAR-100 | IN16-120 | c10 val 12ep | supernet val (FMNIST) "
+             "| stopped | skips | param-free | s |",
+             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |"]
+    for r in results:
+        t = r["table"]
+        stop = f"after epoch {r['epochs_run'] - 1}, cell of {r['derived_from_epoch']}" if r["stopped_early"] else "no"
+        lines.append(f"| {labels[r['job']['guards']]} | {r['job']['seed']} | `{r['summary']}` | {t['c10']:.2f} | "
+                     f"{t['c100']:.2f} | {t['in16']:.2f} | {t['c10_val12']:.2f} | {r['supernet_val_acc']:.3f} | "
+                     f"{stop} | {sum(r['skips'].values())} | {r['param_free']:.2f} | {r['search_seconds']:.0f} |")
+    return "\n".join(lines)
+
+
+def summary_table(results: list[dict[str, Any]], labels: dict[str, str]) -> str:
+    lines = ["| method | CIFAR-10 | CIFAR-100 | ImageNet16-120 | min CIFAR-10 | seeds | search data |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    by: dict[str, list[dict[str, Any]]] = {}
+    for r in results:
+        by.setdefault(r["job"]["guards"], []).append(r)
+    for spec, rs in by.items():
+        c10 = [r["table"]["c10"] for r in rs]
+        lines.append(f"| ours: {labels[spec]} | {_mean_std(c10)} | {_mean_std([r['table']['c100'] for r in rs])} | "
+                     f"{_mean_std([r['table']['in16'] for r in rs])} | {min(c10):.2f} | {len(rs)} | {rs[0]['data']} |")
+    for name, c10, c100, in16 in PUBLISHED:
+        lines.append(f"| published: {name} | {c10} | {c100} | {in16} | | | CIFAR-10 |")
+    from nas.benchmarks import load_table
+
+    t = load_table()
+    lines.append(f"| table optimum | {t.optimum('cifar10')[1]:.2f} | {t.optimum('cifar100')[1]:.2f} | "
+                 f"{t.optimum('imagenet16')[1]:.2f} | | | |")
+    return "\n".join(lines)
+
+
+def collapse_trace(results: list[dict[str, Any]], labels: dict[str, str]) -> str:
+    """Per guard setting and seed: the CIFAR-10 accuracy of the cell derived after each epoch."""
+    lines = ["CIFAR-10 accuracy (table) of the cell derived after each epoch (x: not run, search stopped):"]
+    width = max(len(r["table_per_epoch"]) for r in results)
+    for r in results:
+        vals = [f"{v:5.1f}" for v in r["table_per_epoch"]] + ["    x"] * (width - len(r["table_per_epoch"]))
+        lines.append(f"  {labels[r['job']['guards']]:<22} seed {r['job']['seed']}: " + " ".join(vals))
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from nas import cli
+
+    p = cli.ArgumentParser(prog="bench_darts.py", description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", default="0,1,2,3", help="seeds of the nb201 accuracy searches (default 0,1,2,3)")
+    p.add_argument("--epochs", type=int, default=10, help="epochs per nb201 accuracy search (default 10)")
+    p.add_argument("--size", type=int, default=16, help="search image size in pixels (default 16)")
+    p.add_argument("--data", default="fashion-mnist-embedded",
+                   help="any source nas.data.load reads (default: fashion-mnist-embedded)")
+    p.add_argument("--max-train", type=int, default=None,
+                   help="a stratified subset of this many training images (default: all)")
+    p.add_argument("--arch-lr", type=float, default=None,
+                   help="architecture learning rate (default: DARTS's Adam step budget, see main())")
+    p.add_argument("--guards", default=";".join(GUARD_SETTINGS.values()),
+                   help="guard settings of the accuracy table, ';'-separated specs (default: plain DARTS and each "
+                        "guard alone)")
+    p.add_argument("--cost-epochs", type=int, default=2, help="epochs of each cost measurement (default 2)")
+    p.add_argument("--cost-steps", type=int, default=10, help="steps per epoch of each cost measurement (default 10)")
+    p.add_argument("--no-cost", action="store_true", help="skip the cost table")
+    p.add_argument("--no-accuracy", action="store_true", help="skip the nb201 accuracy tables")
+    p.add_argument("--workers", type=int, default=2, help="searches run at once (default 2)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--out", default=str(DEFAULT_OUT), help=f"cache of finished searches (default {DEFAULT_OUT})")
+    p.add_argument("--fresh", action="store_true", help="ignore cached searches")
+    p.add_argument("--one", default=None, help="run one search given as JSON (keys of a job) and print its JSON")
+    args = p.parse_args(argv)
+
+    if args.one:
+        job = {"epochs": 2, "seed": 0, "guards": "default", **json.loads(args.one)}
+        print(json.dumps(run_one(job), indent=1))
+        return 0
+
+    import torch
+
+    out = Path(args.out)
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    # The architecture learning rate: DARTS searches NB201's CIFAR-10 for 50 epochs of 25,000 / 64 = 390
+    # steps at Adam lr 3e-4, an Adam step budget (steps x lr) of about 5.9. Our searches are far shorter;
+    # the default keeps that budget: lr = 5.9 / (our architecture steps).
+    import nas
+
+    halves = len(nas.data.load(args.data, seed=0, max_train=args.max_train).y_train) // 2  # the search halves the training split
+    steps = (halves // 64) * args.epochs
+    arch_lr = args.arch_lr if args.arch_lr is not None else round(50 * 390 * 3e-4 / steps, 4)
+    device_name = (torch.cuda.get_device_name(0) if torch.cuda.is_available() and args.device != "cpu"
+                   else f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, 1 thread/search)")
+    print(f"# bench_darts: {device_name}; torch {torch.__version__}; search data {args.data} at {args.size}px")
+    print(f"# nb201 searches: skeleton C=8, N=1 (3 cells), batch 64, {args.epochs} epochs ({steps} architecture "
+          f"steps), arch lr {arch_lr:g} (Adam), weights SGD 0.025 -> 0.001 cosine")
+    base = {"data": args.data, "size": args.size, "device": args.device, "max_train": args.max_train}
+    nb201_opts = {"width": 8, "cells": 1, "arch_lr": arch_lr}
+
+    if not args.no_cost:
+        cost_jobs = []
+        for space, opts in (("nb201", {"width": 8, "cells": 1}), ("darts", {"width": 8, "cells": 5})):
+            modes: list[tuple[str, int, int]] = [("none", 1, 1), ("none", 2, 1), ("none", 1, 4)]
+            modes += [(g, 1, 1) for g in ("dirichlet", "beta", "skip-cap", "early-stop", "default")]
+            for guards, order, pc in modes:
+                cost_jobs.append({**base, "space": space, "guards": guards, "order": order, "pc": pc, "seed": 0,
+                                  "epochs": args.cost_epochs,
+                                  "options": {**opts, "max_steps": args.cost_steps, "arch_lr": arch_lr}})
+        cost = run_jobs(cost_jobs, out / "cost", args.workers, args.fresh)
+        print("\n## Cost per epoch (short searches: "
+              f"{args.cost_epochs} epochs x {args.cost_steps} steps of 64 images; nb201 C=8 N=1, darts C=8 5 cells)\n")
+        print(cost_table(cost))
+
+    if not args.no_accuracy:
+        specs = [s for s in args.guards.split(";" if ";" in args.guards else ",") if s]
+        from nas.darts import DEFAULT_GUARDS, Guards
+
+        labels = {v: k for k, v in {**GUARD_SETTINGS, **COMBINATIONS}.items()}
+        labels.update({s: s for s in specs if s not in labels})
+        labels = {s: lab + (" [the default]" if Guards.parse(s) == DEFAULT_GUARDS else "") for s, lab in labels.items()}
+        jobs = [{**base, "space": "nb201", "guards": spec, "seed": seed, "epochs": args.epochs,
+                 "out_dir": str(out / "runs" / f"{spec.replace(',', '+')}_s{seed}_e{args.epochs}_px{args.size}"),
+                 "options": dict(nb201_opts)}
+                for spec in specs for seed in seeds]
+        acc = run_jobs(jobs, out / "nb201", args.workers, args.fresh)
+        print(f"\n## NB201: derived cells per seed (search on {acc[0]['data']}; accuracies: the NAS-Bench-201 "
+              f"table, 200 epochs, test)\n")
+        print(seed_table(acc, labels))
+        print("\n## NB201: mean +- std over seeds\n")
+        print(summary_table(acc, labels))
+        print("\n(* the table's accuracy of the cell that paper reports: DARTS the all-skip cell, DrNAS and "
+              "beta-DARTS |nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|"
+              "nor_conv_3x3~2|)\n")
+        print(collapse_trace(acc, labels))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""``scripts/search.py --searcher darts``: one differentiable search as one Ray trial of the runner, one
+row in the run's table, the history in the run folder, a kill -9 resumed from the last epoch, and
+one-line refusals of what a differentiable search cannot do.
+
+The Ray test shares the suite's one local Ray (the ``ray_session`` fixture of conftest.py).
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import nas
+from nas.darts import HISTORY, darts_search
+from nas.runner import ConfigError, SearchConfig, run_search
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+ROOT = Path(__file__).resolve().parent.parent
+HANG = ROOT / "tests" / "data" / "darts_hang.py"
+#: a tiny search: 3 epochs of 2 steps on a 4-channel single-cell nb201 network, retrained for 1 epoch
+TINY = ["--space", "nb201", "--searcher", "darts", "--epochs", "3", "--seed", "1", "--max-train", "400",
+        "--space-option", "C=4", "--space-option", "N=1", "--guards", "dirichlet,beta",
+        "--searcher-option", "batch_size=32", "--searcher-option", "max_steps=2",
+        "--searcher-option", "eval_batch_size=64", "--retrain-epochs", "1", "--batch-size", "32"]
+
+
+def _search_script() -> Any:
+    name = "search_script_for_darts_tests"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / "search.py")
+        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        sys.modules[name] = module
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return sys.modules[name]
+
+
+def _strip(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in h.items() if k not in ("seconds", "peak_memory_mb")} for h in history]
+
+
+def test_darts_through_the_runner_resumes_after_kill_9(ray_session: Any, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """The search is killed (with its Ray) after epoch 1 of 3; ``--resume`` runs epoch 2 only, retrains
+    the derived cell, and records one row whose architecture is the uninterrupted search's."""
+    run = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           "NAS_TEST_DARTS_HANG_AFTER": "1"}
+    cmd = [sys.executable, str(ROOT / "scripts" / "search.py"), *TINY, "--import", str(HANG),
+           "--out", str(tmp_path), "--run-id", "killed", "--no-progress"]
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 400
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if (run / HISTORY).exists() and len(json.loads((run / HISTORY).read_text())) == 2:
+                break
+            time.sleep(0.3)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the search and the Ray it started
+        proc.wait()
+    assert (run / HISTORY).exists(), proc.stderr.read().decode()[-3000:] if proc.stderr else ""
+    before = json.loads((run / HISTORY).read_text())
+    journal = run / "trials.jsonl"
+    assert len(before) == 2 and (not journal.exists() or not journal.read_text().strip())  # no row yet
+
+    capsys.readouterr()
+    assert _search_script().main(["--resume", str(run), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    history = json.loads((run / HISTORY).read_text())
+    assert len(history) == 3 and history[:2] == before  # epochs 0 and 1 were not run again
+    assert "darts on nb201" in out and "derived:" in out
+
+    df = nas.results.load(run, warn=False)
+    assert len(df) == 1
+    row = df.iloc[0]
+    assert row["searcher"] == "darts" and row["status"] == "ok" and row["trial_id"] == 0
+    assert row["info"]["history_file"] == HISTORY and row["info"]["search_seconds"] > 0
+    assert row["params"] > 0 and row["macs"] > 0 and row["epochs"] == 1.0 and 0 <= row["val_acc"] <= 1
+    data = nas.data.load("fashion-mnist-embedded", max_train=400, seed=1)
+    space = nas.spaces.get("nb201", input_shape=data.input_shape, num_classes=data.num_classes, C=4, N=1)
+    arch = nas.from_json(row["arch_json"])
+    assert space.contains(arch) and row["summary"] == space.summary(arch)
+    count = nas.count(arch)
+    assert (row["params"], row["macs"]) == (count.params, count.macs)
+
+    whole = darts_search(space, data, epochs=3, seed=1, guards="dirichlet,beta", progress=False, batch_size=32,
+                         max_steps=2, eval_batch_size=64)
+    assert _strip(whole.history) == _strip(history)  # bit for bit as if never killed
+    assert whole.choices == row["choices"]
+
+    assert _search_script().main(["--resume", str(run), "--no-progress"]) == 0  # finished: resumes to itself
+    assert len(nas.results.load(run, warn=False)) == 1
+    with pytest.raises(ConfigError, match="cannot change on resume"):
+        run_search(resume=run, overrides={"epochs": 4}, progress=False)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--space", "vgg"], "space 'vgg' has no cell to relax"),
+    (["--space", "nb201", "--trials", "3"], "--trials 3 does not apply to darts"),
+    (["--space", "nb201", "--asha"], "it does not take --asha"),
+    (["--space", "nb201", "--max-macs", "5M"], "it does not take --max-macs"),
+    (["--space", "nb201", "--epochs", "1.5"], "a whole number"),
+    (["--space", "nb201", "--guards", "bogus"], "unknown guard 'bogus'"),
+    (["--space", "nb201", "--searcher-option", "widht=8"], "did you mean 'width'"),
+    (["--space", "nb201", "--searcher-option", "batch_size=0"], "batch_size"),
+    (["--space", "vgg", "--searcher", "evolution", "--guards", "beta"], "--guards applies to the darts searcher"),
+])
+def test_darts_refusals_are_one_line_with_exit_2(args: list[str], message: str, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [*args, "--out", str(tmp_path)]
+    if "--searcher" not in args:
+        argv += ["--searcher", "darts"]
+    code = _search_script().main(argv)
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and message in lines[0], err
+    assert not any(tmp_path.iterdir())  # nothing was created
+
+
+def test_darts_options_are_saved_resolved() -> None:
+    from nas.runner.whole_search import resolve_darts_options
+
+    opts = resolve_darts_options({"guards": "beta", "width": 8})
+    assert opts["guards"]["beta"] > 0 and opts["order"] == 1 and opts["pc"] == 1 and opts["width"] == 8
+    assert resolve_darts_options(opts) == opts  # saved settings resolve to themselves (a resume)
+    with pytest.raises(ConfigError, match="order"):
+        resolve_darts_options({"order": 3})
+    SearchConfig(space="nb201", searcher="darts").validate()
