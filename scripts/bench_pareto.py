@@ -10,14 +10,9 @@ squared; the ratio is scaled to the full table). Each time is the best of ``--re
 """
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 from typing import Any, Callable
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from nas import cli  # noqa: E402
 

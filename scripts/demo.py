@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"   {what:<55} {path}")
     print(f"\n   in pandas:  python -c \"import nas; df = nas.results.load('{run_dir}'); "
           f"print(df[['trial_id', 'searcher', 'baseline', 'params', 'macs', 'val_acc']])\"")
-    print(f"   use it:     python -c \"import sys; sys.path.insert(0, '{export_dir}'); from model import build_model; "
+    print(f"   use it:     cd {export_dir} && python -c \"from model import build_model; "
           f"print(build_model())\"")
     print(f"   go on:      python scripts/search.py --resume {run_dir} --trials {2 * args.trials}")
     return 0

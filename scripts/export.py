@@ -24,9 +24,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from nas import cli  # noqa: E402
 
@@ -225,7 +222,7 @@ def _summary(res: Any, metrics: dict[str, Any], seconds: float) -> None:
         print(f"  {'':<{width}}  {path}")
     for note in res.notes:
         print(f"  note: {note}")
-    print(f"\nload it: python -c \"import sys; sys.path.insert(0, '{res.out_dir}'); from model import build_model; "
+    print(f"\nload it: cd {res.out_dir} && python -c \"from model import build_model; "
           f"print(build_model())\"")
 
 

@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from nas import cli  # noqa: E402
 from nas.benchmarks.nb201 import (ACCURACY_COLUMNS, DATASETS, DEFAULT_TABLE, TableError, count_costs,  # noqa: E402
