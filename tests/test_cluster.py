@@ -23,7 +23,7 @@ from processes import descendants, free_port, kill, name, start_node, stopped_at
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
 RAY = str(Path(sys.executable).with_name("ray"))
-TRIALS = 10
+TRIALS = 30  # enough that some are still to run when the lost trial has been retried (a quiet machine is fast)
 
 
 def _journal(run_dir: Path) -> list[dict]:

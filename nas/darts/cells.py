@@ -100,10 +100,18 @@ class CellRelaxation(ABC):
     def selection(self, choices: Mapping[str, Any]) -> Selection:
         """The inverse of :meth:`to_choices`: which edges a point of the space keeps, with which op."""
 
-    @abstractmethod
+    #: the space option that ``cells`` of :meth:`search_space` sets
+    cells_option: str = "N"
+
     def search_space(self, space: SearchSpace, width: int | None, cells: int | None) -> SearchSpace:
         """The space with a reduced skeleton (``width``: the stem width, ``cells``: the cells per stage
-        for nb201 / the number of cells for darts; None keeps the space's own)."""
+        for nb201 / the number of cells for darts; None keeps the space's own), width not searched."""
+        opts = dict(space.options())
+        opts["C"] = width if width is not None else opts["C"]
+        opts[self.cells_option] = cells if cells is not None else opts[self.cells_option]
+        opts.update(search_width=False)
+        opts.pop("widths", None)
+        return type(space)(space.input_shape, space.num_classes, **opts)
 
     def representative(self, space: SearchSpace) -> dict[str, Any]:
         """The choices of one point of the space (the supernet reads its macro skeleton from it)."""
@@ -155,14 +163,6 @@ class NB201Relaxation(CellRelaxation):
         edges = self.kinds[0].edges
         return {"cell": {i: choices[e.label] for i, e in enumerate(edges) if choices[e.label] != "none"}}
 
-    def search_space(self, space: SearchSpace, width: int | None, cells: int | None) -> SearchSpace:
-        opts = dict(space.options())
-        opts["C"] = width if width is not None else opts["C"]
-        opts["N"] = cells if cells is not None else opts["N"]
-        opts.update(search_width=False)
-        opts.pop("widths", None)
-        return type(space)(space.input_shape, space.num_classes, **opts)
-
 
 # ----------------------------------------------------------------------------- darts
 
@@ -171,6 +171,7 @@ class DartsRelaxation(CellRelaxation):
     """The DARTS cells: two inputs, four nodes, 14 edges; each node keeps its 2 strongest inputs."""
 
     space_name = "darts"
+    cells_option = "layers"
 
     def __init__(self) -> None:
         from search_spaces import darts
@@ -223,14 +224,6 @@ class DartsRelaxation(CellRelaxation):
                         chosen[i] = choices[d.edge_name(k.name, k.edges[i].src, node)]
             out[k.name] = chosen
         return out
-
-    def search_space(self, space: SearchSpace, width: int | None, cells: int | None) -> SearchSpace:
-        opts = dict(space.options())
-        opts["C"] = width if width is not None else opts["C"]
-        opts["layers"] = cells if cells is not None else opts["layers"]
-        opts.update(search_width=False)
-        opts.pop("widths", None)
-        return type(space)(space.input_shape, space.num_classes, **opts)
 
 
 # ----------------------------------------------------------------------------- registry

@@ -110,10 +110,14 @@ class QueuedFIFO(_QueuedChoice, FIFOScheduler):
     """First-in first-out, choosing the next trial in O(1) (see :class:`_QueuedChoice`)."""
 
 
-class RecordingASHA(_DriverBound, _QueuedChoice, ASHAScheduler):
-    """ASHA that tells the driver which trials it stopped (to tell them from interrupted ones),
+class _RecordsStops:
+    """Tells the driver which trials the scheduler stopped (to tell them from interrupted ones),
     and lets a trial that is finishing anyway deliver its final report: a trial that ran its
-    whole budget is ``ok``, whatever ASHA thought of it."""
+    whole budget is ``ok``, whatever the scheduler thought of it."""
+
+    STOP: str
+    CONTINUE: str
+    stopped_by: str = "ASHA"
 
     def __init__(self, driver: Driver, epochs: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -121,12 +125,16 @@ class RecordingASHA(_DriverBound, _QueuedChoice, ASHAScheduler):
         self.epochs = epochs
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
-        decision = super().on_trial_result(tune_controller, trial, result)
+        decision = super().on_trial_result(tune_controller, trial, result)  # type: ignore[misc]
         if decision == self.STOP:
             if ran_full_budget(result, self.epochs):
                 return self.CONTINUE
-            self.driver.mark_stopped(trial.trial_id, "stopped early by ASHA")
+            self.driver.mark_stopped(trial.trial_id, f"stopped early by {self.stopped_by}")
         return decision
+
+
+class RecordingASHA(_RecordsStops, _DriverBound, _QueuedChoice, ASHAScheduler):
+    """Ray Tune's ASHA, recording the trials it stops (see :class:`_RecordsStops`)."""
 
 
 class CrashRecorder(_DriverBound, tune.Callback):
@@ -146,23 +154,12 @@ class CrashRecorder(_DriverBound, tune.Callback):
         self.driver.trial_error(trial.trial_id, f"trial crashed after {attempts} attempt(s): {message[:2000]}")
 
 
-class RecordingParetoASHA(_DriverBound, _QueuedChoice, ParetoASHA):
+class RecordingParetoASHA(_RecordsStops, _DriverBound, _QueuedChoice, ParetoASHA):
     """Multi-objective ASHA (:class:`nas.runner.moasha.ParetoASHA`: each rung ranked by
-    non-dominated sorting of (validation accuracy at the rung, exact MACs)) that tells the driver
-    which trials it stopped, like :class:`RecordingASHA`."""
+    non-dominated sorting of (validation accuracy at the rung, exact MACs)), recording the trials
+    it stops like :class:`RecordingASHA`."""
 
-    def __init__(self, driver: Driver, epochs: float, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.driver = driver
-        self.epochs = epochs
-
-    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
-        decision = super().on_trial_result(tune_controller, trial, result)
-        if decision == self.STOP:
-            if ran_full_budget(result, self.epochs):
-                return self.CONTINUE
-            self.driver.mark_stopped(trial.trial_id, "stopped early by multi-objective ASHA")
-        return decision
+    stopped_by = "multi-objective ASHA"
 
 
 class StopOnRequest(Stopper):

@@ -173,6 +173,39 @@ class _EpochBar:
         self.bar.close()
 
 
+def _watch_class() -> type:
+    """The Tune callback class (made on first use: Ray is imported only by a search that runs)."""
+    from ray import tune
+
+    class Watch(tune.Callback):  # type: ignore[misc]
+        """The epoch reports -> the bar; the final report kept in ``final``. Tune pickles its
+        callbacks with its own state: the bar (it holds a terminal) stays out of the pickle."""
+
+        def __init__(self, final: dict[str, Any], bar: Any) -> None:
+            self.final, self.bar = final, bar
+
+        def __getstate__(self) -> dict[str, Any]:
+            return {"final": {}, "bar": None}
+
+        def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],
+                            **info: Any) -> None:
+            if result.get("final"):
+                self.final.clear()
+                self.final.update(result)
+            elif self.bar is not None:
+                self.bar.update(result)
+
+        def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+            try:
+                text = str(trial.get_error() or "")
+            except (OSError, ValueError):
+                text = ""
+            lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+            self.final.update(error=f"the search's worker crashed: {lines[-1] if lines else 'worker lost'}")
+
+    return Watch
+
+
 def _tune_run(cfg: SearchConfig, data: Any, settings: dict[str, Any], bar: _EpochBar | None,
               verbose: bool) -> dict[str, Any]:
     """Run the one trial on Tune (starting Ray, and stopping it again, when none runs here); its
@@ -190,25 +223,6 @@ def _tune_run(cfg: SearchConfig, data: Any, settings: dict[str, Any], bar: _Epoc
         settings = {**settings, "device": "cuda" if gpus else "cpu"}
         final: dict[str, Any] = {}
 
-        class Watch(tune.Callback):  # type: ignore[misc]
-            """The epoch reports -> the bar; the final report kept."""
-
-            def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],
-                                **info: Any) -> None:
-                if result.get("final"):
-                    final.clear()
-                    final.update(result)
-                elif bar is not None:
-                    bar.update(result)
-
-            def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-                try:
-                    text = str(trial.get_error() or "")
-                except (OSError, ValueError):
-                    text = ""
-                lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-                final.update(error=f"the search's worker crashed: {lines[-1] if lines else 'worker lost'}")
-
         trainable = tune.with_resources(tune.with_parameters(run_darts_trial, data=data, settings=settings),
                                         {"cpu": cfg.cpus_per_trial, "gpu": gpus})
         with tempfile.TemporaryDirectory(prefix="tune-", dir=os.environ["RAY_TMPDIR"],
@@ -219,7 +233,7 @@ def _tune_run(cfg: SearchConfig, data: Any, settings: dict[str, Any], bar: _Epoc
                                             trial_dirname_creator=lambda t: f"darts_{t.trial_id}"),
                 run_config=tune.RunConfig(name=cfg.run_id, storage_path=storage, verbose=1 if verbose else 0,
                                           failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
-                                          callbacks=[Watch()], log_to_file=False))
+                                          callbacks=[_watch_class()(final, bar)], log_to_file=False))
             with _quiet_ray_logs(verbose):
                 tuner.fit()
         return {**final, "device": settings["device"]}
