@@ -23,33 +23,17 @@ from nas.searchers.combo import (Combo, DiffusionKernel, choice_graph, complete_
                                  expected_hypervolume_improvement, expected_improvement, horseshoe_log_density,
                                  path_graph_laplacian, slice_sample)
 from nas.spaces import SearchSpace, SpaceError
+from test_searchers import TinySpace  # noqa: E402
 
 FAST: dict[str, Any] = {"n_initial": 4, "n_random": 100, "n_starts": 3, "n_samples": 3, "burn_in": 10}
 
 # ---------------------------------------------------------------- spaces of this module (not registered)
 
-WIDTHS = (2, 4, 8, 16, 32)
-KERNELS = (1, 3, 5)
-
-
-class LayersSpace(SearchSpace):
-    """One to three conv layers (an ordered width, an unordered kernel each): the choices of layers
-    two and three exist only when ``layers`` says so."""
+class LayersSpace(TinySpace):
+    """test_searchers' tiny space (one to three conv layers, an ordered width and an unordered
+    kernel each): the choices of layers two and three exist only when ``layers`` says so."""
 
     name = "combo-layers"
-
-    def define(self, trial: Trial, b: nas.GraphBuilder) -> None:
-        x = b.input
-        width = kernel = None
-        for i in range(trial.suggest_int("layers", 1, 3)):
-            width = trial.suggest_categorical(f"l{i}.width", WIDTHS, ordered=True, mutation="change_width",
-                                              default=width)
-            kernel = trial.suggest_categorical(f"l{i}.kernel", KERNELS, mutation="change_kernel", default=kernel)
-            with b.scope(f"l{i}"):
-                x = b.conv_bn_act(x, width, kernel)
-                if i < 2:
-                    x = b.maxpool(x, 2)
-        b.output(b.linear(b.gap(x), b.num_classes))
 
 
 TOY_A = {"p": 0.0, "q": 0.3, "r": 0.6, "s": 0.1}
