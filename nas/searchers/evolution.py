@@ -303,23 +303,12 @@ class Evolution(Searcher):
 
 def pareto_ranks(points: np.ndarray) -> np.ndarray:
     """Non-dominated sorting rank (0 = Pareto front) of each row of ``points``, all objectives maximised."""
-    n = len(points)
-    ranks = np.zeros(n, dtype=np.int64)
-    if n == 0:
-        return ranks
-    ge = np.all(points[:, None, :] >= points[None, :, :], axis=2)
-    gt = np.any(points[:, None, :] > points[None, :, :], axis=2)
-    dominates = np.asarray(ge & gt)  # dominates[i, j]: i dominates j
-    dominated_by = dominates.sum(axis=0)
-    remaining = np.ones(n, dtype=bool)
-    rank = 0
-    while remaining.any():
-        front = remaining & (dominated_by == 0)
-        ranks[front] = rank
-        remaining &= ~front
-        dominated_by = dominated_by - dominates[front].sum(axis=0)
-        rank += 1
-    return ranks
+    from nas.pareto import pareto_ranks as ranks_of
+
+    points = np.asarray(points, dtype=np.float64)
+    if len(points) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return ranks_of(points, maximize=[True] * points.shape[1])
 
 
 def crowding_distances(points: np.ndarray, ranks: np.ndarray) -> np.ndarray:
