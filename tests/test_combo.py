@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from typing import Any, Callable
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -23,7 +23,7 @@ from nas.searchers.combo import (Combo, DiffusionKernel, choice_graph, complete_
                                  expected_hypervolume_improvement, expected_improvement, horseshoe_log_density,
                                  path_graph_laplacian, slice_sample)
 from nas.spaces import SearchSpace, SpaceError
-from test_searchers import TinySpace  # noqa: E402
+from test_searchers import TinySpace, drive, fake_result  # noqa: E402
 
 FAST: dict[str, Any] = {"n_initial": 4, "n_random": 100, "n_starts": 3, "n_samples": 3, "burn_in": 10}
 
@@ -72,25 +72,6 @@ def make(space: SearchSpace | None = None, seed: int = 0, **kw: Any) -> Combo:
     s = searchers.get("combo", space or layers_space(), seed=seed, **{**FAST, **kw})
     assert isinstance(s, Combo)
     return s
-
-
-def fake_result(c: Candidate) -> Result:
-    """Wider and deeper is better (as in the shared contract tests)."""
-    ch = c.arch.meta["choices"]
-    score = sum(math.log2(ch[f"l{i}.width"]) * (1 + 0.1 * ch[f"l{i}.kernel"]) for i in range(ch["layers"])) / 30.0
-    cost = nas.count(c.arch)
-    return Result("ok", val_acc=min(score, 1.0), macs=cost.macs, params=cost.params)
-
-
-def drive(s: searchers.Searcher, n: int,
-          result: Callable[[Candidate], Result] = fake_result) -> list[tuple[Candidate, Result]]:
-    out = []
-    for _ in range(n):
-        c = s.ask()
-        r = result(c)
-        s.tell(c, r)
-        out.append((c, r))
-    return out
 
 
 # ---------------------------------------------------------------- choice graphs and the kernel

@@ -88,4 +88,5 @@ def test_export_best_under_budget_retrains(run: Path, tmp_path: Path, capsys: py
 
 
 def test_tiny_helper_is_valid() -> None:
-    nas.validate(tiny(2))
+    nas.validate(tiny(2))  # raises GraphError if not
+    assert nas.count(tiny(4)).params > nas.count(tiny(2)).params  # its width is the one given

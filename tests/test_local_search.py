@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pytest
 
 import nas
+from nas import searchers, testing
 from nas.searchers import Candidate, Result, SearcherError
 from nas.searchers.local_search import LocalSearch
 
@@ -30,14 +31,9 @@ def space(**kw: Any) -> nas.spaces.SearchSpace:
     return nas.spaces.get("nb201", **kw)
 
 
-def drive(s: LocalSearch, n: int, result: Any = score) -> list[tuple[Candidate, Result]]:
-    out = []
-    for _ in range(n):
-        c = s.ask()
-        r = result(c)
-        s.tell(c, r)
-        out.append((c, r))
-    return out
+def drive(s: searchers.Searcher, n: int,
+          result: Callable[[Candidate], Result] = score) -> list[tuple[Candidate, Result]]:
+    return testing.drive(s, n, result)
 
 
 def keys(pairs: list[tuple[Candidate, Result]]) -> list[str]:

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pytest
 
 import nas
-from nas import searchers
+from nas import searchers, testing
 from nas.choices import Trial
 from nas.searchers import Candidate, Evolution, Result, SearcherError
 from nas.spaces import SearchSpace, SpaceError
@@ -81,14 +81,9 @@ def fake_result(c: Candidate) -> Result:
     return Result("ok", val_acc=min(score, 1.0), macs=cost.macs, params=cost.params)
 
 
-def drive(s: searchers.Searcher, n: int, result=fake_result) -> list[tuple[Candidate, Result]]:
-    out = []
-    for _ in range(n):
-        c = s.ask()
-        r = result(c)
-        s.tell(c, r)
-        out.append((c, r))
-    return out
+def drive(s: searchers.Searcher, n: int,
+          result: Callable[[Candidate], Result] = fake_result) -> list[tuple[Candidate, Result]]:
+    return testing.drive(s, n, result)
 
 
 # ---------------------------------------------------------------- the contract, for every searcher

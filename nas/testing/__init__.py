@@ -17,6 +17,8 @@ case is reproduced from its seed.
 :mod:`nas.testing.torch_reference`     :func:`torch_counts`: MACs and params as torch counts
                                        them (FlopCounterMode, numel, on the meta device);
                                        :func:`assert_counts_match`: ``nas.count`` equals them
+:mod:`nas.testing.searchers`           :func:`drive`: ask and tell a searcher ``n`` times, as
+                                       the runner would, with results of your making
 :mod:`nas.testing.shapes`              torch's documented output-size formulas
                                        (:func:`conv_size`, :func:`pool_size`,
                                        :func:`convt_size`), a second opinion on shape inference
@@ -71,12 +73,13 @@ from __future__ import annotations
 
 from nas.testing.corruptions import CORRUPTIONS, JSON_CORRUPTIONS, NEEDS_MAP, corrupt, corrupt_json
 from nas.testing.random_nets import ACTIVATIONS, AWKWARD_NAMES, Shape, random_architecture, relabel
+from nas.testing.searchers import drive
 from nas.testing.shapes import conv_size, convt_size, pool_size, strided_size
 from nas.testing.torch_reference import assert_counts_match, torch_counts
 
 __all__ = [
     "random_architecture", "relabel", "ACTIVATIONS", "AWKWARD_NAMES", "Shape",
     "corrupt", "corrupt_json", "CORRUPTIONS", "JSON_CORRUPTIONS", "NEEDS_MAP",
-    "torch_counts", "assert_counts_match",
+    "torch_counts", "assert_counts_match", "drive",
     "conv_size", "pool_size", "convt_size", "strided_size",
 ]
