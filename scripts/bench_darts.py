@@ -53,12 +53,17 @@ GUARD_SETTINGS: dict[str, str] = {
     "beta (beta-DARTS)": "beta",
     "skip-cap (P-DARTS)": "skip-cap",
     "early-stop (DARTS+)": "early-stop",
+    "free-cap (P-DARTS rule on all param-free ops)": "free-cap",
+    "free-stop (DARTS+ rule on all param-free ops)": "free-stop",
 }
 #: labels of combinations a run may add with --guards (e.g. "none;beta;beta,early-stop")
 COMBINATIONS: dict[str, str] = {
     "beta + skip-cap": "beta,skip-cap",
     "beta + early-stop": "beta,early-stop",
     "dirichlet + early-stop": "dirichlet,early-stop",
+    "beta + free-cap": "beta,free-cap",
+    "beta + free-stop": "beta,free-stop",
+    "dirichlet + free-cap": "dirichlet,free-cap",
 }
 #: published CIFAR-10 figures (the issue's), and the table's accuracies of the cells the papers report
 PUBLISHED: list[tuple[str, str, str, str]] = [
@@ -75,14 +80,12 @@ PUBLISHED: list[tuple[str, str, str, str]] = [
 
 def nb201_lookup(arch_string: str) -> dict[str, float]:
     """200-epoch test accuracies (%) and the 12-epoch CIFAR-10 validation accuracy of one cell, from
-    the packaged, validated NAS-Bench-201 table (:func:`nas.benchmarks.load_table`)."""
-    from nas.benchmarks import cell_index, load_table
+    the packaged, validated NAS-Bench-201 table (:func:`nas.benchmarks.cell_accuracies`)."""
+    from nas.benchmarks import cell_accuracies
 
-    table = load_table()
-    index = cell_index(arch_string)
-    return {"index": int(index), "c10": float(table.test("cifar10")[index]),
-            "c100": float(table.test("cifar100")[index]), "in16": float(table.test("imagenet16")[index]),
-            "c10_val12": float(table.signal("cifar10", "val12")[index])}
+    acc = cell_accuracies(arch_string)
+    return {"index": int(acc["index"]), "c10": acc["cifar10"], "c100": acc["cifar100"], "in16": acc["imagenet16"],
+            "c10_val12": acc["cifar10_val12"]}
 
 
 # ----------------------------------------------------------------------------- one search
@@ -268,6 +271,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="any source nas.data.load reads (default: fashion-mnist-embedded)")
     p.add_argument("--max-train", type=int, default=None,
                    help="a stratified subset of this many training images (default: all)")
+    p.add_argument("--width", type=int, default=8, help="stem width of the nb201 search skeleton (default 8)")
+    p.add_argument("--cells", type=int, default=1, help="cells per stage of the nb201 search skeleton (default 1)")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other DartsConfig field for the nb201 searches (JSON value), repeatable")
     p.add_argument("--arch-lr", type=float, default=None,
                    help="architecture learning rate (default: DARTS's Adam step budget, see main())")
     p.add_argument("--guards", default=";".join(GUARD_SETTINGS.values()),
@@ -304,10 +311,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     device_name = (torch.cuda.get_device_name(0) if torch.cuda.is_available() and args.device != "cpu"
                    else f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, 1 thread/search)")
     print(f"# bench_darts: {device_name}; torch {torch.__version__}; search data {args.data} at {args.size}px")
-    print(f"# nb201 searches: skeleton C=8, N=1 (3 cells), batch 64, {args.epochs} epochs ({steps} architecture "
+    print(f"# nb201 searches: skeleton C={args.width}, N={args.cells} ({3 * args.cells} cells), batch 64, {args.epochs} epochs ({steps} architecture "
           f"steps), arch lr {arch_lr:g} (Adam), weights SGD 0.025 -> 0.001 cosine")
     base = {"data": args.data, "size": args.size, "device": args.device, "max_train": args.max_train}
-    nb201_opts = {"width": 8, "cells": 1, "arch_lr": arch_lr}
+    nb201_opts: dict[str, Any] = {"width": args.width, "cells": args.cells, "arch_lr": arch_lr}
+    for item in args.option:
+        key, sep, value = item.partition("=")
+        if not sep:
+            p.error(f"--option takes KEY=VALUE, got {item!r}")
+        nb201_opts[key.strip()] = json.loads(value)
 
     if not args.no_cost:
         cost_jobs = []
@@ -331,9 +343,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         labels.update({s: s for s in specs if s not in labels})
         labels = {s: lab + (" [the default]" if Guards.parse(s) == DEFAULT_GUARDS else "") for s, lab in labels.items()}
         jobs = [{**base, "space": "nb201", "guards": spec, "seed": seed, "epochs": args.epochs,
-                 "out_dir": str(out / "runs" / f"{spec.replace(',', '+')}_s{seed}_e{args.epochs}_px{args.size}"),
                  "options": dict(nb201_opts)}
                 for spec in specs for seed in seeds]
+        for job in jobs:  # each search's own folder: checkpoints resume only a search with the same settings
+            job["out_dir"] = str(out / "runs" / _key(job))
         acc = run_jobs(jobs, out / "nb201", args.workers, args.fresh)
         print(f"\n## NB201: derived cells per seed (search on {acc[0]['data']}; accuracies: the NAS-Bench-201 "
               f"table, 200 epochs, test)\n")

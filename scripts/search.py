@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"search space: {', '.join(nas.spaces.names())} (and those of --import modules)")
     what.add_argument("--space-option", action="append", type=cli.key_value, default=None, metavar="KEY=VALUE",
                       help="space constructor option, JSON value (repeatable), e.g. stages=3")
+    from nas.darts.guards import PRESETS as GUARD_PRESETS
     from nas.runner.whole_search import WHOLE_SEARCHERS
 
     searchers = nas.searchers.names() + list(WHOLE_SEARCHERS)
@@ -129,8 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     darts = p.add_argument_group("darts (differentiable search; --epochs are search epochs, other options of "
                                  "nas.darts.DartsConfig by --searcher-option, e.g. width=8 cells=1 arch_lr=0.001)")
     darts.add_argument("--guards", default=None,
-                       help="darts: guards against collapse, a preset (default, none, dirichlet, beta, skip-cap, "
-                            "early-stop, prune) or a combination such as beta,skip-cap (default: default)")
+                       help=f"darts: guards against collapse, a preset ({', '.join(GUARD_PRESETS)}) or a "
+                            "combination such as beta,free-cap (default: default)")
     darts.add_argument("--order", type=int, choices=(1, 2), default=None,
                        help="darts: 1 first-order, 2 second-order (unrolled) (default: 1)")
     darts.add_argument("--pc", type=cli.positive_int, default=None,
@@ -297,6 +298,12 @@ def print_darts_summary(outcome: Any) -> None:
     print(f"  derived: {row['summary']}")
     print(f"  params {_int(row['params'])}, MACs {_int(row['macs'])}; skip connections {info.get('skips')}, "
           f"parameter-free ops {info.get('param_free_fraction', 0):.0%} of kept edges")
+    if row["space"] == "nb201":
+        from nas.benchmarks import cell_accuracies
+
+        acc = cell_accuracies(row["summary"].split()[0])
+        print(f"  in the NAS-Bench-201 table (200 epochs, test): CIFAR-10 {acc['cifar10']:.2f}%, CIFAR-100 "
+              f"{acc['cifar100']:.2f}%, ImageNet16-120 {acc['imagenet16']:.2f}%")
     supernet = info.get("supernet_val_acc")
     print(f"  supernet val_acc {supernet:.4f}" if isinstance(supernet, float) else "  supernet val_acc -")
     if _known(row["val_acc"]):

@@ -77,6 +77,10 @@ def test_darts_through_the_runner_resumes_after_kill_9(ray_session: Any, tmp_pat
     history = json.loads((run / HISTORY).read_text())
     assert len(history) == 3 and history[:2] == before  # epochs 0 and 1 were not run again
     assert "darts on nb201" in out and "derived:" in out
+    from nas.benchmarks import cell_accuracies
+
+    c10 = cell_accuracies(json.loads((run / "darts_result.json").read_text())["summary"].split()[0])["cifar10"]
+    assert f"in the NAS-Bench-201 table (200 epochs, test): CIFAR-10 {c10:.2f}%" in out
 
     df = nas.results.load(run, warn=False)
     assert len(df) == 1

@@ -16,7 +16,7 @@ import torch
 
 import nas
 from nas.darts import DartsError, Guards, Supernet, darts_search, relaxation
-from nas.darts.derive import cap_skips, cell_stats, derive, prune_weakest
+from nas.darts.derive import cap_skips, cell_stats, derive, dominant_skips, prune_weakest
 from nas.darts.guards import dirichlet_sample, mixing_weights
 from nas.darts.search import CHECKPOINT, HISTORY, RESULT
 from nas.results import clean_row
@@ -118,6 +118,31 @@ def test_derive_nb201_takes_the_strongest_op_per_edge() -> None:
     assert int(masks["cell"].sum()) == 30 - 2 - 6
 
 
+def test_param_free_cap_and_signal_watch_pooling_and_none() -> None:
+    relax = relaxation("nb201")
+    ops = relax.ops
+    w = torch.full((6, 5), 0.1)
+    picks = ["avg_pool_3x3", "none", "nor_conv_3x3", "skip_connect", "avg_pool_3x3", "nor_conv_1x1"]
+    for i, op in enumerate(picks):
+        w[i, ops.index(op)] = 0.6 + 0.01 * i
+    masks = {"cell": torch.ones(6, 5, dtype=torch.bool)}
+    sel = derive(relax, {"cell": w}, masks)
+    free = Guards.parse("free-cap=1").watched(relax)
+    assert free == relax.param_free and Guards.parse("skip-cap").watched(relax) == {"skip_connect"}
+    # a skip-only rule sees one skip; the parameter-free rule sees four ops
+    assert dominant_skips(relax, {"cell": w}, masks, sel, 1.2) == 1
+    assert dominant_skips(relax, {"cell": w}, masks, sel, 1.2, free) == 4
+    capped = derive(relax, {"cell": w}, masks, skip_cap=1, watched=free)
+    assert sum(op in free for op in capped["cell"].values()) == 1
+    assert capped["cell"][4] == "avg_pool_3x3"  # the strongest parameter-free op stays
+    assert capped["cell"][2] == "nor_conv_3x3" and capped["cell"][5] == "nor_conv_1x1"
+    events = cap_skips(relax, {"cell": w}, masks, sel, cap=1, watched=free)
+    assert len(events) == 1 and "parameter-free" in events[0]["what"]
+    for i, op in ((0, "avg_pool_3x3"), (1, "none"), (3, "skip_connect")):  # each excess edge loses its winner
+        assert not masks["cell"][i, ops.index(op)]
+    assert masks["cell"][4].all()
+
+
 def test_derive_darts_keeps_two_inputs_per_node_and_builds(data: nas.data.DataSplits) -> None:
     relax = relaxation("darts")
     space = nas.spaces.get("darts", input_shape=(3, 16, 16), num_classes=5, C=4, layers=3)
@@ -141,7 +166,10 @@ def test_guards_parse_and_refuse() -> None:
     assert Guards.parse("beta=3,early-stop=3") == Guards(beta=3.0, early_stop=True, stop_skips=3)
     assert Guards.parse(["dirichlet=0", "skip-cap=1"]) == Guards(dirichlet=True, dirichlet_reg=0.0, skip_cap=1)
     assert Guards.parse(None) == Guards.parse("default") and Guards.parse("default").names
-    for bad in ("dirichlet,default", "bogus", "beta=x", ""):
+    assert Guards.parse("beta,free-cap=1,free-stop") == Guards(beta=2.0, skip_cap=1, early_stop=True, stop_skips=3,
+                                                               watch="param-free")
+    assert Guards.parse("free-cap,free-stop").label() == "free-cap+free-stop"
+    for bad in ("dirichlet,default", "bogus", "beta=x", "", "skip-cap,free-stop"):
         with pytest.raises(DartsError):
             Guards.parse(bad)
 

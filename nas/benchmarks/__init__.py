@@ -10,8 +10,9 @@
 """
 from __future__ import annotations
 
-from nas.benchmarks.nb201 import DATASETS, NB201Table, TableError, cell_index, dataset_spec, load_table
+from nas.benchmarks.nb201 import (DATASETS, NB201Table, TableError, cell_accuracies, cell_index, dataset_spec,
+                                  load_table)
 from nas.benchmarks.tabular import TabularData, evaluate, is_tabular, load_data
 
-__all__ = ["DATASETS", "NB201Table", "TableError", "TabularData", "cell_index", "dataset_spec", "evaluate",
+__all__ = ["DATASETS", "NB201Table", "TableError", "TabularData", "cell_accuracies", "cell_index", "dataset_spec", "evaluate",
            "is_tabular", "load_data", "load_table"]

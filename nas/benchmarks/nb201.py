@@ -26,7 +26,7 @@ import numpy as np
 
 __all__ = [
     "DATASETS", "DatasetSpec", "NB201Table", "TableError", "SIGNALS", "NUM_CELLS", "DEFAULT_TABLE",
-    "dataset_spec", "load_table", "cell_index",
+    "dataset_spec", "load_table", "cell_index", "cell_accuracies",
 ]
 
 NUM_CELLS = 15_625
@@ -104,6 +104,18 @@ def cell_index(arch: Any) -> int:
     from search_spaces.nb201 import nb201_index
 
     return nb201_index(arch)
+
+
+def cell_accuracies(arch: Any, table: NB201Table | None = None) -> dict[str, float]:
+    """The table's figures for one cell (an architecture, its choices or official string): its index,
+    the 200-epoch test accuracy (%) on each dataset (``cifar10``, ``cifar100``, ``imagenet16``) and the
+    12-epoch CIFAR-10 validation accuracy (``cifar10_val12``)."""
+    table = table or load_table()
+    index = cell_index(arch)
+    out: dict[str, float] = {"index": int(index)}
+    out.update({key: float(table.test(key)[index]) for key in DATASETS})
+    out["cifar10_val12"] = float(table.signal("cifar10", "val12")[index])
+    return out
 
 
 class NB201Table:

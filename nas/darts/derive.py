@@ -36,15 +36,17 @@ def _best(row: torch.Tensor, allowed: torch.Tensor, ops: Sequence[str], exclude:
 
 
 def derive(relax: CellRelaxation, weights: Mapping[str, torch.Tensor], masks: Mapping[str, torch.Tensor],
-           edge_weights: Mapping[str, torch.Tensor] | None = None, skip_cap: int | None = None) -> Selection:
+           edge_weights: Mapping[str, torch.Tensor] | None = None, skip_cap: int | None = None,
+           watched: frozenset[str] | None = None) -> Selection:
     """The discrete cell of the weights (per kind: edges x ops, on any device).
 
     A kind that keeps every edge takes each edge's strongest allowed op (``none`` included: the
     benchmark's cells may drop an edge). A kind that keeps k inputs per node ranks a node's
     incoming edges by their strongest allowed op other than ``none`` (times the edge weight, with
     edge normalisation) and keeps the top k with that op (DARTS's rule). With ``skip_cap`` a capped
-    kind keeps at most that many skip connections (the strongest); the others take their best op
-    that is neither skip nor none (P-DARTS's rule)."""
+    kind keeps at most that many edges whose op is ``watched`` (default: the skip connection; the
+    strongest are kept); the others take their best op that is neither watched nor none (P-DARTS's
+    rule)."""
     ops = relax.ops
     out: Selection = {}
     for kind in relax.kinds:
@@ -68,12 +70,12 @@ def derive(relax: CellRelaxation, weights: Mapping[str, torch.Tensor], masks: Ma
                 for _, i, op in ranked[: kind.select_inputs]:
                     chosen[i] = op if op is not None else relax.none_op
         if skip_cap is not None and kind.capped:
-            skips = [i for i, op in chosen.items() if op == relax.skip_op]
-            if len(skips) > skip_cap:
-                j = ops.index(relax.skip_op)
-                skips.sort(key=lambda i: (-float(w[i, j]), i))
-                for i in skips[skip_cap:]:
-                    chosen[i] = _best(w[i], m[i], ops, exclude=(relax.skip_op, relax.none_op)) or relax.none_op
+            watch = _watched(relax, watched)
+            hits = [i for i, op in chosen.items() if op in watch]
+            if len(hits) > skip_cap:
+                hits.sort(key=lambda i: (-float(w[i, ops.index(chosen[i])]), i))
+                for i in hits[skip_cap:]:
+                    chosen[i] = _best(w[i], m[i], ops, exclude=(*watch, relax.none_op)) or relax.none_op
         out[kind.name] = dict(sorted(chosen.items()))
     return out
 
@@ -88,12 +90,17 @@ def cell_stats(relax: CellRelaxation, selection: Selection) -> dict[str, Any]:
             "capped_skips": max((skips[k.name] for k in relax.kinds if k.capped), default=0)}
 
 
+def _watched(relax: CellRelaxation, watched: frozenset[str] | None) -> frozenset[str]:
+    """The ops a skip cap / collapse signal watches (default: the skip connection alone)."""
+    return frozenset({relax.skip_op}) if watched is None else watched
+
+
 def dominant_skips(relax: CellRelaxation, weights: Mapping[str, torch.Tensor], masks: Mapping[str, torch.Tensor],
-                   selection: Selection, ratio: float) -> int:
-    """The collapse signal's count: the most, over capped kinds, of kept edges whose op is the skip
-    connection with a weight at least ``ratio`` times the edge's next strongest allowed op (the
-    near-uniform weights of a young search do not count)."""
-    j = relax.ops.index(relax.skip_op)
+                   selection: Selection, ratio: float, watched: frozenset[str] | None = None) -> int:
+    """The collapse signal's count: the most, over capped kinds, of kept edges whose op is watched
+    (default: the skip connection) with a weight at least ``ratio`` times the edge's next strongest
+    allowed op (the near-uniform weights of a young search do not count)."""
+    watch = _watched(relax, watched)
     most = 0
     for kind in relax.kinds:
         if not kind.capped:
@@ -102,8 +109,9 @@ def dominant_skips(relax: CellRelaxation, weights: Mapping[str, torch.Tensor], m
         m = masks[kind.name].cpu()
         n = 0
         for i, op in selection[kind.name].items():
-            if op != relax.skip_op:
+            if op not in watch:
                 continue
+            j = relax.ops.index(op)
             others = [float(w[i, q]) for q in range(len(relax.ops)) if q != j and bool(m[i, q])]
             if not others or float(w[i, j]) >= ratio * max(others):
                 n += 1
@@ -112,27 +120,29 @@ def dominant_skips(relax: CellRelaxation, weights: Mapping[str, torch.Tensor], m
 
 
 def cap_skips(relax: CellRelaxation, weights: Mapping[str, torch.Tensor], masks: Mapping[str, torch.Tensor],
-              selection: Selection, cap: int) -> list[dict[str, Any]]:
-    """Progressive skip cap: where a capped kind's derived cell has more than ``cap`` skips, turn the
-    skip connection off (in ``masks``, in place) on the excess edges, weakest skip weight first.
-    Returns one event per kind acted on."""
+              selection: Selection, cap: int, watched: frozenset[str] | None = None) -> list[dict[str, Any]]:
+    """Progressive cap: where a capped kind's derived cell has more than ``cap`` edges whose op is
+    watched (default: the skip connection), turn that op off (in ``masks``, in place) on the excess
+    edges, weakest first. Returns one event per kind acted on."""
     events = []
-    j = relax.ops.index(relax.skip_op)
+    watch = _watched(relax, watched)
+    name = "skips" if watch == {relax.skip_op} else "parameter-free ops"
     for kind in relax.kinds:
         if not kind.capped:
             continue
-        skips = [i for i, op in selection[kind.name].items() if op == relax.skip_op]
-        if len(skips) <= cap:
+        chosen = selection[kind.name]
+        hits = [i for i, op in chosen.items() if op in watch]
+        if len(hits) <= cap:
             continue
         w = weights[kind.name].detach().float().cpu()
-        skips.sort(key=lambda i: (-float(w[i, j]), i))
-        pruned = skips[cap:]
+        hits.sort(key=lambda i: (-float(w[i, relax.ops.index(chosen[i])]), i))
+        pruned = hits[cap:]
         for i in pruned:
-            masks[kind.name][i, j] = False
+            masks[kind.name][i, relax.ops.index(chosen[i])] = False
         events.append({"guard": "skip-cap", "kind": kind.name,
                        "edges": [kind.edges[i].label for i in pruned],
-                       "what": f"{len(skips)} skips > cap {cap}: skip pruned on "
-                               f"{', '.join(kind.edges[i].label for i in pruned)}"})
+                       "what": f"{len(hits)} {name} > cap {cap}: pruned "
+                               f"{', '.join(f'{SHORT.get(chosen[i], chosen[i])} on {kind.edges[i].label}' for i in pruned)}"})
     return events
 
 

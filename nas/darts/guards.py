@@ -27,6 +27,11 @@ DARTS (first and second order) derives the all-skip cell, 54.30% on CIFAR-10.
     connections that dominate their edge (weight at least ``stop_dominance`` times the edge's next
     strongest op, so that the near-uniform weights of the first epochs cannot raise it). The search
     stops there and the result is the cell derived one epoch before.
+``watch``
+    What the skip cap and the collapse signal count: ``"skip"`` (the papers' rule) or
+    ``"param-free"``, every parameter-free op (skip, pooling, ``none``): plain DARTS on small proxy
+    data collapses onto pooling and ``none`` as often as onto skips, which a skip-only rule never
+    sees. ``free-cap`` / ``free-stop`` are the cap and the stop with ``watch="param-free"``.
 
 No guard acts during ``warmup_epochs`` (weights only, architecture weights unchanged).
 
@@ -42,6 +47,9 @@ import torch
 import torch.nn.functional as F
 
 from nas.darts.cells import CellRelaxation, DartsError
+
+#: what the skip cap and the collapse signal count: skip connections, or every parameter-free op
+WATCHES = ("skip", "param-free")
 
 __all__ = ["Guards", "PRESETS", "DEFAULT_GUARDS", "mixing_weights", "edge_weights", "arch_penalty",
            "dirichlet_sample"]
@@ -59,6 +67,7 @@ class Guards:
     early_stop: bool = False
     stop_skips: int = 2
     stop_dominance: float = 1.2
+    watch: str = "skip"
 
     def __post_init__(self) -> None:
         if self.dirichlet_reg < 0 or not math.isfinite(self.dirichlet_reg):
@@ -73,6 +82,12 @@ class Guards:
             raise DartsError(f"guards: stop_skips must be an int >= 1, got {self.stop_skips!r}")
         if not (math.isfinite(self.stop_dominance) and self.stop_dominance >= 1):
             raise DartsError(f"guards: stop_dominance must be a number >= 1, got {self.stop_dominance!r}")
+        if self.watch not in WATCHES:
+            raise DartsError(f"guards: watch must be one of {', '.join(WATCHES)}, got {self.watch!r}")
+
+    def watched(self, relax: CellRelaxation) -> frozenset[str]:
+        """The ops the skip cap and the collapse signal count in ``relax``'s cells."""
+        return frozenset({relax.skip_op}) if self.watch == "skip" else frozenset(relax.param_free)
 
     @property
     def names(self) -> list[str]:
@@ -82,12 +97,13 @@ class Guards:
             out.append("dirichlet")
         if self.beta > 0:
             out.append("beta")
+        free = self.watch == "param-free"
         if self.skip_cap is not None:
-            out.append("skip-cap")
+            out.append("free-cap" if free else "skip-cap")
         if self.prune_at:
             out.append("prune")
         if self.early_stop:
-            out.append("early-stop")
+            out.append("free-stop" if free else "early-stop")
         return out
 
     def label(self) -> str:
@@ -126,6 +142,7 @@ class Guards:
         if len(tokens) == 1 and tokens[0] in ("default", "none"):
             return PRESETS[tokens[0]]
         g = Guards()
+        watches: set[str] = set()
         for token in tokens:
             name, _, value = token.partition("=")
             name = name.strip().replace("_", "-")
@@ -134,23 +151,28 @@ class Guards:
                     g = replace(g, dirichlet=True, **({"dirichlet_reg": float(value)} if value else {}))
                 elif name == "beta":
                     g = replace(g, beta=float(value) if value else PRESETS["beta"].beta)
-                elif name == "skip-cap":
-                    g = replace(g, skip_cap=int(value) if value else PRESETS["skip-cap"].skip_cap)
+                elif name in ("skip-cap", "free-cap"):
+                    g = replace(g, skip_cap=int(value) if value else PRESETS[name].skip_cap)
+                    watches.add(PRESETS[name].watch)
                 elif name == "prune":
                     fracs = tuple(float(v) for v in value.split("/")) if value else PRESETS["prune"].prune_at
                     g = replace(g, prune_at=fracs)
-                elif name == "early-stop":
-                    g = replace(g, early_stop=True, **({"stop_skips": int(value)} if value else {}))
+                elif name in ("early-stop", "free-stop"):
+                    g = replace(g, early_stop=True, stop_skips=int(value) if value else PRESETS[name].stop_skips)
+                    watches.add(PRESETS[name].watch)
                 elif name in PRESETS:
                     raise DartsError(f"guards: preset {name!r} cannot be combined; name the guards instead")
                 else:
                     raise DartsError(f"guards: unknown guard {name!r}; guards are dirichlet, beta, skip-cap, "
-                                     f"prune, early-stop (presets: {', '.join(PRESETS)})")
+                                     f"free-cap, prune, early-stop, free-stop (presets: {', '.join(PRESETS)})")
             except ValueError as exc:
                 if isinstance(exc, DartsError):
                     raise
                 raise DartsError(f"guards: bad value in {token!r} ({exc})") from None
-        return g
+        if len(watches) > 1:
+            raise DartsError("guards: skip-cap / early-stop watch skip connections and free-cap / free-stop all "
+                             "parameter-free ops; combine a cap and a stop of the same kind")
+        return replace(g, watch=watches.pop()) if watches else g
 
 
 #: The guard used when none is named, chosen by measurement (scripts/bench_darts.py, nb201, 4 seeds,
@@ -170,6 +192,8 @@ PRESETS: dict[str, Guards] = {
     "skip-cap": Guards(skip_cap=2),
     "prune": Guards(prune_at=(1 / 3, 2 / 3)),
     "early-stop": Guards(early_stop=True),
+    "free-cap": Guards(skip_cap=2, watch="param-free"),
+    "free-stop": Guards(early_stop=True, stop_skips=3, watch="param-free"),
 }
 
 

@@ -152,14 +152,15 @@ class DartsResult:
     def guard_summary(self) -> str:
         """One line per guard: on or off, and what it did."""
         g = self.guards
+        watched = "skips" if g.watch == "skip" else "parameter-free ops"
         lines = []
         fired: dict[str, list[str]] = {}
         for e in self.events:
             fired.setdefault(e["guard"], []).append(f"epoch {e['epoch']}: {e['what']}")
         rows = [("dirichlet", g.dirichlet, f"reg {g.dirichlet_reg:g}"), ("beta", g.beta > 0, f"lambda {g.beta:g}"),
-                ("skip-cap", g.skip_cap is not None, f"cap {g.skip_cap}"),
+                ("skip-cap", g.skip_cap is not None, f"cap {g.skip_cap} {watched}"),
                 ("prune", bool(g.prune_at), f"at {', '.join(f'{f:.2f}' for f in g.prune_at)}"),
-                ("early-stop", g.early_stop, f"signal: >= {g.stop_skips} dominant skips")]
+                ("early-stop", g.early_stop, f"signal: >= {g.stop_skips} dominant {watched}")]
         for name, on, setting in rows:
             if not on:
                 lines.append(f"  {name:<10} off")
@@ -469,7 +470,8 @@ class _Loop:
         masks = {k.name: net.arch.mask(k.name) for k in self.relax.kinds}
         selection = derive(self.relax, weights, masks, ew)
         stats = cell_stats(self.relax, selection)
-        stats["dominant_skips"] = dominant_skips(self.relax, weights, masks, selection, self.guards.stop_dominance)
+        stats["dominant_skips"] = dominant_skips(self.relax, weights, masks, selection, self.guards.stop_dominance,
+                                                 self.guards.watched(self.relax))
         events = self.guard_actions(epoch, weights, masks, selection, stats) if search_arch else []
         entry = {
             "epoch": epoch, "seconds": seconds, "peak_memory_mb": _peak_memory_mb(self.dev), "lr": lr,
@@ -581,13 +583,14 @@ class _Loop:
         events: list[dict[str, Any]] = []
         if g.early_stop and stats["dominant_skips"] >= g.stop_skips:
             self.log.stopped_at = epoch
-            self.log.stop_reason = (f"collapse signal: {stats['dominant_skips']} dominant skip connections in a "
+            what = "skip connections" if g.watch == "skip" else "parameter-free ops"
+            self.log.stop_reason = (f"collapse signal: {stats['dominant_skips']} dominant {what} in a "
                                     f"derived cell (>= {g.stop_skips})")
             events.append({"guard": "early-stop", "what": self.log.stop_reason})
         if self.log.stopped_at is None:
             changed = False
             if g.skip_cap is not None:
-                acted = cap_skips(self.relax, weights, masks, selection, g.skip_cap)
+                acted = cap_skips(self.relax, weights, masks, selection, g.skip_cap, g.watched(self.relax))
                 events += acted
                 changed |= bool(acted)
             if epoch in self.prune_epochs:
@@ -626,7 +629,8 @@ class _Loop:
             source = self.history[-1]
             weights, ew = self.mix(sample=False, gen=None, detach=True)
             masks = {k.name: self.net.arch.mask(k.name) for k in self.relax.kinds}
-            selection = derive(self.relax, weights, masks, ew, skip_cap=self.guards.skip_cap)
+            selection = derive(self.relax, weights, masks, ew, skip_cap=self.guards.skip_cap,
+                               watched=self.guards.watched(self.relax))
         choices = self.relax.to_choices(space, selection)
         arch = space.build(choices)
         return DartsResult(
@@ -646,7 +650,8 @@ class _Loop:
                 for o in ops:
                     masks[k][i, self.relax.ops.index(o)] = False
         ew = {k: torch.tensor(v) for k, v in entry["edge_weights"].items()} if "edge_weights" in entry else None
-        return derive(self.relax, weights, masks, ew, skip_cap=self.guards.skip_cap)
+        return derive(self.relax, weights, masks, ew, skip_cap=self.guards.skip_cap,
+                      watched=self.guards.watched(self.relax))
 
     # ------------------------------------------------------------------ checkpoints
 

@@ -247,6 +247,10 @@ def _check_tabular(cfg: SearchConfig) -> None:
     if cfg.asha:
         raise ConfigError(f"--asha has nothing to stop on the {cfg.dataset} table (a trial is one lookup); "
                           f"leave it out")
+    if cfg.searcher == "darts":
+        raise ConfigError(f"--searcher darts trains a supernet on images, and the {cfg.dataset} table holds none: "
+                          f"search on image data (e.g. --dataset fashion-mnist-embedded or a CIFAR-10 folder); the "
+                          f"summary of a darts run on the nb201 space gives the derived cell's table accuracies")
 
 
 def _check_train_options(options: Mapping[str, Any]) -> None:
