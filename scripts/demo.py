@@ -16,9 +16,9 @@
    the trainer's augmentation; ResNet-20 0.777 against 0.770 with batch 64 at 0.1 and the
    augmentation). With GAP heads only, no candidate beat LeNet-5: a GAP head needs more than one
    epoch to learn what a flattened 7x7 map gives a linear classifier at once. With the flatten
-   head and the 1M budget the searched front dominated all three baselines in four runs (seed 0
-   twice, 1 and 2; seed 0: 80.0-80.3% at 0.27-0.36M MACs against LeNet-5's 78.5% at 0.42M,
-   81.8% at 0.44-0.94M against ResNet-20's 77.7% at 31M and MobileNet v1's 74.5% at 42M; two
+   head and the 1M budget the searched front dominated all three baselines in five runs (seed 0
+   three times, 1 and 2; seed 0: 80.0-80.3% at 0.27-0.36M MACs against LeNet-5's 78.5% at 0.42M,
+   80.3-81.8% at 0.44-0.94M against ResNet-20's 77.7% at 31M and MobileNet v1's 74.5% at 42M; two
    workers finish trials in no fixed order, so reruns evolve different networks). Under 3M MACs
    the candidates spread over costlier nets and at seed 2 none came under LeNet-5's MACs;
 2. front - ``scripts/pareto.py``: the Pareto front of validation accuracy vs MACs with the
