@@ -13,6 +13,10 @@ of one family's blocks, written by that family's own block writer. Choices (``s{
     s{i}.depth               blocks in the stage, 1..max_depth (log-uniform)  add_layer / remove_layer
     s{i}.width               the stage's output width (ordered)               change_width
     s{i}.kernel              the blocks' kernel, 3 or 5                       change_kernel
+    head                     ``gap`` (global average pooling, then a linear   change_op
+                             classifier) or ``flatten`` (a linear classifier
+                             on the whole last map, as LeNet-5's); asked only
+                             when the ``heads`` option offers both
 
 Depth, width and kernel are shared by the families, so switching a stage's family keeps them;
 a family's variant is its own choice (a family switched to takes its first variant). A decision
@@ -41,7 +45,9 @@ mobilenet  t3, t6       inverted residual with expansion 3 or 6 (MobileNet v2, R
 A stage in ``reduce_at`` halves the resolution at its start: a stride-2 first block for ResNet
 and MobileNet stages, a 2x2 max pool before the blocks for the others. The stem is a 3x3 conv-BN-
 ReLU (inputs above 64 px: 7x7/2 conv-BN-ReLU and a 3x3/2 max pool); the head is global average
-pooling and a linear classifier.
+pooling and a linear classifier by default. ``heads=["gap", "flatten"]`` also offers a linear
+classifier on the flattened last map: on small inputs trained briefly that is the cheap, wide
+LeNet-like net (a 7x7 map keeps where things are), at ``7 * 7 * width * classes`` MACs.
 """
 from __future__ import annotations
 
@@ -73,6 +79,7 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "mobilenet": ("separable", "t3", "t6"),
 }
 FAMILIES: tuple[str, ...] = tuple(VARIANTS)
+HEADS: tuple[str, ...] = ("gap", "flatten")  # GAP -> linear; flatten -> linear on the whole map
 DEFAULT_WIDTHS: tuple[int, ...] = (16, 24, 32, 48, 64, 96, 128, 192, 256)
 DEFAULT_STEM_WIDTHS: tuple[int, ...] = (16, 24, 32, 48, 64)
 KERNELS: tuple[int, ...] = (3, 5)
@@ -156,7 +163,7 @@ class MixedSpace(Family):
     Options: ``stages`` (3; 4 above 64 px), ``max_depth`` (3, blocks per stage), ``widths``
     (stage widths, >= 8), ``stem_widths``, ``reductions`` (how many stages halve the resolution;
     by default as many as the input allows, at most ``stages - 1``), ``families`` (a subset of
-    FAMILIES).
+    FAMILIES), ``heads`` (a subset of HEADS; ``("gap",)`` by default, which asks nothing).
     """
 
     def __init__(
@@ -164,7 +171,7 @@ class MixedSpace(Family):
         max_macs: int | None = None, max_params: int | None = None,
         stages: int | None = None, max_depth: int = 3, widths: Sequence[int] = DEFAULT_WIDTHS,
         stem_widths: Sequence[int] = DEFAULT_STEM_WIDTHS, reductions: int | None = None,
-        families: Sequence[str] = FAMILIES,
+        families: Sequence[str] = FAMILIES, heads: Sequence[str] = ("gap",),
     ) -> None:
         super().__init__(input_shape, num_classes, max_macs, max_params)
         size = min(self.input_shape[1:])
@@ -176,6 +183,8 @@ class MixedSpace(Family):
                                                          positive=True, sort=True)
         chosen = check_values("mixed", "families", families, allowed=FAMILIES)
         self.families: tuple[str, ...] = tuple(f for f in FAMILIES if f in chosen)
+        chosen_heads = check_values("mixed", "heads", heads, allowed=HEADS)
+        self.heads: tuple[str, ...] = tuple(h for h in HEADS if h in chosen_heads)
         # the map side after the stem, and how many halvings it takes before reaching 1 px
         self._stem_size = _half(_half(size)) if large else size
         room = int(math.log2(self._stem_size))
@@ -200,7 +209,8 @@ class MixedSpace(Family):
     # ------------------------------------------------------------------ the definition
 
     def define(self, trial: Trial, b: GraphBuilder) -> None:
-        """The stem, ``stages`` stages of the chosen families' blocks, GAP and a linear classifier."""
+        """The stem, ``stages`` stages of the chosen families' blocks, the head (GAP or flatten) and a
+        linear classifier."""
         stem = _ask(trial, "stem.width", self.stem_widths, ordered=True, mutation="change_width")
         reduce_at = _ask(trial, "reduce_at", self._placements, mutation="rewire", default=self._default_placement)
         with b.scope("stem"):
@@ -220,8 +230,10 @@ class MixedSpace(Family):
             with b.scope(f"stage{i + 1}"):
                 x, channels, size = write_stage(b, x, channels, size, family, variant, depth, width, k,
                                                 i in reduce_at)
+        head = _ask(trial, "head", self.heads, mutation="change_op")
         with b.scope("head"):
-            x = b.linear(b.gap(x), b.num_classes, name="classifier")
+            x = b.gap(x) if head == "gap" else b.flatten(x)
+            x = b.linear(x, b.num_classes, name="classifier")
         b.output(x)
 
     # ------------------------------------------------------------------ description
@@ -240,10 +252,15 @@ class MixedSpace(Family):
 
     def summary(self, arch: Architecture) -> str:
         """E.g. ``stem 16 | resnet basic x2 w32 k3 | /2 mobilenet t6 x1 w48 k5 | /2 vgg x1 w64 k3``
-        (``/2``: the stage halves the resolution)."""
-        parts = [f"stem {self.choices(arch).get('stem.width', self.stem_widths[0])}"]
+        (``/2``: the stage halves the resolution), then ``| flatten head`` when the space offers
+        more than one head and this one is not GAP."""
+        c = self.choices(arch)
+        parts = [f"stem {c.get('stem.width', self.stem_widths[0])}"]
         for st in self.stage_choices(arch):
             variant = "" if len(VARIANTS[st["family"]]) == 1 else f" {st['variant']}"
             parts.append(f"{'/2 ' if st['reduce'] else ''}{st['family']}{variant} x{st['depth']} w{st['width']} "
                          f"k{st['kernel']}")
+        head = c.get("head", self.heads[0])
+        if head != "gap":
+            parts.append(f"{head} head")
         return " | ".join(parts)

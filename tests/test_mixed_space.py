@@ -3,8 +3,8 @@
 Checks its choices and their mutation kinds, that every family and variant is reachable and
 writes its own block (costs equal torch's FlopCounterMode, forwards are finite), where the
 resolution halves, what a family switch keeps, sampling under tight budgets at Fashion-MNIST
-size (the README's ``--max-macs 5M`` and the demo's 3M), option errors and the summary. The
-contract every space keeps is tests/test_spaces_contract.py.
+size (the README's ``--max-macs 5M`` and the demo's 1M), the optional flatten head, option errors
+and the summary. The contract every space keeps is tests/test_spaces_contract.py.
 """
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ from search_spaces.mixed import FAMILIES, KERNELS, VARIANTS, MixedSpace
 
 SHAPE = (3, 32, 32)
 FASHION = (1, 28, 28)
-DEMO_OPTIONS = {"widths": [8, 16, 24, 32, 48], "stem_widths": [8, 16]}  # scripts/demo.py
+DEMO_OPTIONS = {"widths": [8, 16, 24, 32, 48], "stem_widths": [8, 16], "heads": ["gap", "flatten"]}  # scripts/demo.py
+DEMO_MAX_MACS = 1_000_000  # scripts/demo.py
 PAIRS = [(f, v) for f in FAMILIES for v in VARIANTS[f]]
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny CPU forwards (conftest.py)
@@ -232,20 +233,78 @@ def test_sampling_at_fashion_mnist_under_the_readmes_5m_macs() -> None:
     assert np.median(macs) > 1_000_000  # the budget is used, not just the cheapest corner
 
 
-def test_sampling_under_the_demos_3m_macs_with_its_options() -> None:
-    space = nas.spaces.get("mixed", input_shape=FASHION, num_classes=10, max_macs=3_000_000, **DEMO_OPTIONS)
+def test_sampling_under_the_demos_1m_macs_with_its_options() -> None:
+    space = nas.spaces.get("mixed", input_shape=FASHION, num_classes=10, max_macs=DEMO_MAX_MACS, **DEMO_OPTIONS)
     rng = np.random.default_rng(0)
-    for _ in range(30):
-        arch = space.sample(rng)
-        assert nas.count(arch).macs <= 3_000_000
+    archs = [space.sample(rng) for _ in range(30)]
+    for arch in archs:
+        assert nas.count(arch).macs <= DEMO_MAX_MACS
         child, _ = space.mutate(arch, rng)
-        assert nas.count(child).macs <= 3_000_000
+        assert nas.count(child).macs <= DEMO_MAX_MACS
+    assert len({nas.arch_hash(a) for a in archs}) == 30
+
+
+def test_the_demo_script_uses_these_options() -> None:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "demo.py"
+    spec = importlib.util.spec_from_file_location("nas_demo_options", path)
+    assert spec is not None and spec.loader is not None
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    assert demo.SPACE_OPTIONS == DEMO_OPTIONS and demo.MAX_MACS == DEMO_MAX_MACS
+    assert demo.build_parser().parse_args([]).max_macs == DEMO_MAX_MACS
 
 
 def test_an_impossible_budget_says_how_cheap_the_space_gets() -> None:
     space = nas.spaces.get("mixed", input_shape=FASHION, num_classes=10, max_macs=1_000)
     with pytest.raises(SpaceError, match=r"no architecture within max_macs=1,000.*raise the limits"):
         space.sample(0)
+
+
+# ----------------------------------------------------------------------------- the head
+
+
+def test_the_head_is_gap_unless_flatten_is_offered(space: MixedSpace) -> None:
+    assert space.heads == ("gap",) and "head" not in {c.name for c in space.choice_specs()}
+    assert len(ops(space.sample(0), "gap")) == 1 and not ops(space.sample(0), "flatten")
+    both = nas.spaces.get("mixed", input_shape=SHAPE, num_classes=10, heads=["flatten", "gap"])
+    assert both.heads == ("gap", "flatten")  # canonical order
+    head = {c.name: c for c in both.choice_specs()}["head"]
+    assert head.options == ("gap", "flatten") and head.mutation == "change_op"
+
+
+def test_a_flatten_head_classifies_the_whole_last_map() -> None:
+    space = nas.spaces.get("mixed", input_shape=FASHION, num_classes=10, **DEMO_OPTIONS)
+    choices = {**point(space, [("vgg", "plain", 1, 8, 3), ("vgg", "plain", 1, 16, 3), ("vgg", "plain", 1, 24, 3)],
+                       stem=8, reduce_at=[0, 1]), "head": "flatten"}
+    arch = space.build(choices)
+    assert not ops(arch, "gap") and len(ops(arch, "flatten")) == 1
+    flat = nas.analyse(arch)
+    assert tuple(flat.shapes["head.classifier"]) == (10,)
+    assert stage_outputs(arch, 3)[-1] == (24, 7, 7)
+    cost = nas.count(arch)
+    assert cost.macs == torch_counts(arch)[0]
+    assert cost.table.set_index("name").loc["head.classifier", "macs"] == 24 * 7 * 7 * 10
+    assert space.summary(arch).endswith("| vgg x1 w24 k3 | flatten head")
+    gap = space.build({**choices, "head": "gap"})
+    assert space.summary(gap).endswith("| vgg x1 w24 k3") and nas.count(gap).macs < cost.macs
+    model = nas.compile(arch, seed=0).eval()
+    with torch.no_grad():
+        assert model(torch.randn(2, *FASHION)).shape == (2, 10)
+
+
+def test_the_head_is_searched_like_any_choice() -> None:
+    space = nas.spaces.get("mixed", input_shape=FASHION, num_classes=10, max_macs=DEMO_MAX_MACS, **DEMO_OPTIONS)
+    rng = np.random.default_rng(0)
+    heads = {space.choices(space.sample(rng))["head"] for _ in range(30)}
+    assert heads == {"gap", "flatten"}
+    arch = space.sample(1)
+    flipped = [child for child, m in space.neighbours(arch) if m.where == "head"]
+    assert len(flipped) == 1 and space.choices(flipped[0])["head"] != space.choices(arch)["head"]
+    assert not np.array_equal(space.encode(arch), space.encode(flipped[0]))
+    assert space.contains(flipped[0])
 
 
 # ----------------------------------------------------------------------------- options
@@ -266,6 +325,8 @@ def test_an_impossible_budget_says_how_cheap_the_space_gets() -> None:
     ({"reductions": 4}, r"reductions \(4\) cannot exceed stages \(3\)"),
     ({"stages": 6, "reductions": 6}, r"6 reductions would shrink the 32 px map .* below 1 px; use reductions <= 5"),
     ({"kernels": [3]}, r"space 'mixed': .*kernels"),
+    ({"heads": ["mlp"]}, r"heads must be distinct among \['gap', 'flatten'\]"),
+    ({"heads": []}, r"heads must be"),
 ])
 def test_bad_options_say_what_to_fix(options: dict[str, Any], message: str) -> None:
     with pytest.raises(SpaceError, match=message):
@@ -276,7 +337,7 @@ def test_options_round_trip_and_are_canonical() -> None:
     space = nas.spaces.get("mixed", input_shape=SHAPE, num_classes=10, families=["mobilenet", "vgg"],
                            widths=[64, 16, 32])
     assert space.options() == {"stages": 3, "max_depth": 3, "widths": [16, 32, 64], "stem_widths": [16, 24, 32, 48, 64],
-                               "reductions": 2, "families": ["vgg", "mobilenet"]}
+                               "reductions": 2, "families": ["vgg", "mobilenet"], "heads": ["gap"]}
     again = nas.spaces.get("mixed", input_shape=SHAPE, num_classes=10, **space.options())
     assert [c.to_dict() for c in again.choice_specs()] == [c.to_dict() for c in space.choice_specs()]
     arch = space.sample(3)
