@@ -24,7 +24,7 @@ Finished searches are cached as JSON in ``--out`` (default ``results/bench_darts
 benchmark after an interruption only runs what is missing; ``--fresh`` ignores the cache.
 
     python scripts/bench_darts.py                         # the whole benchmark (hours on 2 CPU cores)
-    python scripts/bench_darts.py --seeds 0,1,2,3 --epochs 5 --max-train 3000 --cost-epochs 1 --cost-steps 5
+    python scripts/bench_darts.py --guards "none;beta" --no-cost      
                                                           # the run whose tables the README quotes
     python scripts/bench_darts.py --guards "none;beta;beta,early-stop"   # settings and combinations
     python scripts/bench_darts.py --one '{"guards": "none", "seed": 0}'   # one search, its JSON
@@ -265,14 +265,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     p = cli.ArgumentParser(prog="bench_darts.py", description=__doc__.splitlines()[0])
     p.add_argument("--seeds", default="0,1,2,3", help="seeds of the nb201 accuracy searches (default 0,1,2,3)")
-    p.add_argument("--epochs", type=int, default=10, help="epochs per nb201 accuracy search (default 10)")
+    p.add_argument("--epochs", type=int, default=20, help="epochs per nb201 accuracy search (default 20)")
     p.add_argument("--size", type=int, default=16, help="search image size in pixels (default 16)")
     p.add_argument("--data", default="fashion-mnist-embedded",
                    help="any source nas.data.load reads (default: fashion-mnist-embedded)")
     p.add_argument("--max-train", type=int, default=None,
                    help="a stratified subset of this many training images (default: all)")
     p.add_argument("--width", type=int, default=8, help="stem width of the nb201 search skeleton (default 8)")
-    p.add_argument("--cells", type=int, default=1, help="cells per stage of the nb201 search skeleton (default 1)")
+    p.add_argument("--cells", type=int, default=3,
+                   help="cells per stage of the nb201 search skeleton (default 3; NB201's own is 5)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="any other DartsConfig field for the nb201 searches (JSON value), repeatable")
     p.add_argument("--arch-lr", type=float, default=None,
@@ -336,7 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(cost_table(cost))
 
     if not args.no_accuracy:
-        specs = [s for s in args.guards.split(";" if ";" in args.guards else ",") if s]
+        specs = [s.strip() for s in args.guards.split(";") if s.strip()]  # "beta,free-cap" is one combination
         from nas.darts import DEFAULT_GUARDS, Guards
 
         labels = {v: k for k, v in {**GUARD_SETTINGS, **COMBINATIONS}.items()}
