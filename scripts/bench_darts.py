@@ -24,7 +24,7 @@ Finished searches are cached as JSON in ``--out`` (default ``results/bench_darts
 benchmark after an interruption only runs what is missing; ``--fresh`` ignores the cache.
 
     python scripts/bench_darts.py                         # the whole benchmark (hours on 2 CPU cores)
-    python scripts/bench_darts.py --guards "none;beta" --no-cost      
+    python scripts/bench_darts.py --guards "none;beta" --no-cost
                                                           # the run whose tables the README quotes
     python scripts/bench_darts.py --guards "none;beta;beta,early-stop"   # settings and combinations
     python scripts/bench_darts.py --one '{"guards": "none", "seed": 0}'   # one search, its JSON
