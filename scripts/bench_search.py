@@ -5,7 +5,10 @@
    alone: no training; goal >= 1,000/s for evolution and random);
 2. ``overhead`` - Ray Tune's cost per trial: the same candidates trained through the runner
    (one worker) and by calling the evaluator directly in this process;
-3. ``speedup``  - throughput of 2 workers over 1 on this machine (goal >= 1.7x on 2 cores);
+3. ``speedup``  - throughput of 2 workers over 1 on this machine (goal >= 1.8x on 2 cores), by
+   wall clock and over the trials' span, with where each search's time went (before the first
+   trial, training, the rest of each trial, between trials, idle workers) and the CPU other
+   processes took meanwhile (a busy machine lowers the ratio; Linux only);
 4. ``moasha``   - early stopping on accuracy vs MACs: the same random proposals trained for the
    same wall-clock budget (``--time-limit``) with no early stopping, single-objective ASHA, and
    multi-objective ASHA (``--asha --objective accuracy-macs``), several seeds; the hypervolume of
@@ -147,8 +150,107 @@ def bench_overhead(space_name: str, trials: int, work: Path) -> dict[str, Any]:
     return result
 
 
+def _busy_core_seconds() -> float | None:
+    """CPU time the whole machine has spent busy since boot (all processes, all cores; Linux
+    /proc/stat), None elsewhere."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+class _TreeCpu:
+    """CPU time of this process and everything below it (Ray's daemons and workers) while in the
+    ``with`` block: each process's user + system time, sampled every ``every`` seconds from Linux
+    /proc (a process that ends loses at most its last interval); ``seconds`` is None elsewhere."""
+
+    def __init__(self, every: float = 0.25) -> None:
+        import threading
+
+        self.every = every
+        self.seconds: float | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._seen: dict[tuple[int, int], float] = {}  # (pid, start tick) -> CPU seconds at the last sample
+        self._base: dict[tuple[int, int], float] = {}
+
+    @staticmethod
+    def _sample() -> dict[tuple[int, int], float] | None:
+        stats: dict[int, list[str]] = {}
+        try:
+            entries = os.listdir("/proc")
+        except OSError:
+            return None
+        for entry in entries:
+            if entry.isdigit():
+                try:
+                    stats[int(entry)] = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+        children: dict[int, list[int]] = {}
+        for p, f in stats.items():
+            children.setdefault(int(f[1]), []).append(p)
+        out: dict[tuple[int, int], float] = {}
+        tick, todo = os.sysconf("SC_CLK_TCK"), [os.getpid()]
+        while todo:
+            p = todo.pop()
+            if p in stats:
+                f = stats[p]
+                out[(p, int(f[19]))] = (int(f[11]) + int(f[12])) / tick
+            todo += children.get(p, [])
+        return out
+
+    def _run(self) -> None:
+        while not self._done.wait(self.every):
+            now = self._sample() or {}
+            self._seen.update(now)
+
+    def __enter__(self) -> _TreeCpu:
+        first = self._sample()
+        if first is not None:
+            self._base = dict(first)
+            self._seen = dict(first)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if not self._thread.is_alive():
+            return
+        self._done.set()
+        self._thread.join()
+        self._seen.update(self._sample() or {})
+        self.seconds = sum(t - self._base.get(key, 0.0) for key, t in self._seen.items())
+
+
+def _where_time_went(df: Any, wall: float, called: float, workers: int) -> dict[str, Any]:
+    """Split a search's wall clock (``called``: when run_search was called, epoch seconds) into the
+    time before its first trial, the trials' span and the time after; and the workers' time over
+    the span (workers x span) into the training loops, the rest of each trial, the gaps between two
+    trials of one worker process, and the time a worker sat idle while others still ran."""
+    starts = df["start_time"].map(lambda t: t.timestamp())
+    ends = df["end_time"].map(lambda t: t.timestamp())
+    first, last = float(starts.min()), float(ends.max())
+    inside = float((ends - starts).sum())
+    training = float(df["train_seconds"].fillna(0.0).sum())
+    gaps = lead = 0.0
+    for _, rows in df.assign(_s=starts, _e=ends).sort_values("_s").groupby("worker"):
+        s, e = rows["_s"].to_numpy(), rows["_e"].to_numpy()
+        gaps += float((s[1:] - e[:-1]).clip(min=0).sum())
+        lead += float(s[0] - first) + float(last - e[-1])
+    span = last - first
+    idle = max(0.0, workers * span - inside - gaps)  # the time a worker (slot) was not running a trial
+    return {"wall_s": wall, "before_first_trial_s": first - called, "trials_span_s": span,
+            "after_last_trial_s": wall - (last - called), "worker_time_s": workers * span,
+            "training_s": training, "rest_of_trials_s": inside - training, "between_trials_s": gaps,
+            "idle_s": idle, "worker_processes": int(df["worker"].nunique()), "trials": int(len(df)),
+            "trial_seconds_sum": inside}
+
+
 def bench_speedup(space_name: str, trials: int, work: Path) -> dict[str, Any]:
-    """Trials per second with 2 workers over 1 (1 CPU each), same candidates."""
+    """Trials per second with 2 workers over 1 (1 CPU each), same candidates; where the time of
+    each search went, and how much of the machine other processes took meanwhile."""
     from nas.runner import SearchConfig, start_ray
 
     start_ray(num_cpus=2)
@@ -158,20 +260,56 @@ def bench_speedup(space_name: str, trials: int, work: Path) -> dict[str, Any]:
         cfg = SearchConfig(space=space_name, searcher="random", trials=trials, epochs=1, workers=workers, seed=1,
                            max_macs=3_000_000, train_options={"batch_size": 64, "lr": 0.1},
                            space_options=SMALL.get(space_name, {}), run_id=f"speedup-{workers}")
-        t0 = time.perf_counter()
-        outcome = _quiet_search(cfg, work)
-        wall = time.perf_counter() - t0
-        df = outcome.trials
-        span = (df["end_time"].max() - df["start_time"].min()).total_seconds()
-        out[f"workers_{workers}"] = {"wall_s": wall, "trials_span_s": span, "trial_seconds_sum": float(df["seconds"].sum()),
-                                     "trials_per_s": trials / wall}
-        print(f"  {workers} worker(s): {wall:.1f} s wall ({span:.1f} s from first start to last end), "
-              f"{trials / wall:.3f} trials/s, {df['seconds'].sum():.1f} s inside trials", flush=True)
-    out["speedup_wall"] = out["workers_1"]["wall_s"] / out["workers_2"]["wall_s"]
-    out["speedup_span"] = out["workers_1"]["trials_span_s"] / out["workers_2"]["trials_span_s"]
-    print(f"  speed-up of 2 workers over 1: {out['speedup_wall']:.2f}x wall clock, "
-          f"{out['speedup_span']:.2f}x over the trials' span", flush=True)
+        busy0, load0 = _busy_core_seconds(), os.getloadavg()
+        with _TreeCpu() as mine:
+            called, t0 = time.time(), time.perf_counter()
+            outcome = _quiet_search(cfg, work)
+            wall = time.perf_counter() - t0
+        busy1 = _busy_core_seconds()
+        part = _where_time_went(outcome.trials, wall, called, workers)
+        part["load_avg_before"] = load0
+        if busy0 is not None and busy1 is not None and mine.seconds is not None:
+            part["cpu_this_search_s"] = mine.seconds
+            part["cpu_others_s"] = max(0.0, (busy1 - busy0) - mine.seconds)
+        part["trials_per_s"] = trials / wall
+        out[f"workers_{workers}"] = part
+        print(f"  {workers} worker(s): {wall:.1f} s wall, {part['trials_span_s']:.1f} s from the first trial's start "
+              f"to the last one's end", flush=True)
+    one, two = out["workers_1"], out["workers_2"]
+    out["speedup_wall"] = one["wall_s"] / two["wall_s"]
+    out["speedup_span"] = one["trials_span_s"] / two["trials_span_s"]
+    out["trial_time_ratio"] = two["trial_seconds_sum"] / one["trial_seconds_sum"]
+    print(_speedup_table(one, two), flush=True)
+    print(f"  speed-up of 2 workers over 1: {out['speedup_wall']:.2f}x wall clock, {out['speedup_span']:.2f}x over "
+          f"the trials' span (goal 1.8x); the same trials took {out['trial_time_ratio']:.2f}x as long side by side "
+          f"as one at a time", flush=True)
     return out
+
+
+def _speedup_table(one: dict[str, Any], two: dict[str, Any]) -> str:
+    """Where the time of the 1-worker and the 2-worker search went, side by side."""
+    rows = [("wall clock", "wall_s", ""),
+            ("  before the first trial", "before_first_trial_s", "Tune's start; worker processes start (Python, Ray, "
+                                                                  "torch, nas imports, warm-up)"),
+            ("  trials' span", "trials_span_s", "first trial's start to last trial's end"),
+            ("  after the last trial", "after_last_trial_s", "Tune's stop, the table written"),
+            ("worker time over the span", "worker_time_s", "workers x span, of which:"),
+            ("  training loops", "training_s", "nas.train's epochs"),
+            ("  rest of the trials", "rest_of_trials_s", "parse, cost, compile, init, validation"),
+            ("  between two trials", "between_trials_s", "per-trial fixed cost: report, Tune's actor reuse, "
+                                                         "the driver's ask and record"),
+            ("  idle, others running", "idle_s", "a worker without a trial: the last trials' tail"),
+            ("CPU of this search", "cpu_this_search_s", "core-seconds: driver, Ray, workers"),
+            ("CPU of other processes", "cpu_others_s", "core-seconds taken by everything else on the machine")]
+    lines = [f"    {'':<28} {'1 worker':>9} {'2 workers':>10}"]
+    for label, key, note in rows:
+        if key not in one or key not in two:
+            continue
+        lines.append(f"    {label:<28} {one[key]:>8.1f}s {two[key]:>9.1f}s  {note}")
+    lines.append(f"    {'worker processes':<28} {one['worker_processes']:>9d} {two['worker_processes']:>10d}  "
+                 f"for {one['trials']} trials (Tune reuses each worker's actor)")
+    lines.append(f"    {'load average before':<28} {one['load_avg_before'][0]:>9.2f} {two['load_avg_before'][0]:>10.2f}")
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------ 4. multi-objective early stopping

@@ -52,7 +52,7 @@ def test_two_nodes_node_loss_ctrl_c_and_resume(ray_session, tmp_path: Path) -> N
         search = subprocess.Popen(
             [sys.executable, str(ROOT / "scripts" / "search.py"), "--address", address, "--space", "tiny",
              "--import", "test_searchers", "--searcher", "random", "--trials", str(TRIALS), "--workers", "2",
-             "--epochs", "1", "--max-train", "1200", "--val-fraction", "0.25", "--batch-size", "32",
+             "--epochs", "1", "--max-train", "600", "--val-fraction", "0.25", "--batch-size", "32",
              "--out", str(out), "--run-id", "cluster", "--no-progress"],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
         run_dir = out / "cluster"

@@ -5,6 +5,11 @@ passing every epoch's report to a callback, and returns the final report. :func:
 that on a Ray worker (its reports go to ``tune.report``); the in-process backend
 (:mod:`nas.runner.local_backend`) calls :func:`evaluate_trial` directly.
 
+A Ray worker process serves many trials (Tune reuses its actors): the search's data reaches it
+once (:class:`SharedData`, kept for the process's later trials) and the process's one-off start-up
+work (:func:`warm_up`) is done before its first trial's clock starts, so a trial's ``seconds`` are
+the same whichever worker it lands on.
+
 Reports carry :data:`nas.schema.EPOCH_REPORT_KEYS` after each epoch (what a scheduler such as
 ASHA reads) and :data:`nas.schema.REPORT_KEYS` at the end (``final=True``), from which the driver
 writes the trial's row.
@@ -22,7 +27,49 @@ from typing import Any, Callable
 from nas.runner.config import SearchConfig
 from nas.schema import ROW_FROM_REPORT
 
-__all__ = ["run_trial", "evaluate_trial", "trial_settings", "score"]
+__all__ = ["run_trial", "evaluate_trial", "trial_settings", "score", "SharedData", "warm_up"]
+
+#: What this process keeps between the trials it runs: the search's data (by its object id) and
+#: whether :func:`warm_up` ran.
+_PROCESS: dict[str, Any] = {}
+
+
+class SharedData:
+    """A search's data (``DataSplits`` or a table's ``TabularData``) put once into Ray's object
+    store, and fetched from it once per worker process: later trials in the same process use the
+    copy it holds (only the latest search's data is kept). Made on the driver, with Ray running."""
+
+    def __init__(self, data: Any) -> None:
+        import ray
+
+        self.ref = ray.put(data)
+        self.key = self.ref.hex()
+
+    def get(self) -> Any:
+        """The data, fetched from the object store on this process's first call."""
+        if _PROCESS.get("data_key") != self.key:
+            import ray
+
+            _PROCESS["data"], _PROCESS["data_key"] = ray.get(self.ref), self.key
+        return _PROCESS["data"]
+
+
+def warm_up(evaluator: Callable[..., Any]) -> float:
+    """Do, once per process, the start-up work the trainer would otherwise do inside a first trial
+    (the first torch optimizer built imports ``torch._dynamo``: seconds); seconds it took (0.0
+    after the first call, or for an evaluator that is not the trainer)."""
+    if _PROCESS.get("warm"):
+        return 0.0
+    _PROCESS["warm"] = True
+    from nas.evaluate import evaluate
+
+    if evaluator is not evaluate:
+        return 0.0
+    import torch
+
+    started = time.perf_counter()
+    torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    return time.perf_counter() - started
 
 
 def score(val_acc: Any) -> float:
@@ -88,9 +135,12 @@ def evaluate_trial(config: dict[str, Any], *, data: Any, evaluator: Callable[...
 def run_trial(config: dict[str, Any], *, data: Any, evaluator: Callable[..., dict[str, Any]],
               settings: dict[str, Any]) -> None:
     """Tune function trainable: :func:`evaluate_trial` with ``settings["threads"]`` torch threads,
-    reporting to ``tune.report``."""
+    reporting to ``tune.report``. ``data`` is the data itself or its :class:`SharedData`."""
     import torch
     from ray import tune
 
     torch.set_num_threads(int(settings["threads"]))
+    if isinstance(data, SharedData):
+        data = data.get()
+    warm_up(evaluator)
     tune.report(evaluate_trial(config, data=data, evaluator=evaluator, settings=settings, report=tune.report))

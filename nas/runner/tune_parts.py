@@ -16,7 +16,7 @@ from nas.runner.config import SearchConfig
 from nas.runner.driver import Driver
 from nas.runner.moasha import ParetoASHA
 from nas.runner.stopping import StopRequest
-from nas.runner.trial import run_trial, trial_settings
+from nas.runner.trial import SharedData, run_trial, trial_settings
 
 __all__ = ["DriverSearcher", "QueuedFIFO", "RecordingASHA", "RecordingParetoASHA", "CrashRecorder", "StopOnRequest",
            "make_scheduler", "make_tuner", "ran_full_budget"]
@@ -203,10 +203,11 @@ def make_tuner(driver: Driver, cfg: SearchConfig, data: Any, evaluator: Callable
                storage: str, verbose: bool, stop: StopRequest | None = None) -> tune.Tuner:
     """The Tuner of a search: our trial function with its resources, the driver's searcher, the
     scheduler, retries of lost workers, ``stop`` (Ctrl-C, SIGTERM, time limit), Tune's own files
-    under ``storage``."""
+    under ``storage``. Tune reuses a worker's actor from one trial to the next, and the data
+    reaches each worker process once (:class:`nas.runner.trial.SharedData`)."""
     settings = trial_settings(cfg)
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, data=data, evaluator=evaluator, settings=settings),
+        tune.with_parameters(run_trial, data=SharedData(data), evaluator=evaluator, settings=settings),
         {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial})
     return tune.Tuner(
         trainable,

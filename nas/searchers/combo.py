@@ -96,14 +96,27 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
-from scipy import linalg as sla
-from scipy.special import ndtr, ndtri
 
 from nas.choices import Choice, RandomTrial, ReplayTrial
 from nas.graph import GraphBuilder
 from nas.identity import arch_hash
 from nas.searchers.base import Candidate, Result, Searcher, SearcherError, new_rng, rng_state, set_rng_state
 from nas.spaces import SearchSpace
+
+
+def _sla() -> Any:
+    """``scipy.linalg``, imported on first use: importing scipy takes ~0.4 s, which every process
+    importing :mod:`nas` (each Ray worker among them) would otherwise pay."""
+    from scipy import linalg
+
+    return linalg
+
+
+def _special() -> Any:
+    """``scipy.special``, imported on first use (see :func:`_sla`)."""
+    from scipy import special
+
+    return special
 
 __all__ = [
     "Combo", "ChoiceGraph", "choice_graph", "complete_graph_laplacian", "path_graph_laplacian",
@@ -267,7 +280,7 @@ def slice_sample(logp: Callable[[float], float], x0: float, logp0: float, lower:
 def _ei_terms(mu: np.ndarray, sigma: np.ndarray, level: np.ndarray | float) -> np.ndarray:
     """``E[(f - level)^+]`` for ``f ~ N(mu, sigma^2)`` (broadcast)."""
     z = (mu - level) / sigma
-    return sigma * np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi) + (mu - level) * ndtr(z)
+    return sigma * np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi) + (mu - level) * _special().ndtr(z)
 
 
 def expected_improvement(mu: np.ndarray, sigma: np.ndarray, best: float) -> np.ndarray:
@@ -348,7 +361,7 @@ class _Sample:
             k[np.diag_indices_from(k)] += 1e-4
             self.chol = _cholesky(k)
         assert self.chol is not None
-        self.alpha = sla.cho_solve((self.chol, True), y - self.mean, check_finite=False)
+        self.alpha = _sla().cho_solve((self.chol, True), y - self.mean, check_finite=False)
 
     def predict(self, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation of the latent function at rows of ``xs``."""
@@ -358,15 +371,15 @@ class _Sample:
             ks *= col[xs[:, i]]
             prior *= self.diags[i][xs[:, i]]
         mu = self.mean + ks @ self.alpha
-        v = sla.solve_triangular(self.chol, ks.T, lower=True, check_finite=False)
+        v = _sla().solve_triangular(self.chol, ks.T, lower=True, check_finite=False)
         var = prior - np.einsum("ij,ij->j", v, v)
         return mu, np.sqrt(np.maximum(var, 1e-12))
 
 
 def _cholesky(k: np.ndarray) -> np.ndarray | None:
     try:
-        return sla.cholesky(k, lower=True, check_finite=False)
-    except (np.linalg.LinAlgError, sla.LinAlgError, ValueError):
+        return _sla().cholesky(k, lower=True, check_finite=False)
+    except (np.linalg.LinAlgError, ValueError):  # scipy's LinAlgError is numpy's
         return None
 
 
@@ -403,7 +416,7 @@ class _Chain:
         chol = _cholesky(k)
         if chol is None:
             return -math.inf
-        z = sla.solve_triangular(chol, self.y - mean, lower=True, check_finite=False)
+        z = _sla().solve_triangular(chol, self.y - mean, lower=True, check_finite=False)
         return float(-0.5 * z @ z - np.log(np.diag(chol)).sum() - 0.5 * self.n * _LOG_2PI)
 
     @staticmethod
@@ -451,7 +464,7 @@ class _Chain:
         chol = _cholesky(k)
         if chol is not None and self.mean_bounds[1] > self.mean_bounds[0]:
             def logp_mean(m: float) -> float:
-                z = sla.solve_triangular(chol, self.y - m, lower=True, check_finite=False)
+                z = _sla().solve_triangular(chol, self.y - m, lower=True, check_finite=False)
                 return float(-0.5 * z @ z)
 
             h.mean, _ = slice_sample(logp_mean, h.mean, logp_mean(h.mean), *self.mean_bounds, 0.5, rng)
@@ -704,7 +717,7 @@ class Combo(Searcher):
     def _targets(self, usable: list[dict[str, Any]]) -> np.ndarray:
         y = np.array([float(o["y"]) for o in usable])
         if self.transform == "copula":
-            return ndtri((_average_ranks(y) - 0.5) / len(y))
+            return _special().ndtri((_average_ranks(y) - 0.5) / len(y))
         std = float(y.std())
         return (y - y.mean()) / (std if std > 0 else 1.0)
 
