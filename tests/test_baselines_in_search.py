@@ -5,7 +5,8 @@ it (``make demo``, tests/test_readme.py).
 
 The driver tests run without Ray (the test plays the backend); the search tests share the suite's
 one local Ray (the ``ray_session`` fixture of conftest.py) and one search that trains on 600 images
-for one epoch (the ``baseline_run`` fixture), each resuming a copy of its folder.
+for one epoch (the ``baseline_run`` fixture), each resuming a copy of its folder (an extension on
+Ray, a lost baseline's resume in this process: ``workers`` is a resume's own).
 """
 from __future__ import annotations
 
@@ -194,7 +195,7 @@ def test_a_baseline_lost_with_its_run_is_trained_on_resume(baseline_run: Any, tm
     lines = journal.read_text().splitlines()
     journal.write_text("".join(f"{ln}\n" for ln in lines if json.loads(ln)["trial_id"] != -1))  # as if killed
     (run_dir / "trials.parquet").unlink()
-    resumed = run_search(resume=run_dir, progress=False)
+    resumed = run_search(resume=run_dir, overrides={"workers": 0}, progress=False)  # in this process: no Ray start-up
     df = resumed.trials
     assert resumed.completed and sorted(df["trial_id"]) == [-2, -1, 0, 1, 2]
     rows = df.set_index("trial_id")
