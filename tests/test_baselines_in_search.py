@@ -1,13 +1,18 @@
 """Lecture baselines trained beside a search (``--with-baselines``): extra candidates of the driver
-that bypass the searcher, their rows (names, costs, over-budget marks), resume, the CLI and the demo.
+that bypass the searcher, their rows (names, costs, over-budget marks), resume and the CLI. The
+demo (``scripts/demo.py``: search with baselines, front, export) is checked where the README runs
+it (``make demo``, tests/test_readme.py).
 
 The driver tests run without Ray (the test plays the backend); the search tests share the suite's
-one local Ray (the ``ray_session`` fixture of conftest.py) and train on 600 images for one epoch.
+one local Ray (the ``ray_session`` fixture of conftest.py) and one search that trains on 600 images
+for one epoch (the ``baseline_run`` fixture), each resuming a copy of its folder (an extension on
+Ray, a lost baseline's resume in this process: ``workers`` is a resume's own).
 """
 from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +21,6 @@ import pandas as pd
 import pytest
 
 import nas
-from nas import results
 from nas.results import TrialLog
 from nas.runner import ConfigError, Driver, ExtraQueue, SearchConfig, plan_baselines, run_search
 from nas.runner.baselines import baseline_extras
@@ -127,11 +131,25 @@ def test_plan_default_set_budget_and_errors() -> None:
 # ------------------------------------------------------------------ a real search on Ray
 
 
-def test_with_baselines_rows_names_costs_not_told_and_resume(ray_session, tmp_path: Path) -> None:
-    limit = 1_000_000  # lenet5 (0.42M MACs) fits, resnet20 (31M) does not: trained anyway, marked
-    cfg = SearchConfig(**QUICK, searcher="evolution", trials=3, workers=2, max_macs=limit,
+LIMIT = 1_000_000  # lenet5 (0.42M MACs) fits, resnet20 (31M) does not: trained anyway, marked
+
+
+@pytest.fixture(scope="module")
+def baseline_run(ray_session: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One finished search with lenet5 and resnet20 beside 3 evolution trials (its outcome); tests
+    that resume it resume a copy of its folder (``copy_of``)."""
+    cfg = SearchConfig(**QUICK, searcher="evolution", trials=3, workers=2, max_macs=LIMIT,
                        searcher_options={"population": 2, "sample_size": 2}, baselines=["lenet5", "resnet20"])
-    out = run_search(cfg, out=tmp_path, progress=False)
+    return run_search(cfg, out=tmp_path_factory.mktemp("baseline_run"), progress=False)
+
+
+def copy_of(run_dir: Path, where: Path) -> Path:
+    """A copy of the run folder ``run_dir`` under ``where`` (a run folder resumes wherever it is)."""
+    return Path(shutil.copytree(run_dir, where / run_dir.name))
+
+
+def test_with_baselines_rows_names_costs_not_told_and_resume(baseline_run: Any, tmp_path: Path) -> None:
+    out = baseline_run
     df = out.trials
     assert out.completed and len(df) == 5 and out.baselines.names == ["lenet5", "resnet20"]
     base = df[df["searcher"] == "baseline"].set_index("baseline")
@@ -143,44 +161,49 @@ def test_with_baselines_rows_names_costs_not_told_and_resume(ray_session, tmp_pa
         assert (row["params"], row["macs"]) == (cost.params, cost.macs)
         assert row["arch_hash"] == nas.arch_hash(arch) and row["epochs"] == 1 and row["val_acc"] > 0
     assert pd.isna(base.loc["lenet5", "over_budget"])
-    assert base.loc["resnet20", "over_budget"] == f"30,821,248 MACs > max_macs {limit:,}"
+    assert base.loc["resnet20", "over_budget"] == f"30,821,248 MACs > max_macs {LIMIT:,}"
     searched = df[df["searcher"] == "evolution"]
     assert searched["trial_id"].tolist() == [0, 1, 2] and searched["baseline"].isna().all()
-    assert (searched["macs"] <= limit).all()
+    assert (searched["macs"] <= LIMIT).all()
     state = json.loads((out.run_dir / "searcher.json").read_text())
     assert state["n_told"] == 3 and state["pending"] == [] and state["next_id"] == 3
     assert not any(h in json.dumps(state) for h in base["arch_hash"])  # the searcher never saw them
     assert json.loads((out.run_dir / "config.json").read_text())["config"]["baselines"] == ["lenet5", "resnet20"]
 
     # the front reads the baselines: plots and scripts/pareto.py on these real rows
-    assert _script("pareto").main([str(out.run_dir)]) == 0
-    assert (out.run_dir / "front.png").stat().st_size > 10_000 and (out.run_dir / "progress.png").exists()
-    table = nas.plots.front_table(nas.plots.load_runs([out.run_dir]), ranks=5)
+    run_dir = copy_of(out.run_dir, tmp_path)
+    assert _script("pareto").main([str(run_dir)]) == 0
+    assert (run_dir / "front.png").stat().st_size > 10_000 and (run_dir / "progress.png").exists()
+    table = nas.plots.front_table(nas.plots.load_runs([run_dir]), ranks=5)
     assert {"baseline lenet5", "baseline resnet20"} <= set(table["origin"])
     versus = nas.plots.baselines_vs_front(df)
     assert sorted(versus["baseline"]) == ["lenet5", "resnet20"]
 
     # resume with more trials: the baselines are neither lost nor trained again
-    more = run_search(resume=out.run_dir, overrides={"trials": 4}, progress=False)
+    more = run_search(resume=run_dir, overrides={"trials": 4}, progress=False)
     again = more.trials
     assert len(again) == 6 and sorted(again["trial_id"]) == [-2, -1, 0, 1, 2, 3]
     kept = again.set_index("trial_id").loc[[-2, -1]]
     assert kept["end_time"].tolist() == df.set_index("trial_id").loc[[-2, -1], "end_time"].tolist()
-    assert len((out.run_dir / "trials.jsonl").read_text().splitlines()) == 6
-    assert json.loads((out.run_dir / "searcher.json").read_text())["n_told"] == 4
+    assert len((run_dir / "trials.jsonl").read_text().splitlines()) == 6
+    assert json.loads((run_dir / "searcher.json").read_text())["n_told"] == 4
 
 
-def test_a_baseline_lost_with_its_run_is_trained_on_resume(ray_session, tmp_path: Path) -> None:
-    cfg = SearchConfig(**QUICK, searcher="random", trials=2, workers=2, baselines=["lenet5"], run_id="lost")
-    out = run_search(cfg, out=tmp_path, progress=False)
-    journal = out.run_dir / "trials.jsonl"
+def test_a_baseline_lost_with_its_run_is_trained_on_resume(baseline_run: Any, tmp_path: Path) -> None:
+    run_dir = copy_of(baseline_run.run_dir, tmp_path)
+    journal = run_dir / "trials.jsonl"
     lines = journal.read_text().splitlines()
     journal.write_text("".join(f"{ln}\n" for ln in lines if json.loads(ln)["trial_id"] != -1))  # as if killed
-    (out.run_dir / "trials.parquet").unlink()
-    resumed = run_search(resume=out.run_dir, progress=False)
+    (run_dir / "trials.parquet").unlink()
+    resumed = run_search(resume=run_dir, overrides={"workers": 0}, progress=False)  # in this process: no Ray start-up
     df = resumed.trials
-    assert resumed.completed and sorted(df["trial_id"]) == [-1, 0, 1]
-    assert df.set_index("trial_id").loc[-1, "baseline"] == "lenet5"
+    assert resumed.completed and sorted(df["trial_id"]) == [-2, -1, 0, 1, 2]
+    rows = df.set_index("trial_id")
+    assert rows.loc[-1, "baseline"] == "lenet5" and rows.loc[-1, "status"] == "ok"
+    kept = baseline_run.trials.set_index("trial_id")  # only the lost row was trained again
+    assert rows.loc[[-2, 0, 1, 2], "end_time"].tolist() == kept.loc[[-2, 0, 1, 2], "end_time"].tolist()
+    assert rows.loc[-1, "end_time"] > kept["end_time"].max()
+    assert json.loads((run_dir / "searcher.json").read_text())["n_told"] == 3  # the searcher was not asked again
 
 
 def test_cli_with_baselines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -197,20 +220,3 @@ def test_cli_with_baselines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "unknown baseline 'lenet6'" in err[0] and "lenet5" in err[0]
     assert not any(tmp_path.iterdir())
-
-
-def test_demo_short(ray_session, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The demo's whole path on a few trials: search with baselines, front and plots, export."""
-    demo = _script("demo")
-    code = demo.main(["--trials", "3", "--max-train", "400", "--baselines", "lenet5",
-                      "--no-onnx", "--out", str(tmp_path)])
-    out = capsys.readouterr().out
-    assert code == 0, out
-    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
-    assert "baseline lenet5" in out or "lenet5" in out
-    assert "baselines against the searched trials" in out
-    for path in ("front.png", "progress.png", "export/model.py", "export/weights.safetensors", "export/README.md"):
-        assert (run_dir / path).exists(), path
-    assert str(run_dir / "export") in out and "where everything went" in out
-    df = results.load(run_dir)
-    assert (df["searcher"] == "baseline").sum() == 1 and (df["searcher"] == "evolution").sum() == 3

@@ -62,7 +62,7 @@ def test_darts_through_the_runner_resumes_after_kill_9(ray_session: Any, tmp_pat
         while time.time() < deadline and proc.poll() is None:
             if (run / HISTORY).exists() and len(json.loads((run / HISTORY).read_text())) == 2:
                 break
-            time.sleep(0.3)
+            time.sleep(0.1)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the search and the Ray it started
         proc.wait()

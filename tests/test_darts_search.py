@@ -254,7 +254,7 @@ def test_resume_after_kill_9_continues_from_the_last_epoch(tmp_path: Path, data:
         while time.time() < deadline and proc.poll() is None:
             if (cut / HISTORY).exists() and len(json.loads((cut / HISTORY).read_text())) == 2:
                 break
-            time.sleep(0.2)
+            time.sleep(0.1)
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()

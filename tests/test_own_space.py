@@ -2,12 +2,18 @@
 scripts/search.py (--import), with lineage, the cost limit and resume (evolution and tpe) working
 unchanged.
 
-The searches run in this process (scripts/search.py's ``main``) on the suite's one local Ray.
+The searches run in this process (scripts/search.py's ``main``): evolution, search and resume, on
+the suite's one local Ray; the other searchers with ``--workers 0``, the same trials one after
+another in this process. What each adds is its searcher on a space of your own; the Ray path is the
+same for every searcher (and the README's own-space commands, tpe's resume among them, run on Ray
+in tests/test_readme.py), so it is not started again for each (a few seconds each time).
 """
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +25,8 @@ from nas import results
 ROOT = Path(__file__).resolve().parent.parent
 MY_SPACE = ROOT / "tests" / "data" / "my_space.py"
 MAX_MACS = 2_000_000
-RESUMED = ("evolution", "tpe")  # a resume costs a second Tune start-up (~5 s): two searchers show it works
+RESUMED = ("evolution", "tpe")  # two searchers show a resume works (on Ray and in-process)
+ON_RAY = ("evolution",)  # the others run in-process (--workers 0): the Ray path is the same for every searcher
 SEARCHER_FLAGS = {
     "evolution": [],  # population and tournament scale to the 3 trials: 2 samples, then children
     "random": [],
@@ -58,10 +65,11 @@ def test_every_searcher_searches_my_space_through_the_cli(searcher: str, ray_ses
     if searcher == "gp":
         pytest.importorskip("scipy")
     script = search_script()
+    workers = 1 if searcher in ON_RAY else 0
     argv = ["--import", str(MY_SPACE), "--space", "my_space", "--searcher", searcher, "--trials", "3",
-            "--epochs", "1", "--workers", "1", "--max-train", "300", "--val-fraction", "0.25", "--batch-size", "32",
-            "--lr", "0.1", "--max-macs", "2M", "--seed", "0", "--out", str(tmp_path), "--run-id", searcher,
-            "--no-progress", *SEARCHER_FLAGS[searcher]]
+            "--epochs", "1", "--workers", str(workers), "--max-train", "300", "--val-fraction", "0.25",
+            "--batch-size", "32", "--lr", "0.1", "--max-macs", "2M", "--seed", "0", "--out", str(tmp_path),
+            "--run-id", searcher, "--no-progress", *SEARCHER_FLAGS[searcher]]
     assert script.main(argv) == 0, capsys.readouterr().err
     run_dir = tmp_path / searcher
     n = 3
@@ -78,8 +86,10 @@ def test_every_searcher_searches_my_space_through_the_cli(searcher: str, ray_ses
     for _, row in df.iterrows():  # each row says what it is, and that is the network trained
         assert nas.arch_hash(space.build(row["choices"])) == row["arch_hash"]
         assert isinstance(row["summary"], str) and row["summary"].startswith("stages=")
+    here = f"{socket.gethostname()}:{os.getpid()}"
+    assert (df["worker"] != here).all() if workers else (df["worker"] == here).all()  # on Ray, or in this process
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["config"]["imports"] == [str(MY_SPACE)]
+    assert config["config"]["imports"] == [str(MY_SPACE)] and config["config"]["workers"] == workers
     assert len(config.get("resumed", [])) == (searcher in RESUMED)
     if searcher == "evolution":
         children = df[df["origin"] == "mutation"]

@@ -9,8 +9,10 @@ says at its top:
   block's distinct values (an extension stays an extension), ``--epochs`` and ``--retrain-epochs``
   0.2, ``--workers`` at most 2, and a new search (not ``--resume`` / ``--config``; not on an
   ``nb201-*`` table, which has no images), ``train_baseline.py`` and ``demo.py`` get
-  ``--max-train 800`` (``demo.py`` also ``--trials 3 --epochs 0.2``); ``bench_nb201.py`` runs 2
-  seeds of 20 queries with cold caches; in Python, ``epochs=N`` becomes ``epochs=0.05``;
+  ``--max-train 800`` (``demo.py`` also ``--trials 3 --epochs 0.2``; ``train_baseline.py``, which
+  reports the test accuracy, also ``--data-option max_test=1000``: the size of the embedded
+  subset's test split, not Fashion-MNIST's 10,000); ``bench_nb201.py`` runs 2 seeds of 20 queries
+  with cold caches; in Python, ``epochs=N`` becomes ``epochs=0.05``;
 * a differentiable search (``--searcher darts``, ``darts_search(...)``) runs whole search epochs:
   ``--epochs`` / ``epochs=`` become 1 with 2 steps (``max_steps=2``), ``--retrain-epochs`` 0.2;
 * ``<run_id>`` is the run folder the command before made, ``<other_run_id>`` the one made before it;
@@ -23,11 +25,15 @@ says at its top:
   must be that file's text (the file is tested where it is used).
 
 ``python scripts/X.py`` runs in this process (its ``main``) on the suite's one local Ray; any
-other command runs in a shell with this interpreter first on the PATH.
+other command runs in a shell with this interpreter first on the PATH. The README runs once per
+session (the ``readme_run`` fixture); the tests below check what that one run did (every command
+exited 0; ``make demo`` walked search, front and export).
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import os
 import re
 import shlex
@@ -40,9 +46,12 @@ from typing import Any
 
 import pytest
 
+import nas
+
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 SMALL = {"--epochs": "0.2", "--retrain-epochs": "0.2", "--max-train": "800"}
+MAX_TEST = 1000  # train_baseline.py's test split (Fashion-MNIST's 10,000 images cost more than the training)
 MAX_WORKERS = 2
 FIRST_TRIALS = 2
 
@@ -58,13 +67,26 @@ class Block:
 
 
 @dataclass
+class Ran:
+    """A README command that ran: where, how long, what it printed (a script run in this process)
+    and the run folders it made."""
+
+    where: str
+    command: str
+    seconds: float = 0.0
+    output: str = ""
+    runs: list[Path] = field(default_factory=list)
+
+
+@dataclass
 class Scratch:
-    """The scratch folder the README runs in, and the run folder the last search made."""
+    """The scratch folder the README runs in, the run folder the last search made, and what ran."""
 
     path: Path
     last_run: Path | None = None
     other_run: Path | None = None
     skipped: list[str] = field(default_factory=list)
+    ran: list[Ran] = field(default_factory=list)
 
 
 def blocks(text: str) -> list[Block]:
@@ -151,6 +173,8 @@ def small_budgets(argv: list[str], trials_order: list[int], script: str) -> list
             out[i] = str(min(int(out[i]), int(SMALL["--max-train"])))
     if script == "demo.py":
         out = [*out, "--trials", "3", "--epochs", SMALL["--epochs"]]  # its population is 2
+    if script == "train_baseline.py" and not any(a.startswith("max_test=") for a in out):
+        out += ["--data-option", f"max_test={MAX_TEST}"]
     if script == "bench_nb201.py":  # 2 seeds of 20 queries, caches cold
         for flag, small in (("--seeds", "2"), ("--queries", "20")):
             i = value_after(flag)
@@ -187,46 +211,54 @@ def runs(scratch: Scratch) -> set[Path]:
     return {p for p in results.iterdir() if p.is_dir()} if results.is_dir() else set()
 
 
-def run_script(argv: list[str], trials_order: list[int], scratch: Scratch) -> None:
-    """``python scripts/X.py ...``: X's main in this process, with small budgets; it must exit 0."""
+def run_script(argv: list[str], trials_order: list[int], scratch: Scratch, ran: Ran) -> None:
+    """``python scripts/X.py ...``: X's main in this process, with small budgets; it must exit 0.
+    What it prints is kept in ``ran`` (and printed again), the run folders it made too."""
     path = Path(argv[1])
     assert path.parts[0] == "scripts" and (ROOT / path).is_file(), f"no such script: {argv[1]}"
     args = small_budgets(argv[2:], trials_order, path.name)
     before = runs(scratch)
+    printed = io.StringIO()
     try:
-        code = script_main(ROOT / path)(args)
+        with contextlib.redirect_stdout(printed):
+            code = script_main(ROOT / path)(args)
     except SystemExit as exc:
         code = exc.code
+    finally:
+        ran.output += printed.getvalue()
+        sys.stdout.write(printed.getvalue())
     assert code in (0, None), f"{' '.join(argv)} (run as {args}) exited with {code}"
     made = runs(scratch) - before
     if made:
+        ran.runs += sorted(made, key=lambda p: p.stat().st_mtime)
         scratch.other_run = scratch.last_run
         scratch.last_run = max(made, key=lambda p: p.stat().st_mtime)
 
 
-def run_make(target: str, trials_order: list[int], scratch: Scratch) -> None:
+def run_make(target: str, trials_order: list[int], scratch: Scratch, ran: Ran) -> None:
     """``make target``: dry-run, then the scripts it would start."""
     dry = subprocess.run(["make", "-n", "-C", str(ROOT), target], capture_output=True, text=True, timeout=60)
     assert dry.returncode == 0, f"make -n {target}: {dry.stderr}"
     for line in dry.stdout.splitlines():
         m = re.search(r"(scripts/\S+\.py.*)$", line)
         if m:
-            run_script(["python", *shlex.split(m.group(1))], trials_order, scratch)
+            run_script(["python", *shlex.split(m.group(1))], trials_order, scratch, ran)
 
 
-def run_command(command: str, trials_order: list[int], scratch: Scratch) -> None:
+def run_command(command: str, trials_order: list[int], scratch: Scratch, ran: Ran) -> None:
     argv = shlex.split(with_run_id(command, scratch))
     if argv[0] == "python" and len(argv) > 1 and argv[1].startswith("scripts/"):
-        run_script(argv, trials_order, scratch)
+        run_script(argv, trials_order, scratch, ran)
     elif argv[0] == "make":
         for target in argv[1:] or ["all"]:
-            run_make(target, trials_order, scratch)
+            run_make(target, trials_order, scratch, ran)
     else:
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
                "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
         done = subprocess.run(command, shell=True, cwd=scratch.path, env=env, capture_output=True, text=True,
                               timeout=300)
         assert done.returncode == 0, f"{command}: exit {done.returncode}: {done.stderr[-2000:]}"
+        ran.output += done.stdout
 
 
 def run_python(block: Block, scratch: Scratch) -> None:
@@ -265,6 +297,8 @@ def test_readme_parses_into_commands_and_snippets() -> None:
         ["--space", "nb201", "--dataset", "nb201-cifar10", "--trials", "2", "--workers", "0"]
     assert small_budgets(["results/r", "--retrain-epochs", "30", "--out", "e"], [], "export.py") == \
         ["results/r", "--retrain-epochs", "0.2", "--out", "e"]
+    assert small_budgets(["resnet20", "--epochs", "2"], [], "train_baseline.py") == \
+        ["resnet20", "--epochs", "0.2", "--max-train", "800", "--data-option", "max_test=1000"]
     runs_made = Scratch(Path("."), last_run=Path("results/b"), other_run=Path("results/a"))
     assert with_run_id("pareto.py results/<run_id> results/<other_run_id>", runs_made) == "pareto.py results/b results/a"
     text = README.read_text()
@@ -274,16 +308,14 @@ def test_readme_parses_into_commands_and_snippets() -> None:
         assert step in text, f"the README no longer shows {step!r} (the path from install to an exported model)"
 
 
-@pytest.mark.slow
-def test_every_readme_command_and_snippet_runs(ray_session: Any, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("scripts", "tests"):
-        (tmp_path / name).symlink_to(ROOT / name)
-    monkeypatch.chdir(tmp_path)
-    scratch = Scratch(tmp_path)
+def run_readme(scratch: Scratch) -> None:
+    """Every block of the README in order, in ``scratch`` (the working directory)."""
     for block in blocks(README.read_text()):
         if block.lang == "python":
+            started = time.perf_counter()
             run_python(block, scratch)
+            scratch.ran.append(Ran(f"README.md:{block.line}", "python", time.perf_counter() - started))
+            print(f"README.md:{block.line}: python block ({scratch.ran[-1].seconds:.0f} s)")
             continue
         lines = commands(block)
         trials = sorted({int(m) for c, _ in lines for m in re.findall(r"--trials\s+(\d+)", c)})
@@ -291,9 +323,51 @@ def test_every_readme_command_and_snippet_runs(ray_session: Any, tmp_path: Path,
             if why is not None:
                 scratch.skipped.append(f"README.md:{block.line}: {command} ({why})")
                 continue
+            ran = Ran(f"README.md:{block.line}", command)
             started = time.perf_counter()
-            run_command(command, trials, scratch)
-            print(f"README.md:{block.line}: {command} ({time.perf_counter() - started:.0f} s)")
-    assert scratch.last_run is not None  # the searches made their runs where the README says
-    for line in scratch.skipped:
+            run_command(command, trials, scratch, ran)
+            ran.seconds = time.perf_counter() - started
+            scratch.ran.append(ran)
+            print(f"README.md:{block.line}: {command} ({ran.seconds:.0f} s)")
+
+
+@pytest.fixture(scope="module")
+def readme_run(ray_session: Any, tmp_path_factory: pytest.TempPathFactory) -> Scratch:
+    """The README run once, as written (small budgets), in a scratch folder; what ran."""
+    path = tmp_path_factory.mktemp("readme")
+    for name in ("scripts", "tests"):
+        (path / name).symlink_to(ROOT / name)
+    scratch = Scratch(path)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(path)
+        run_readme(scratch)
+    return scratch
+
+
+@pytest.mark.slow
+def test_every_readme_command_and_snippet_runs(readme_run: Scratch) -> None:
+    found = blocks(README.read_text())
+    runnable = [c for b in found if b.lang == "bash" for c, why in commands(b) if why is None]
+    assert [r.command for r in readme_run.ran if r.command != "python"] == runnable  # each exited 0
+    assert sum(r.command == "python" for r in readme_run.ran) == sum(b.lang == "python" for b in found)
+    assert readme_run.last_run is not None  # the searches made their runs where the README says
+    for line in readme_run.skipped:
         print(f"skipped {line}")
+
+
+@pytest.mark.slow
+def test_make_demo_walks_search_front_and_export(readme_run: Scratch) -> None:
+    """``make demo`` as the README runs it: a search with the three baselines beside it, the front
+    with the baselines marked and its plots, the best network exported, and where all of it went."""
+    (demo,) = [r for r in readme_run.ran if r.command == "make demo"]
+    (run_dir,) = demo.runs
+    out = demo.output
+    assert "baselines against the searched trials" in out and "where everything went" in out
+    for path in ("front.png", "progress.png", "export/model.py", "export/weights.safetensors", "export/README.md"):
+        assert (run_dir / path).exists(), path
+    assert str((run_dir / "export").resolve()) in out
+    df = nas.results.load(run_dir)
+    assert sorted(df.loc[df["searcher"] == "baseline", "baseline"]) == ["lenet5", "mobilenet_v1", "resnet20"]
+    assert (df["searcher"] == "evolution").sum() == 3  # the README's small budget: --trials 3
+    for name in ("lenet5", "resnet20", "mobilenet_v1"):
+        assert name in out
