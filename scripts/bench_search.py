@@ -7,8 +7,10 @@
    (one worker) and by calling the evaluator directly in this process;
 3. ``speedup``  - throughput of 2 workers over 1 on this machine (goal >= 1.8x on 2 cores), by
    wall clock and over the trials' span, with where each search's time went (before the first
-   trial, training, the rest of each trial, between trials, idle workers) and the CPU other
-   processes took meanwhile (a busy machine lowers the ratio; Linux only);
+   trial, training, the rest of each trial, between trials, idle workers), the CPU other
+   processes took meanwhile (a busy machine lowers the ratio; Linux only), and the ceiling the
+   trials themselves set: the speed-up 2 workers would reach with the 1-worker trial times,
+   the per-search start and the tail of a few long trials included;
 4. ``moasha``   - early stopping on accuracy vs MACs: the same random proposals trained for the
    same wall-clock budget (``--time-limit``) with no early stopping, single-objective ASHA, and
    multi-objective ASHA (``--asha --objective accuracy-macs``), several seeds; the hypervolume of
@@ -273,17 +275,44 @@ def bench_speedup(space_name: str, trials: int, work: Path) -> dict[str, Any]:
             part["cpu_others_s"] = max(0.0, (busy1 - busy0) - mine.seconds)
         part["trials_per_s"] = trials / wall
         out[f"workers_{workers}"] = part
+        if workers == 1:
+            out["one_worker_trials"] = _trial_seconds_in_order(outcome.trials)
         print(f"  {workers} worker(s): {wall:.1f} s wall, {part['trials_span_s']:.1f} s from the first trial's start "
               f"to the last one's end", flush=True)
     one, two = out["workers_1"], out["workers_2"]
     out["speedup_wall"] = one["wall_s"] / two["wall_s"]
     out["speedup_span"] = one["trials_span_s"] / two["trials_span_s"]
     out["trial_time_ratio"] = two["trial_seconds_sum"] / one["trial_seconds_sum"]
+    out["ceiling_span"], out["ceiling_wall"] = _ceiling(out["one_worker_trials"], one)
     print(_speedup_table(one, two), flush=True)
+    print(f"  the ceiling of these trials: with their 1-worker times and nothing else running, 2 workers taking "
+          f"them in order (as Tune does) reach {out['ceiling_span']:.2f}x over the span and "
+          f"{out['ceiling_wall']:.2f}x wall clock (the per-search start and the last trials' tail stay)", flush=True)
     print(f"  speed-up of 2 workers over 1: {out['speedup_wall']:.2f}x wall clock, {out['speedup_span']:.2f}x over "
           f"the trials' span (goal 1.8x); the same trials took {out['trial_time_ratio']:.2f}x as long side by side "
           f"as one at a time", flush=True)
     return out
+
+
+def _trial_seconds_in_order(df: Any) -> list[float]:
+    """Each trial's own time (start to end), in trial order."""
+    rows = df.sort_values("trial_id")
+    return [float((e - s).total_seconds()) for s, e in zip(rows["start_time"], rows["end_time"])]
+
+
+def _ceiling(seconds: list[float], one: dict[str, Any]) -> tuple[float, float]:
+    """The best speed-up 2 workers can reach on trials that take ``seconds`` each (one worker's
+    times) and are started in order, each on the first worker free, with the same gap between two
+    trials as one worker had and the same time before the first and after the last trial: (over
+    the span, wall clock)."""
+    gap = one["between_trials_s"] / max(1, len(seconds) - 1)
+    free = [0.0, 0.0]
+    for s in seconds:
+        i = free.index(min(free))
+        free[i] += s + gap
+    span2 = max(free) - gap
+    fixed = one["wall_s"] - one["trials_span_s"]
+    return one["trials_span_s"] / span2, one["wall_s"] / (fixed + span2)
 
 
 def _speedup_table(one: dict[str, Any], two: dict[str, Any]) -> str:

@@ -93,7 +93,8 @@ def test_two_nodes_node_loss_ctrl_c_and_resume(ray_session, tmp_path: Path) -> N
     assert lost and all(r["node"] == "head" and r["status"] == "ok" for r in lost)
     assert (run_dir / results.TABLE).exists() and len(results.load(run_dir)) == len(final) + len(interrupted)
 
-    resumed = run_search(resume=run_dir, overrides={"address": None}, progress=False)  # this test's local Ray
+    # on this test session's local Ray, one worker: a second worker process would start (seconds) for few trials
+    resumed = run_search(resume=run_dir, overrides={"address": None, "workers": 1}, progress=False)
     df = resumed.trials
     assert resumed.completed and df["trial_id"].tolist() == list(range(TRIALS))
     assert set(df["status"]) == {"ok"}

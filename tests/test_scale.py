@@ -1,5 +1,5 @@
 """Cost that does not grow with the run: 2,000 trials through the driver and the run folder (the
-20,000-trial version through Ray is in scripts/bench_search.py), and a resume of that folder.
+20,000-trial version through Ray, on the NAS-Bench-201 table, is in scripts/bench_scale.py), and a resume of that folder.
 
 The trials run in this process (no Ray: a trivial evaluator answers at once), so the test covers
 what the driver and the run folder do per trial - journal line, searcher state, snapshot - not
