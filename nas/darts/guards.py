@@ -85,6 +85,11 @@ class Guards:
         if self.watch not in WATCHES:
             raise DartsError(f"guards: watch must be one of {', '.join(WATCHES)}, got {self.watch!r}")
 
+    @property
+    def watch_label(self) -> str:
+        """What the skip cap and the collapse signal count, in words."""
+        return "skip connections" if self.watch == "skip" else "parameter-free ops"
+
     def watched(self, relax: CellRelaxation) -> frozenset[str]:
         """The ops the skip cap and the collapse signal count in ``relax``'s cells."""
         return frozenset({relax.skip_op}) if self.watch == "skip" else frozenset(relax.param_free)

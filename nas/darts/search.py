@@ -152,7 +152,7 @@ class DartsResult:
     def guard_summary(self) -> str:
         """One line per guard: on or off, and what it did."""
         g = self.guards
-        watched = "skips" if g.watch == "skip" else "parameter-free ops"
+        watched = g.watch_label
         lines = []
         fired: dict[str, list[str]] = {}
         for e in self.events:
@@ -583,8 +583,7 @@ class _Loop:
         events: list[dict[str, Any]] = []
         if g.early_stop and stats["dominant_skips"] >= g.stop_skips:
             self.log.stopped_at = epoch
-            what = "skip connections" if g.watch == "skip" else "parameter-free ops"
-            self.log.stop_reason = (f"collapse signal: {stats['dominant_skips']} dominant {what} in a "
+            self.log.stop_reason = (f"collapse signal: {stats['dominant_skips']} dominant {g.watch_label} in a "
                                     f"derived cell (>= {g.stop_skips})")
             events.append({"guard": "early-stop", "what": self.log.stop_reason})
         if self.log.stopped_at is None:
