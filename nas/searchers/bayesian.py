@@ -26,7 +26,9 @@ space cannot build are closed as FAIL.
 from __future__ import annotations
 
 import base64
+import copy
 import pickle
+import threading
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
@@ -227,7 +229,7 @@ class OptunaSearcher(Searcher):
 
     def _state(self) -> dict[str, Any]:
         state: dict[str, Any] = {
-            "sampler_pickle": base64.b64encode(pickle.dumps(self._study.sampler)).decode("ascii"),
+            "sampler_pickle": base64.b64encode(_pickle_sampler(self._study.sampler)).decode("ascii"),
             "rng": rng_state(self._rng),
         }
         if self.storage is None:
@@ -240,7 +242,7 @@ class OptunaSearcher(Searcher):
     def _load_state(self, state: Mapping[str, Any]) -> None:
         from optuna.trial import TrialState
 
-        sampler = pickle.loads(base64.b64decode(state["sampler_pickle"]))  # our own run folder's file
+        sampler = _unpickle_sampler(base64.b64decode(state["sampler_pickle"]))  # our own run folder's file
         if "rng" in state:
             set_rng_state(self._rng, state["rng"])
         self.study_name = str(state.get("options", {}).get("study_name") or self.study_name)
@@ -277,3 +279,28 @@ def _trial_from_dict(d: Mapping[str, Any]) -> Any:
         distributions={k: json_to_distribution(v) for k, v in d["distributions"].items()},
         user_attrs=d["user_attrs"], system_attrs=d["system_attrs"])
 
+
+_LOCK_TYPES = (type(threading.Lock()), type(threading.RLock()))
+
+
+def _pickle_sampler(sampler: Any) -> bytes:
+    """The sampler's pickle, its thread locks left out (optuna 5.1's NSGA-II holds one; a lock
+    cannot be pickled and holds no state)."""
+    locks = [k for k, v in vars(sampler).items() if isinstance(v, _LOCK_TYPES)]
+    if not locks:
+        return pickle.dumps(sampler)
+    shallow = copy.copy(sampler)
+    for k in locks:
+        setattr(shallow, k, None)
+    return pickle.dumps((shallow, {k: isinstance(getattr(sampler, k), type(threading.RLock())) for k in locks}))
+
+
+def _unpickle_sampler(data: bytes) -> Any:
+    """The sampler :func:`_pickle_sampler` wrote, with fresh locks where it had them."""
+    loaded = pickle.loads(data)
+    if not isinstance(loaded, tuple):
+        return loaded
+    sampler, locks = loaded
+    for k, reentrant in locks.items():
+        setattr(sampler, k, threading.RLock() if reentrant else threading.Lock())
+    return sampler
