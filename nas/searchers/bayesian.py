@@ -292,7 +292,7 @@ def _pickle_sampler(sampler: Any) -> bytes:
     shallow = copy.copy(sampler)
     for k in locks:
         setattr(shallow, k, None)
-    return pickle.dumps((shallow, {k: isinstance(getattr(sampler, k), type(threading.RLock())) for k in locks}))
+    return pickle.dumps((shallow, {k: isinstance(getattr(sampler, k), _LOCK_TYPES[1]) for k in locks}))
 
 
 def _unpickle_sampler(data: bytes) -> Any:
