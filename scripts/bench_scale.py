@@ -20,10 +20,10 @@ Three measurements, each printed as a row of one table (and written to ``--json`
    run already has, answered from the run, never sent to Ray); and, swayed by other processes
    on the machine, the wall time per trial. CPU time is what the goal is judged on: it does not
    count waiting for a core another process holds, or for the disk.
-   Tune's share (its controller and Ray's client) grows over the run: shown, not judged alone.
-   Its cause is not located: a fresh Tuner every 1,000 trials (tried, then removed) did not
-   lower it (1.53x last/first over 4,000 distinct trials, against 1.25x with one Tuner).
-   ``--ray-distinct`` sends every
+   Tune's share (its controller and Ray's client) is shown, not judged alone. It grew 1.97x
+   while Tune walked every trial at each step of its loop (see
+   :func:`nas.runner.tune_parts.searcher_first_is_finished`, which removed that walk; measured
+   1.12x since). ``--ray-distinct`` sends every
    trial to Ray (no repeats), so the windows hold the same kind of trial; it suits a few
    thousand trials (the table has fewer distinct networks than cells).
    NB201 has 15,625 cells (fewer distinct networks: isomorphic cells hash equal), so a long

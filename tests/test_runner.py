@@ -508,3 +508,45 @@ def test_ran_full_budget_reads_the_planned_epochs() -> None:
     assert not ran_full_budget({"epoch": 1.0, "planned_epochs": 18 / 14}, 1.3)
     assert ran_full_budget({"final": True, "epoch": 0.5}, 3) and ran_full_budget({"epoch": 3.0}, 3)
     assert not ran_full_budget({"epoch": 2.0}, 3)
+
+
+def test_tune_asks_the_searcher_before_it_walks_every_trial() -> None:
+    """TuneController.is_finished, patched, gives Tune's answer and walks the trials only once the
+    searcher has finished (the walk was the one cost of Tune's that grew with the run)."""
+    from ray.tune.execution.tune_controller import TuneController
+    from ray.tune.experiment import Trial
+
+    from nas.runner.tune_parts import searcher_first_is_finished
+
+    searcher_first_is_finished()
+    patched = TuneController.is_finished
+    searcher_first_is_finished()  # idempotent: one wrapper, not two
+    assert TuneController.is_finished is patched
+
+    class Status:
+        def __init__(self, status: str) -> None:
+            self.status = status
+
+        def is_finished(self) -> bool:
+            return self.status in (Trial.ERROR, Trial.TERMINATED)
+
+    class Unwalkable:
+        def __iter__(self) -> Any:
+            raise AssertionError("walked every trial while the searcher had more to give")
+
+    class Alg:
+        def __init__(self, finished: bool) -> None:
+            self.finished = finished
+
+        def is_finished(self) -> bool:
+            return self.finished
+
+    class Controller:
+        def __init__(self, finished: bool, trials: Any, live: Any = ()) -> None:
+            self._search_alg, self._trials, self._live_trials = Alg(finished), trials, list(live)
+
+    assert patched(Controller(False, Unwalkable())) is False
+    done, running = Status(Trial.TERMINATED), Status(Trial.RUNNING)
+    assert patched(Controller(True, [done, Status(Trial.ERROR)])) is True
+    assert patched(Controller(True, [done, running], live=[running])) is False
+    assert patched(Controller(True, [done, Status(Trial.PENDING)])) is False
