@@ -33,7 +33,7 @@ from nas.schema import FINAL_STATUSES, STATUSES, USABLE_STATUSES
 
 __all__ = [
     "COLUMNS", "STATUSES", "USABLE_STATUSES", "FINAL_STATUSES", "TrialLog", "load", "best", "pareto_front", "trained",
-    "write_json_atomic", "read_json", "clean_row",
+    "write_json_atomic", "write_bytes_atomic", "read_json", "clean_row",
     "JOURNAL", "TABLE", "CONFIG", "STATE",
 ]
 
@@ -89,6 +89,11 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
             f.write(text)
 
     _replace_atomically(Path(path), write)
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Replace ``path`` with ``data``, atomically (a reader sees the old or the new file)."""
+    _replace_atomically(Path(path), lambda tmp: Path(tmp).write_bytes(data))
 
 
 def read_json(path: str | Path) -> Any:

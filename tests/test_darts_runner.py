@@ -138,3 +138,55 @@ def test_darts_options_are_saved_resolved() -> None:
     with pytest.raises(ConfigError, match="order"):
         resolve_darts_options({"order": 3})
     SearchConfig(space="nb201", searcher="darts").validate()
+
+
+def test_a_trial_that_does_not_see_the_run_folder_sends_the_files_back(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a node that does not share the driver's run folder (the launch's token is not there), the
+    trial searches in a folder of its own and its reports carry the search's files; the driver's
+    callback writes them into the run folder, the same files a shared folder gets, and a resume
+    hands the checkpoint back to the trial."""
+    from ray import tune
+
+    from nas.darts import CHECKPOINT, RESULT
+    from nas.runner import whole_search as ws
+
+    data = nas.data.load("fashion-mnist-embedded", seed=0, max_train=400)
+    cfg = SearchConfig(space="nb201", searcher="darts", epochs=2, seed=1, space_options={"C": 4, "N": 1},
+                       searcher_options=ws.resolve_darts_options({"guards": "beta", "batch_size": 32, "max_steps": 2,
+                                                                  "eval_batch_size": 64}))
+    reports: list[dict[str, Any]] = []
+    monkeypatch.setattr(tune, "report", reports.append)
+
+    def trial(run_dir: Path, token: str, files: dict[str, bytes]) -> list[dict[str, Any]]:
+        reports.clear()
+        ws.run_darts_trial({}, data=data, settings={"config": cfg.to_dict(), "run_dir": str(run_dir), "threads": 1,
+                                                    "token": token, "files": files, "device": "cpu"})
+        return list(reports)
+
+    elsewhere, shared = tmp_path / "elsewhere", tmp_path / "shared"
+    for folder in (elsewhere, shared):
+        folder.mkdir()
+        (folder / ws.TOKEN_FILE).write_text("this launch")
+    sent = trial(elsewhere, "another launch", {})
+    assert sorted(p.name for p in elsewhere.iterdir()) == [ws.TOKEN_FILE]  # the trial wrote nothing here
+    assert [r["final"] for r in sent] == [False, False, True] and "row" in sent[-1]
+    assert all({HISTORY, CHECKPOINT} <= set(r["files"]) for r in sent) and RESULT in sent[-1]["files"]
+
+    final: dict[str, Any] = {}
+    watch = ws._watch_class()(final, None, elsewhere)
+    for r in sent:
+        watch.on_trial_result(0, [], None, dict(r))
+    assert "row" in final and "files" not in final
+    assert final["row"]["info"]["history_file"] == HISTORY
+
+    direct = trial(shared, "this launch", {})
+    assert not any("files" in r for r in direct)
+    assert _strip(json.loads((elsewhere / HISTORY).read_text())) == _strip(json.loads((shared / HISTORY).read_text()))
+    assert direct[-1]["row"]["choices"] == sent[-1]["row"]["choices"]
+
+    resumed = trial(tmp_path / "gone", "another launch", ws._read_files(elsewhere, ws._search_files()))
+    assert [r["final"] for r in resumed] == [True]  # both epochs came back with the checkpoint
+    assert resumed[-1]["row"]["choices"] == sent[-1]["row"]["choices"]
+    watch.on_trial_result(0, [], None, {"files": {"../escape.txt": b"x", "trials.jsonl": b"x"}})
+    assert not (tmp_path / "escape.txt").exists() and not (elsewhere / "trials.jsonl").exists()

@@ -12,6 +12,11 @@ otherwise, ``cpus_per_trial`` threads), in the run folder of any search:
 * one row in ``trials.jsonl`` (``searcher == "darts"``, the discretised architecture, its params and
   MACs, the search seconds, and the retraining's accuracies with ``retrain_epochs``).
 
+On a cluster whose nodes do not share the run folder's filesystem, the trial finds the folder's
+token (``.darts_token``, written by the driver for each launch) missing, searches in a folder of
+its own and sends those files back with every epoch's report; the driver writes them into the run
+folder (and hands a resumed search its checkpoint), so the run folder is the same either way.
+
 A killed run resumes (``resume=run_dir``) from the last epoch's checkpoint; a run whose row is
 recorded is complete and resumes to itself. The trial reports after every epoch (the driver's
 progress bar over the epochs) and once at the end with the row.
@@ -26,6 +31,7 @@ import sys
 import tempfile
 import time
 import traceback
+import uuid
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -33,12 +39,37 @@ from nas.runner.config import ConfigError, SearchConfig, import_modules
 from nas.runner.folder import RunFolder
 
 __all__ = ["WHOLE_SEARCHERS", "is_whole_search", "resolve_darts_options", "check_whole_search",
-           "run_whole_search", "run_darts_trial", "DARTS_OPTIONS"]
+           "run_whole_search", "run_darts_trial", "write_search_files", "DARTS_OPTIONS", "TOKEN_FILE"]
 
 #: The searchers run as one whole-search trial.
 WHOLE_SEARCHERS: tuple[str, ...] = ("darts",)
 #: Options of the darts searcher that are not :class:`nas.darts.DartsConfig` fields.
 DARTS_OPTIONS: tuple[str, ...] = ("guards", "order", "pc", "retrain_epochs")
+#: The file that tells a trial whether it sees the driver's run folder (its content: the launch's token).
+TOKEN_FILE = ".darts_token"
+
+
+def _search_files() -> tuple[str, ...]:
+    """The files a darts search writes in its folder (the ones a trial on another node sends back)."""
+    from nas.darts.search import CHECKPOINT, HISTORY, PLOT, RESULT
+
+    return HISTORY, CHECKPOINT, RESULT, PLOT
+
+
+def _read_files(folder: Path, names: tuple[str, ...]) -> dict[str, bytes]:
+    """The bytes of those of ``names`` that exist in ``folder``."""
+    return {name: (folder / name).read_bytes() for name in names if (folder / name).is_file()}
+
+
+def write_search_files(run_dir: Path, files: Mapping[str, bytes]) -> None:
+    """Write files a trial sent back into the run folder, each atomically (only the search's own
+    file names: nothing a report carries can write elsewhere)."""
+    from nas.results import write_bytes_atomic
+
+    allowed = _search_files()
+    for name, blob in files.items():
+        if name in allowed and isinstance(blob, (bytes, bytearray)):
+            write_bytes_atomic(run_dir / name, bytes(blob))
 
 
 def is_whole_search(searcher: str) -> bool:
@@ -120,24 +151,38 @@ def run_darts_trial(config: dict[str, Any], *, data: Any, settings: dict[str, An
     options = dict(cfg.searcher_options)
     darts_fields = {k: (tuple(v) if k == "arch_betas" else v) for k, v in options.items() if k not in DARTS_OPTIONS}
     run_dir = Path(settings["run_dir"])
+    token_file = run_dir / TOKEN_FILE
+    shared = token_file.is_file() and token_file.read_text() == settings.get("token")
+    own = None if shared else tempfile.TemporaryDirectory(prefix="nas-darts-", ignore_cleanup_errors=True)
+    work = run_dir if own is None else Path(own.name)
+    if own is not None:  # another node: start from the driver's files (a resumed search's checkpoint)
+        for name, blob in (settings.get("files") or {}).items():
+            (work / name).write_bytes(blob)
+
+    def sent_back() -> dict[str, Any]:
+        return {} if own is None else {"files": _read_files(work, _search_files())}
 
     def on_epoch(epoch: int, entry: dict[str, Any]) -> None:
         tune.report({"final": False, "epoch": epoch + 1, "epochs": int(cfg.epochs), "val_acc": entry.get("val_acc"),
                      "cell": entry.get("cell"), "train_loss": entry.get("train_loss"),
                      "seconds": entry.get("seconds"), "skips": sum(entry["stats"]["skips"].values()),
-                     "events": [e["what"] for e in entry.get("events", [])], "score": entry.get("val_acc") or 0.0})
+                     "events": [e["what"] for e in entry.get("events", [])], "score": entry.get("val_acc") or 0.0,
+                     **sent_back()})
 
     try:
         result = darts_search(
             _space_for(cfg, data), data, epochs=int(cfg.epochs), seed=cfg.seed, guards=Guards.parse(options["guards"]),
-            order=options.get("order", 1), pc=options.get("pc", 1), out_dir=run_dir, resume=True,
+            order=options.get("order", 1), pc=options.get("pc", 1), out_dir=work, resume=True,
             device=settings["device"], retrain_epochs=options.get("retrain_epochs", 0),
             retrain_options={**cfg.train_options, "test": cfg.test}, progress=_log_line, on_epoch=on_epoch,
             **darts_fields)
-        row = result.to_row(run_dir)
-        report: dict[str, Any] = {"row": row}
+        row = result.to_row(work)
+        report: dict[str, Any] = {"row": row, **sent_back()}
     except Exception as exc:  # a failed search is reported, not a crashed trial (the folder stays resumable)
         report = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=-4)}
+    finally:
+        if own is not None:
+            own.cleanup()
     report.update(final=True, epoch=int(cfg.epochs), score=0.0, start_time=started, end_time=time.time(),
                   worker=f"{socket.gethostname()}:{os.getpid()}")
     tune.report(report)
@@ -178,17 +223,21 @@ def _watch_class() -> type:
     from ray import tune
 
     class Watch(tune.Callback):  # type: ignore[misc]
-        """The epoch reports -> the bar; the final report kept in ``final``. Tune pickles its
-        callbacks with its own state: the bar (it holds a terminal) stays out of the pickle."""
+        """The epoch reports -> the bar, and the search's files a trial on another node sent -> the
+        run folder; the final report kept in ``final``. Tune pickles its callbacks with its own
+        state: the bar (it holds a terminal) stays out of the pickle."""
 
-        def __init__(self, final: dict[str, Any], bar: Any) -> None:
-            self.final, self.bar = final, bar
+        def __init__(self, final: dict[str, Any], bar: Any, run_dir: Path) -> None:
+            self.final, self.bar, self.run_dir = final, bar, run_dir
 
         def __getstate__(self) -> dict[str, Any]:
-            return {"final": {}, "bar": None}
+            return {"final": {}, "bar": None, "run_dir": self.run_dir}
 
         def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],
                             **info: Any) -> None:
+            files = result.pop("files", None)
+            if files:
+                write_search_files(self.run_dir, files)
             if result.get("final"):
                 self.final.clear()
                 self.final.update(result)
@@ -233,7 +282,8 @@ def _tune_run(cfg: SearchConfig, data: Any, settings: dict[str, Any], bar: _Epoc
                                             trial_dirname_creator=lambda t: f"darts_{t.trial_id}"),
                 run_config=tune.RunConfig(name=cfg.run_id, storage_path=storage, verbose=1 if verbose else 0,
                                           failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
-                                          callbacks=[_watch_class()(final, bar)], log_to_file=False))
+                                          callbacks=[_watch_class()(final, bar, Path(settings["run_dir"]))],
+                                          log_to_file=False))
             with _quiet_ray_logs(verbose):
                 tuner.fit()
         return {**final, "device": settings["device"]}
@@ -280,8 +330,11 @@ def run_whole_search(cfg: SearchConfig, folder: RunFolder, saved: SearchConfig, 
                 bar = _EpochBar(int(cfg.epochs), min(done_epochs, int(cfg.epochs)), str(cfg.run_id)) \
                     if progress else None
                 try:
+                    token = uuid.uuid4().hex
+                    (folder.path / TOKEN_FILE).write_text(token)
                     final = _tune_run(cfg, data, {"config": cfg.to_dict(), "run_dir": str(folder.path),
-                                                  "threads": max(1, int(cfg.cpus_per_trial))}, bar, verbose)
+                                                  "threads": max(1, int(cfg.cpus_per_trial)), "token": token,
+                                                  "files": _read_files(folder.path, _search_files())}, bar, verbose)
                 finally:
                     if bar is not None:
                         bar.close()
