@@ -23,7 +23,7 @@ Three measurements, each printed as a row of one table (and written to ``--json`
    Tune's share (its controller and Ray's client) is shown, not judged alone. It grew 1.97x
    while Tune walked every trial at each step of its loop (see
    :func:`nas.runner.tune_parts.searcher_first_is_finished`, which removed that walk; measured
-   1.12x since). ``--ray-distinct`` sends every
+   1.12-1.15x since). ``--ray-distinct`` sends every
    trial to Ray (no repeats), so the windows hold the same kind of trial; it suits a few
    thousand trials (the table has fewer distinct networks than cells).
    NB201 has 15,625 cells (fewer distinct networks: isomorphic cells hash equal), so a long
