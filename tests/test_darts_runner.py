@@ -140,12 +140,13 @@ def test_darts_options_are_saved_resolved() -> None:
     SearchConfig(space="nb201", searcher="darts").validate()
 
 
-def test_a_trial_that_does_not_see_the_run_folder_sends_the_files_back(tmp_path: Path,
+def test_a_trial_that_does_not_see_the_run_folder_sends_the_files_back(ray_session: Any, tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """On a node that does not share the driver's run folder (the launch's token is not there), the
     trial searches in a folder of its own and its reports carry the search's files; the driver's
-    callback writes them into the run folder, the same files a shared folder gets, and a resume
-    hands the checkpoint back to the trial."""
+    callback writes them into the run folder, the same files a shared folder gets, and a trial
+    started later (a resume, or a retry after its node was lost) gets the folder's latest files from
+    the driver's keeper actor and continues from there."""
     from ray import tune
 
     from nas.darts import CHECKPOINT, RESULT
@@ -158,17 +159,22 @@ def test_a_trial_that_does_not_see_the_run_folder_sends_the_files_back(tmp_path:
     reports: list[dict[str, Any]] = []
     monkeypatch.setattr(tune, "report", reports.append)
 
-    def trial(run_dir: Path, token: str, files: dict[str, bytes]) -> list[dict[str, Any]]:
+    def trial(run_dir: Path, token: str, driver_dir: Path) -> list[dict[str, Any]]:
         reports.clear()
-        ws.run_darts_trial({}, data=data, settings={"config": cfg.to_dict(), "run_dir": str(run_dir), "threads": 1,
-                                                    "token": token, "files": files, "device": "cpu"})
+        keeper = ws.start_files_keeper(driver_dir)
+        try:
+            ws.run_darts_trial({}, data=data, settings={"config": cfg.to_dict(), "run_dir": str(run_dir),
+                                                        "threads": 1, "token": token, "files_from": keeper,
+                                                        "device": "cpu"})
+        finally:
+            ray_session.kill(keeper)
         return list(reports)
 
-    elsewhere, shared = tmp_path / "elsewhere", tmp_path / "shared"
-    for folder in (elsewhere, shared):
+    elsewhere, shared, driver = tmp_path / "elsewhere", tmp_path / "shared", tmp_path / "driver"
+    for folder in (elsewhere, shared, driver):
         folder.mkdir()
         (folder / ws.TOKEN_FILE).write_text("this launch")
-    sent = trial(elsewhere, "another launch", {})
+    sent = trial(elsewhere, "another launch", elsewhere)
     assert sorted(p.name for p in elsewhere.iterdir()) == [ws.TOKEN_FILE]  # the trial wrote nothing here
     assert [r["final"] for r in sent] == [False, False, True] and "row" in sent[-1]
     assert all({HISTORY, CHECKPOINT} <= set(r["files"]) for r in sent) and RESULT in sent[-1]["files"]
@@ -180,13 +186,21 @@ def test_a_trial_that_does_not_see_the_run_folder_sends_the_files_back(tmp_path:
     assert "row" in final and "files" not in final
     assert final["row"]["info"]["history_file"] == HISTORY
 
-    direct = trial(shared, "this launch", {})
+    direct = trial(shared, "this launch", shared)
     assert not any("files" in r for r in direct)
     assert _strip(json.loads((elsewhere / HISTORY).read_text())) == _strip(json.loads((shared / HISTORY).read_text()))
     assert direct[-1]["row"]["choices"] == sent[-1]["row"]["choices"]
 
-    resumed = trial(tmp_path / "gone", "another launch", ws._read_files(elsewhere, ws._search_files()))
+    resumed = trial(tmp_path / "gone", "another launch", elsewhere)
     assert [r["final"] for r in resumed] == [True]  # both epochs came back with the checkpoint
     assert resumed[-1]["row"]["choices"] == sent[-1]["row"]["choices"]
+
+    # a retry after a node loss: the driver has received epoch 1 only; the retry runs epoch 2 alone
+    first_epoch = dict(sent[0])
+    watch_driver = ws._watch_class()({}, None, driver)
+    watch_driver.on_trial_result(0, [], None, first_epoch)
+    retried = trial(tmp_path / "other node", "another launch", driver)
+    assert [(r["final"], r["epoch"]) for r in retried] == [(False, 2), (True, 2)]
+    assert retried[-1]["row"]["choices"] == sent[-1]["row"]["choices"]
     watch.on_trial_result(0, [], None, {"files": {"../escape.txt": b"x", "trials.jsonl": b"x"}})
     assert not (tmp_path / "escape.txt").exists() and not (elsewhere / "trials.jsonl").exists()

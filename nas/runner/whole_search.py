@@ -15,7 +15,9 @@ otherwise, ``cpus_per_trial`` threads), in the run folder of any search:
 On a cluster whose nodes do not share the run folder's filesystem, the trial finds the folder's
 token (``.darts_token``, written by the driver for each launch) missing, searches in a folder of
 its own and sends those files back with every epoch's report; the driver writes them into the run
-folder (and hands a resumed search its checkpoint), so the run folder is the same either way.
+folder, so the run folder is the same either way. Such a trial starts from the run folder's files
+as they are when it starts, read by a small actor on the driver's node: a resumed search, and a
+retry after its node was lost, continue from the last epoch the driver received.
 
 A killed run resumes (``resume=run_dir``) from the last epoch's checkpoint; a run whose row is
 recorded is complete and resumes to itself. The trial reports after every epoch (the driver's
@@ -23,6 +25,7 @@ progress bar over the epochs) and once at the end with the row.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -33,13 +36,14 @@ import time
 import traceback
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from nas.runner.config import ConfigError, SearchConfig, import_modules
 from nas.runner.folder import RunFolder
 
 __all__ = ["WHOLE_SEARCHERS", "is_whole_search", "resolve_darts_options", "check_whole_search",
-           "run_whole_search", "run_darts_trial", "write_search_files", "DARTS_OPTIONS", "TOKEN_FILE"]
+           "run_whole_search", "run_darts_trial", "write_search_files", "start_files_keeper", "DARTS_OPTIONS",
+           "TOKEN_FILE"]
 
 #: The searchers run as one whole-search trial.
 WHOLE_SEARCHERS: tuple[str, ...] = ("darts",)
@@ -155,8 +159,8 @@ def run_darts_trial(config: dict[str, Any], *, data: Any, settings: dict[str, An
     shared = token_file.is_file() and token_file.read_text() == settings.get("token")
     own = None if shared else tempfile.TemporaryDirectory(prefix="nas-darts-", ignore_cleanup_errors=True)
     work = run_dir if own is None else Path(own.name)
-    if own is not None:  # another node: start from the driver's files (a resumed search's checkpoint)
-        for name, blob in (settings.get("files") or {}).items():
+    if own is not None:  # another node: start from the driver's files now (a resume's or a retry's checkpoint)
+        for name, blob in _driver_files(settings["files_from"]).items():
             (work / name).write_bytes(blob)
 
     def sent_back() -> dict[str, Any]:
@@ -186,6 +190,44 @@ def run_darts_trial(config: dict[str, Any], *, data: Any, settings: dict[str, An
     report.update(final=True, epoch=int(cfg.epochs), score=0.0, start_time=started, end_time=time.time(),
                   worker=f"{socket.gethostname()}:{os.getpid()}")
     tune.report(report)
+
+
+def _keeper_class() -> type:
+    """The Ray actor class that reads the run folder's search files on the driver's node (made on
+    first use: Ray is imported only by a search that runs)."""
+    import ray
+
+    @ray.remote(num_cpus=0, max_restarts=0)
+    class RunFolderFiles:
+        """The search's files as they are now in the driver's run folder."""
+
+        def __init__(self, run_dir: str) -> None:
+            self.run_dir = Path(run_dir)
+
+        def read(self) -> dict[str, bytes]:
+            return _read_files(self.run_dir, _search_files())
+
+    return RunFolderFiles
+
+
+def start_files_keeper(run_dir: Path) -> Any:
+    """An actor on this (the driver's) node that hands a trial on any node the run folder's search
+    files; ``ray.kill`` it when the search ends."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
+    return _keeper_class().options(scheduling_strategy=here).remote(str(run_dir))
+
+
+def _driver_files(keeper: Any, timeout_s: float = 300.0) -> dict[str, bytes]:
+    """The run folder's search files, asked of the driver's keeper actor."""
+    import ray
+
+    try:
+        return ray.get(keeper.read.remote(), timeout=timeout_s)
+    except ray.exceptions.GetTimeoutError:
+        raise RuntimeError(f"the driver's node did not send the run folder's files within {timeout_s:g} s") from None
 
 
 def _log_line(line: str) -> None:
@@ -272,10 +314,12 @@ def _tune_run(cfg: SearchConfig, data: Any, settings: dict[str, Any], bar: _Epoc
         settings = {**settings, "device": "cuda" if gpus else "cpu"}
         final: dict[str, Any] = {}
 
+        keeper = start_files_keeper(Path(settings["run_dir"]))
+        settings["files_from"] = keeper
         trainable = tune.with_resources(tune.with_parameters(run_darts_trial, data=data, settings=settings),
                                         {"cpu": cfg.cpus_per_trial, "gpu": gpus})
-        with tempfile.TemporaryDirectory(prefix="tune-", dir=os.environ["RAY_TMPDIR"],
-                                         ignore_cleanup_errors=True) as storage:
+        with _killed_at_exit(keeper), tempfile.TemporaryDirectory(
+                prefix="tune-", dir=os.environ["RAY_TMPDIR"], ignore_cleanup_errors=True) as storage:
             tuner = tune.Tuner(
                 trainable, param_space={"searcher": cfg.searcher},
                 tune_config=tune.TuneConfig(num_samples=1, trial_name_creator=lambda t: "darts",
@@ -290,6 +334,17 @@ def _tune_run(cfg: SearchConfig, data: Any, settings: dict[str, Any], bar: _Epoc
     finally:
         if started_here:
             ray.shutdown()
+
+
+@contextlib.contextmanager
+def _killed_at_exit(actor: Any) -> Iterator[None]:
+    """Kill the Ray actor when the block ends."""
+    import ray
+
+    try:
+        yield
+    finally:
+        ray.kill(actor)
 
 
 def run_whole_search(cfg: SearchConfig, folder: RunFolder, saved: SearchConfig, *, resume: bool, progress: bool,
@@ -333,8 +388,8 @@ def run_whole_search(cfg: SearchConfig, folder: RunFolder, saved: SearchConfig, 
                     token = uuid.uuid4().hex
                     (folder.path / TOKEN_FILE).write_text(token)
                     final = _tune_run(cfg, data, {"config": cfg.to_dict(), "run_dir": str(folder.path),
-                                                  "threads": max(1, int(cfg.cpus_per_trial)), "token": token,
-                                                  "files": _read_files(folder.path, _search_files())}, bar, verbose)
+                                                  "threads": max(1, int(cfg.cpus_per_trial)), "token": token},
+                                   bar, verbose)
                 finally:
                     if bar is not None:
                         bar.close()
