@@ -203,6 +203,8 @@ def cost_table(results: list[dict[str, Any]]) -> str:
     for r in results:
         j = r["job"]
         mode = r["guards"] if r["guards"] != "none" else "plain DARTS"
+        if j["guards"] == "default":
+            mode = f"the default ({mode})"
         if j.get("order", 1) == 2:
             mode += ", 2nd order"
         if j.get("pc", 1) > 1:
