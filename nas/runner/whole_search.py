@@ -25,7 +25,6 @@ progress bar over the epochs) and once at the end with the row.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import os
@@ -36,7 +35,7 @@ import time
 import traceback
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Mapping
 
 from nas.runner.config import ConfigError, SearchConfig, import_modules
 from nas.runner.folder import RunFolder
@@ -307,6 +306,7 @@ def _tune_run(cfg: SearchConfig, data: Any, settings: dict[str, Any], bar: _Epoc
     import ray
     from ray import tune
 
+    keeper = None
     try:
         resources = ray.cluster_resources()
         gpus = 1.0 if resources.get("GPU", 0) >= 1 else 0.0  # a whole GPU where there is one
@@ -318,8 +318,8 @@ def _tune_run(cfg: SearchConfig, data: Any, settings: dict[str, Any], bar: _Epoc
         settings["files_from"] = keeper
         trainable = tune.with_resources(tune.with_parameters(run_darts_trial, data=data, settings=settings),
                                         {"cpu": cfg.cpus_per_trial, "gpu": gpus})
-        with _killed_at_exit(keeper), tempfile.TemporaryDirectory(
-                prefix="tune-", dir=os.environ["RAY_TMPDIR"], ignore_cleanup_errors=True) as storage:
+        with tempfile.TemporaryDirectory(prefix="tune-", dir=os.environ["RAY_TMPDIR"],
+                                         ignore_cleanup_errors=True) as storage:
             tuner = tune.Tuner(
                 trainable, param_space={"searcher": cfg.searcher},
                 tune_config=tune.TuneConfig(num_samples=1, trial_name_creator=lambda t: "darts",
@@ -332,19 +332,10 @@ def _tune_run(cfg: SearchConfig, data: Any, settings: dict[str, Any], bar: _Epoc
                 tuner.fit()
         return {**final, "device": settings["device"]}
     finally:
+        if keeper is not None:
+            ray.kill(keeper)
         if started_here:
             ray.shutdown()
-
-
-@contextlib.contextmanager
-def _killed_at_exit(actor: Any) -> Iterator[None]:
-    """Kill the Ray actor when the block ends."""
-    import ray
-
-    try:
-        yield
-    finally:
-        ray.kill(actor)
 
 
 def run_whole_search(cfg: SearchConfig, folder: RunFolder, saved: SearchConfig, *, resume: bool, progress: bool,
