@@ -140,6 +140,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         "param_free": r.stats["param_free"], "events": [e["what"] for e in r.events],
         "epoch_seconds": [h["seconds"] for h in r.history], "peak_memory_mb": [h["peak_memory_mb"] for h in r.history],
         "supernet_val_acc": r.history[-1]["val_acc"], "cells": [h["cell"] for h in r.history],
+        "val_acc_per_epoch": [h["val_acc"] for h in r.history], "weights_per_epoch": [h["weights"] for h in r.history],
         "device": r.device, "data": data.name,
     }
     if space_name == "nb201":

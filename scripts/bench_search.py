@@ -492,7 +492,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--space", default="mixed")
     p.add_argument("--asktell-seconds", type=float, default=5.0, help="time per searcher for ask/tell")
     p.add_argument("--overhead-trials", type=int, default=10)
-    p.add_argument("--speedup-trials", type=int, default=16)
+    p.add_argument("--speedup-trials", type=int, default=32,
+                   help="trials of each speed-up search (default 32: fewer leave the last trials' tail a large share)")
     p.add_argument("--moasha-seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the moasha part")
     p.add_argument("--moasha-seconds", type=float, default=300.0, help="wall clock per search of the moasha part")
     p.add_argument("--moasha-epochs", type=float, default=9.0, help="epochs per candidate in the moasha part")
