@@ -27,6 +27,7 @@ benchmark after an interruption only runs what is missing; ``--fresh`` ignores t
     python scripts/bench_darts.py --guards "none;beta" --no-cost
                                                           # the run whose tables the README quotes
     python scripts/bench_darts.py --guards "none;beta;beta,early-stop"   # settings and combinations
+    python scripts/bench_darts.py --no-cost --guards beta --order 2       # second-order (unrolled) searches
     python scripts/bench_darts.py --one '{"guards": "none", "seed": 0}'   # one search, its JSON
 """
 from __future__ import annotations
@@ -279,6 +280,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="cells per stage of the nb201 search skeleton (default 3; NB201's own is 5)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="any other DartsConfig field for the nb201 searches (JSON value), repeatable")
+    p.add_argument("--order", type=int, choices=(1, 2), default=1,
+                   help="1: first-order DARTS, 2: second order (unrolled) for the nb201 searches (default 1)")
+    p.add_argument("--pc", type=cli.positive_int, default=1,
+                   help="partial channels K for the nb201 searches (PC-DARTS; default 1: all channels)")
     p.add_argument("--arch-lr", type=float, default=None,
                    help="architecture learning rate (default: DARTS's Adam step budget, see main())")
     p.add_argument("--guards", default=";".join(GUARD_SETTINGS.values()),
@@ -345,9 +350,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         labels = {v: k for k, v in {**GUARD_SETTINGS, **COMBINATIONS}.items()}
         labels.update({s: s for s in specs if s not in labels})
-        labels = {s: lab + (" [the default]" if Guards.parse(s) == DEFAULT_GUARDS else "") for s, lab in labels.items()}
+        mode = "".join([", 2nd order" if args.order == 2 else "", f", PC K={args.pc}" if args.pc > 1 else ""])
+        default_mode = args.order == 1 and args.pc == 1
+        labels = {s: lab + mode + (" [the default]" if Guards.parse(s) == DEFAULT_GUARDS and default_mode else "")
+                  for s, lab in labels.items()}
         jobs = [{**base, "space": "nb201", "guards": spec, "seed": seed, "epochs": args.epochs,
-                 "options": dict(nb201_opts)}
+                 "order": args.order, "pc": args.pc, "options": dict(nb201_opts)}
                 for spec in specs for seed in seeds]
         for job in jobs:  # each search's own folder: checkpoints resume only a search with the same settings
             job["out_dir"] = str(out / "runs" / _key(job))
