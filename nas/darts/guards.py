@@ -186,7 +186,8 @@ class Guards:
 #: mean (93.42 worst; 93.78 over 8 seeds, 93.19 worst) with 20 epochs on a 3-cells-per-stage
 #: skeleton (Dirichlet 93.06 there; beta=5 93.75 over 8 seeds; beta=25, beta-DARTS's own strength,
 #: 93.08; beta on 5 cells per stage 93.72, on 4 93.63; on a second CPU the 8 seeds gave 93.61, worst
-#: 92.63, and beta=1, width 16, more data, op pruning and warm-up did not beat beta=2), 92.64
+#: 92.63, and beta=1, width 16, more data, op pruning and warm-up did not beat beta=2; a third CPU
+#: repeated 93.78, where second order, a doubled arch lr and 2 cells per stage did not beat it), 92.64
 #: with 5 epochs on one cell
 #: per stage, where plain DARTS gave 76.7 (collapsed onto avg-pool / none) and Dirichlet 66.0 (onto
 #: avg-pool harder still). Skip-cap and early-stop watch skip connections only and never fired on these
