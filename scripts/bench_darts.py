@@ -199,6 +199,11 @@ def _mean_std(values: Sequence[float]) -> str:
     return f"{statistics.mean(values):.2f} +- {statistics.stdev(values):.2f}"
 
 
+def mode_suffix(order: int, pc: int) -> str:
+    """What a row's label adds for a second-order or partial-channel search ("" for neither)."""
+    return (", 2nd order" if order == 2 else "") + (f", PC K={pc}" if pc > 1 else "")
+
+
 def cost_table(results: list[dict[str, Any]]) -> str:
     lines = ["| space | mode | s/epoch (mean) | peak memory MB/epoch (max) | supernet val acc | epochs |",
              "| --- | --- | ---: | ---: | ---: | ---: |"]
@@ -207,10 +212,7 @@ def cost_table(results: list[dict[str, Any]]) -> str:
         mode = r["guards"] if r["guards"] != "none" else "plain DARTS"
         if j["guards"] == "default":
             mode = f"the default ({mode})"
-        if j.get("order", 1) == 2:
-            mode += ", 2nd order"
-        if j.get("pc", 1) > 1:
-            mode += f", PC K={j['pc']}"
+        mode += mode_suffix(j.get("order", 1), j.get("pc", 1))
         secs = statistics.mean(r["epoch_seconds"])
         mem = max(m for m in r["peak_memory_mb"] if m is not None) if any(r["peak_memory_mb"]) else float("nan")
         lines.append(f"| {r['space']} | {mode} | {secs:.1f} | {mem:.0f} | {r['supernet_val_acc']:.3f} | "
@@ -350,9 +352,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         labels = {v: k for k, v in {**GUARD_SETTINGS, **COMBINATIONS}.items()}
         labels.update({s: s for s in specs if s not in labels})
-        mode = "".join([", 2nd order" if args.order == 2 else "", f", PC K={args.pc}" if args.pc > 1 else ""])
-        default_mode = args.order == 1 and args.pc == 1
-        labels = {s: lab + mode + (" [the default]" if Guards.parse(s) == DEFAULT_GUARDS and default_mode else "")
+        mode = mode_suffix(args.order, args.pc)
+        labels = {s: lab + mode + (" [the default]" if Guards.parse(s) == DEFAULT_GUARDS and not mode else "")
                   for s, lab in labels.items()}
         jobs = [{**base, "space": "nb201", "guards": spec, "seed": seed, "epochs": args.epochs,
                  "order": args.order, "pc": args.pc, "options": dict(nb201_opts)}
