@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
+import hashlib
 import json
 import multiprocessing as mp
 import os
@@ -46,6 +47,7 @@ from typing import Any, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "results" / "bench_darts"
+DEFAULT_DATA = "fashion-mnist-embedded"  # the search data when --data is not given
 
 #: guard settings of the accuracy table (label -> Guards.parse spec)
 GUARD_SETTINGS: dict[str, str] = {
@@ -124,7 +126,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     from nas.darts import darts_search
 
     torch.set_num_threads(int(job.get("threads", 1)))
-    data = nas.data.load(job.get("data", "fashion-mnist-embedded"), seed=0, max_train=job.get("max_train"))
+    data = nas.data.load(job.get("data", DEFAULT_DATA), seed=0, max_train=job.get("max_train"))
     data = resized(data, int(job.get("size", 16)))
     space_name = job.get("space", "nb201")
     space = nas.spaces.get(space_name, input_shape=data.input_shape, num_classes=data.num_classes)
@@ -150,11 +152,21 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _data_tag(source: str) -> str:
+    """'' for the default search data; else the source's last path part (file-name safe) and a short hash of it."""
+    if source == DEFAULT_DATA:
+        return ""
+    stem = "".join(c if c.isalnum() or c in "-." else "-" for c in Path(source).name or "data")
+    return f"{stem}-{hashlib.sha256(source.encode()).hexdigest()[:6]}"
+
+
 def _key(job: dict[str, Any]) -> str:
     parts = [job.get("space", "nb201"), job["guards"].replace(",", "+").replace("=", "") , f"s{job['seed']}",
              f"e{job['epochs']}", f"o{job.get('order', 1)}", f"pc{job.get('pc', 1)}", f"px{job.get('size', 16)}"]
     if job.get("max_train"):
         parts.append(f"n{job['max_train']}")
+    if tag := _data_tag(str(job.get("data", DEFAULT_DATA))):
+        parts.append(tag)
     opts = job.get("options", {})
     parts += [f"{k}{v}" for k, v in sorted(opts.items()) if k != "eval_batch_size"]
     return "_".join(str(p) for p in parts)
@@ -221,7 +233,7 @@ def cost_table(results: list[dict[str, Any]]) -> str:
 
 
 def seed_table(results: list[dict[str, Any]], labels: dict[str, str]) -> str:
-    lines = ["| guards | seed | derived cell | CIFAR-10 | CIFAR-100 | IN16-120 | c10 val 12ep | supernet val (FMNIST) "
+    lines = ["| guards | seed | derived cell | CIFAR-10 | CIFAR-100 | IN16-120 | c10 val 12ep | supernet val acc "
              "| stopped | skips | param-free | s |",
              "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |"]
     for r in results:
@@ -273,8 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seeds", default="0,1,2,3", help="seeds of the nb201 accuracy searches (default 0,1,2,3)")
     p.add_argument("--epochs", type=int, default=20, help="epochs per nb201 accuracy search (default 20)")
     p.add_argument("--size", type=int, default=16, help="search image size in pixels (default 16)")
-    p.add_argument("--data", default="fashion-mnist-embedded",
-                   help="any source nas.data.load reads (default: fashion-mnist-embedded)")
+    p.add_argument("--data", default=DEFAULT_DATA,
+                   help=f"any source nas.data.load reads (default: {DEFAULT_DATA}; CIFAR-10: scripts/fetch_cifar10.py)")
     p.add_argument("--max-train", type=int, default=None,
                    help="a stratified subset of this many training images (default: all)")
     p.add_argument("--width", type=int, default=8, help="stem width of the nb201 search skeleton (default 8)")

@@ -2,6 +2,7 @@
 second-order / partial-channel run, and the cache that lets a rerun skip finished searches."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -35,3 +36,14 @@ def test_bad_partial_channels_are_refused_in_one_line(tmp_path: Path) -> None:
     run = _bench(tmp_path, "--pc", "0")
     assert run.returncode == 2 and "expected a whole number >= 1, got 0" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_searches_on_other_data_are_cached_apart() -> None:
+    spec = importlib.util.spec_from_file_location("bench_darts", ROOT / "scripts" / "bench_darts.py")
+    bench = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(bench)  # type: ignore[union-attr]
+    job = {"guards": "beta", "seed": 0, "epochs": 20, "size": 16, "data": bench.DEFAULT_DATA}
+    default_key = bench._key(job)
+    assert default_key == "nb201_beta_s0_e20_o1_pc1_px16"  # keys of earlier cached runs still match
+    keys = {bench._key({**job, "data": data}) for data in ("/data/cifar10", "/other/cifar10", "/data/cifar100")}
+    assert len(keys) == 3 and default_key not in keys and all("cifar" in k for k in keys)
