@@ -14,8 +14,9 @@ One run prints three tables:
 
 Search data: ``--data`` (default the embedded Fashion-MNIST subset), resized to ``--size`` pixels
 (default 16: the CPU budget; any size that is a multiple of 4 works) with area interpolation. The
-table figures are CIFAR / ImageNet16 accuracies of the derived cells trained by the benchmark: the
-search never sees CIFAR.
+table figures are CIFAR / ImageNet16 accuracies of the derived cells trained by the benchmark: on
+the default data the search never sees CIFAR. ``--data`` a CIFAR-10 folder (``scripts/fetch_cifar10.py``
+writes one) searches the data the published figures were searched on.
 
 The NAS-Bench-201 table is the packaged, validated copy (:mod:`nas.benchmarks`, made from
 ``../shared/benchmarks/nb201/nb201_merged.csv``).
@@ -28,6 +29,8 @@ benchmark after an interruption only runs what is missing; ``--fresh`` ignores t
                                                           # the run whose tables the README quotes
     python scripts/bench_darts.py --guards "none;beta;beta,early-stop"   # settings and combinations
     python scripts/bench_darts.py --no-cost --guards beta --order 2       # second-order (unrolled) searches
+    python scripts/bench_darts.py --no-cost --guards beta --data results/datasets/cifar10 --epochs 5 --seeds 0,1,2,3,4,5,6,7
+                                                          # searches on all of CIFAR-10's training images
     python scripts/bench_darts.py --one '{"guards": "none", "seed": 0}'   # one search, its JSON
 """
 from __future__ import annotations
