@@ -10,7 +10,6 @@ Ray, a lost baseline's resume in this process: ``workers`` is a resume's own).
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import time
@@ -24,21 +23,14 @@ import nas
 from nas.results import TrialLog
 from nas.runner import ConfigError, Driver, ExtraQueue, SearchConfig, plan_baselines, run_search
 from nas.runner.baselines import baseline_extras
+from script_modules import load_script
 
 from test_searchers import tiny  # noqa: E402  (registers the "tiny" space)
 
-ROOT = Path(__file__).resolve().parent.parent
 SHAPE = (1, 28, 28)
 QUICK = dict(space="tiny", epochs=1, seed=0, imports=["test_searchers"],
              data_options={"max_train": 600, "val_fraction": 0.25},
              train_options={"batch_size": 32, "lr": 0.1})
-
-
-def _script(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(f"{name}_script", ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
 
 
 # ------------------------------------------------------------------ the driver, without Ray
@@ -172,7 +164,7 @@ def test_with_baselines_rows_names_costs_not_told_and_resume(baseline_run: Any, 
 
     # the front reads the baselines: plots and scripts/pareto.py on these real rows
     run_dir = copy_of(out.run_dir, tmp_path)
-    assert _script("pareto").main([str(run_dir)]) == 0
+    assert load_script("pareto").main([str(run_dir)]) == 0
     assert (run_dir / "front.png").stat().st_size > 10_000 and (run_dir / "progress.png").exists()
     table = nas.plots.front_table(nas.plots.load_runs([run_dir]), ranks=5)
     assert {"baseline lenet5", "baseline resnet20"} <= set(table["origin"])
@@ -207,7 +199,7 @@ def test_a_baseline_lost_with_its_run_is_trained_on_resume(baseline_run: Any, tm
 
 
 def test_cli_with_baselines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    script = _script("search")
+    script = load_script("search")
     parser = script.build_parser()
     bare = script.config_from_args(parser.parse_args(["--space", "tiny", "--with-baselines"]))
     assert bare["baselines"] == ["default"]

@@ -2,11 +2,12 @@
 second-order / partial-channel run, and the cache that lets a rerun skip finished searches."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+from script_modules import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,9 +40,7 @@ def test_bad_partial_channels_are_refused_in_one_line(tmp_path: Path) -> None:
 
 
 def test_searches_on_other_data_are_cached_apart() -> None:
-    spec = importlib.util.spec_from_file_location("bench_darts", ROOT / "scripts" / "bench_darts.py")
-    bench = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(bench)  # type: ignore[union-attr]
+    bench = load_script("bench_darts")
     job = {"guards": "beta", "seed": 0, "epochs": 20, "size": 16, "data": bench.DEFAULT_DATA}
     default_key = bench._key(job)
     assert default_key == "nb201_beta_s0_e20_o1_pc1_px16"  # keys of earlier cached runs still match

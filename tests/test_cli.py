@@ -8,8 +8,6 @@ Every file under scripts/ is checked, so a new script is too: it needs ``main(ar
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,27 +15,16 @@ import pytest
 
 from nas import cli
 from nas.errors import close_matches, unknown_name
+from script_modules import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = sorted((ROOT / "scripts").glob("*.py"))
 
 
-def script(path: Path) -> Any:
-    """The script at ``path`` as a module (its ``__main__`` block not run)."""
-    name = f"script_{path.stem}"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    sys.modules[name] = module  # dataclasses of the script look their module up
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
-
-
 def run(path: Path, argv: list[str]) -> int:
     """``main(argv)`` of the script; its exit status (argparse exits, main returns)."""
     try:
-        code = script(path).main(argv)
+        code = load_script(path).main(argv)
     except SystemExit as exc:
         code = exc.code
     return 0 if code is None else int(code)

@@ -6,7 +6,6 @@ The Ray test shares the suite's one local Ray (the ``ray_session`` fixture of co
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -21,6 +20,7 @@ import pytest
 import nas
 from nas.darts import HISTORY, darts_search
 from nas.runner import ConfigError, SearchConfig, run_search
+from script_modules import load_script
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -31,16 +31,6 @@ TINY = ["--space", "nb201", "--searcher", "darts", "--epochs", "3", "--seed", "1
         "--space-option", "C=4", "--space-option", "N=1", "--guards", "dirichlet,beta",
         "--searcher-option", "batch_size=32", "--searcher-option", "max_steps=2",
         "--searcher-option", "eval_batch_size=64", "--retrain-epochs", "1", "--batch-size", "32"]
-
-
-def _search_script() -> Any:
-    name = "search_script_for_darts_tests"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / "search.py")
-        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        sys.modules[name] = module
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return sys.modules[name]
 
 
 def _strip(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -72,7 +62,7 @@ def test_darts_through_the_runner_resumes_after_kill_9(ray_session: Any, tmp_pat
     assert len(before) == 2 and (not journal.exists() or not journal.read_text().strip())  # no row yet
 
     capsys.readouterr()
-    assert _search_script().main(["--resume", str(run), "--no-progress"]) == 0
+    assert load_script("search").main(["--resume", str(run), "--no-progress"]) == 0
     out = capsys.readouterr().out
     history = json.loads((run / HISTORY).read_text())
     assert len(history) == 3 and history[:2] == before  # epochs 0 and 1 were not run again
@@ -100,7 +90,7 @@ def test_darts_through_the_runner_resumes_after_kill_9(ray_session: Any, tmp_pat
     assert _strip(whole.history) == _strip(history)  # bit for bit as if never killed
     assert whole.choices == row["choices"]
 
-    assert _search_script().main(["--resume", str(run), "--no-progress"]) == 0  # finished: resumes to itself
+    assert load_script("search").main(["--resume", str(run), "--no-progress"]) == 0  # finished: resumes to itself
     assert len(nas.results.load(run, warn=False)) == 1
     with pytest.raises(ConfigError, match="cannot change on resume"):
         run_search(resume=run, overrides={"epochs": 4}, progress=False)
@@ -122,7 +112,7 @@ def test_darts_refusals_are_one_line_with_exit_2(args: list[str], message: str, 
     argv = [*args, "--out", str(tmp_path)]
     if "--searcher" not in args:
         argv += ["--searcher", "darts"]
-    code = _search_script().main(argv)
+    code = load_script("search").main(argv)
     err = capsys.readouterr().err
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and message in lines[0], err

@@ -85,6 +85,7 @@ def test_darts_v2_genotype_and_small_inputs() -> None:
             assert sorted(back[kind][e:e + 2], key=lambda p: p[1]) == back[kind][e:e + 2]
             assert Counter(back[kind][e:e + 2]) == Counter(DARTS_V2[kind][e:e + 2])
     assert from_darts_genotype(Genotype(**back)) == choices
+    assert to_darts_genotype(choices) == back  # the free function, from choices alone
     mnist = nas.baselines.build("darts_v2", num_classes=10, in_channels=1, input_size=28)
     assert nas.count(mnist).params == 3_349_342 - 3 * 9 * 108 + 1 * 9 * 108  # stem sees 1 channel, not 3
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import pickle
 import struct
 from pathlib import Path
@@ -12,8 +11,7 @@ import pytest
 import torch
 
 from nas.data import DEBIAN_FASHION_MNIST, EMBEDDED_FASHION_MNIST, DataSplits, load, read_idx
-
-ROOT = Path(__file__).resolve().parents[1]
+from script_modules import load_script
 
 
 def idx_bytes(arr: np.ndarray) -> bytes:
@@ -87,9 +85,7 @@ def test_full_fashion_mnist_from_debian() -> None:
 @pytest.mark.skipif(not DEBIAN_FASHION_MNIST.is_dir(), reason="Debian dataset-fashion-mnist not installed")
 def test_embedded_file_is_reproducible(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "fm.npz"
-    spec = importlib.util.spec_from_file_location("make_embedded_fmnist", ROOT / "scripts" / "make_embedded_fmnist.py")
-    script = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(script)  # type: ignore[union-attr]
+    script = load_script("make_embedded_fmnist")
     assert script.main(["--out", str(out)]) == 0  # in this process: the script's main, as ``python`` runs it
     assert f"wrote {out}" in capsys.readouterr().out
     assert out.read_bytes() == EMBEDDED_FASHION_MNIST.read_bytes()

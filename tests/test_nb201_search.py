@@ -4,8 +4,6 @@ resumes like any run, and refuses what the table cannot answer in one line."""
 from __future__ import annotations
 
 import gzip
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +15,7 @@ import nas.runner.search
 from nas import results
 from nas.benchmarks import load_table
 from nas.runner import ConfigError, SearchConfig, run_search
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _script(name: str) -> Any:
-    """The module of ``scripts/<name>.py`` (imported once)."""
-    key = f"nb201_search_script_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, ROOT / "scripts" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        sys.modules[key] = module
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return sys.modules[key]
+from script_modules import load_script
 
 
 @pytest.fixture
@@ -63,7 +49,7 @@ def test_search_script_on_the_table_writes_a_normal_run_folder(tmp_path: Path, n
     argv = ["--space", "nb201", "--dataset", "nb201-cifar10", "--searcher", "evolution", "--trials", "16",
             "--population", "6", "--sample-size", "3", "--workers", "0", "--out", str(tmp_path), "--run-id", "c10",
             "--no-progress"]
-    assert _script("search").main(argv) == 0
+    assert load_script("search").main(argv) == 0
     printed = capsys.readouterr().out
     assert "NAS-Bench-201 CIFAR-10 table lookups" in printed and "16 trials" in printed
     run_dir = tmp_path / "c10"
@@ -74,7 +60,7 @@ def test_search_script_on_the_table_writes_a_normal_run_folder(tmp_path: Path, n
     assert doc["config"]["dataset"] == "nb201-cifar10" and doc["config"]["workers"] == 0
     assert doc["data"]["name"] == "nb201-cifar10" and doc["data"]["signal"] == "val12"
     assert len(results.pareto_front(df)) >= 1                     # pareto.py reads it like any run
-    assert _script("pareto").main([str(run_dir), "--no-plots"]) == 0
+    assert load_script("pareto").main([str(run_dir), "--no-plots"]) == 0
     front = capsys.readouterr().out
     assert "c10: 16 trial(s) (16 ok)" in front and "test acc %" in front
 
@@ -154,7 +140,7 @@ def test_what_the_table_cannot_answer_is_one_line(extra: list[str], message: str
     out = tmp_path / "runs"
     try:
         trials = [] if "darts" in extra else ["--trials", "3"]  # darts runs one search and refuses --trials
-        code = _script("search").main(["--dataset", "nb201-cifar10", *trials, *extra, "--out", str(out)])
+        code = load_script("search").main(["--dataset", "nb201-cifar10", *trials, *extra, "--out", str(out)])
     except SystemExit as exc:  # argparse's own errors
         code = exc.code
     err = capsys.readouterr().err

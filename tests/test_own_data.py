@@ -6,7 +6,6 @@ what was loaded is printed first and stored in config.json.
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 import struct
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 
 import nas
 from nas import results
+from script_modules import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 MY_SPACE = ROOT / "tests" / "data" / "my_space.py"
@@ -53,13 +53,6 @@ def write_three_class_idx(folder: Path, rng: np.random.Generator, n_train: int =
     return folder
 
 
-def search_script() -> Any:
-    spec = importlib.util.spec_from_file_location("search_script", ROOT / "scripts" / "search.py")
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
-
-
 def search(dataset: Path, out: Path, *extra: str) -> list[str]:
     """scripts/search.py's main: two random candidates of my_space, 2 epochs each."""
     return ["--dataset", str(dataset), "--import", str(MY_SPACE), "--space", "my_space", "--searcher", "random",
@@ -81,7 +74,7 @@ def test_three_classes_searched_end_to_end_above_chance(kind: str, ray_session: 
         np.savez(dataset, x=x * 3.0 - 1.0, y=y, x_test=x_test * 3.0 - 1.0, y_test=y_test)
         shape = [3, 12, 12]
     workers = ["--workers", "0"] if kind == "idx" else []  # a Ray start-up is shown once, with the .npz
-    code = search_script().main(search(dataset, tmp_path / "runs", "--run-id", kind, *workers))
+    code = load_script("search").main(search(dataset, tmp_path / "runs", "--run-id", kind, *workers))
     out = capsys.readouterr().out
     assert code == 0, out
     first = out.splitlines()[0]
@@ -128,7 +121,7 @@ def test_data_flags_and_budgets_that_cannot_work_are_refused(args: list[str], me
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     """Refused in one line before anything starts (no run folder, no Ray)."""
     try:
-        code = search_script().main(["--space", "vgg", *args, "--out", str(tmp_path)])
+        code = load_script("search").main(["--space", "vgg", *args, "--out", str(tmp_path)])
     except SystemExit as exc:
         code = exc.code
     err = capsys.readouterr().err

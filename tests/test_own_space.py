@@ -10,17 +10,16 @@ in tests/test_readme.py), so it is not started again for each (a few seconds eac
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import socket
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import nas
 from nas import results
+from script_modules import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 MY_SPACE = ROOT / "tests" / "data" / "my_space.py"
@@ -37,13 +36,6 @@ SEARCHER_FLAGS = {
     "combo": ["--searcher-option", "n_initial=2", "--searcher-option", "burn_in=5",
               "--searcher-option", "n_samples=2", "--searcher-option", "n_random=50"],
 }
-
-
-def search_script() -> Any:
-    spec = importlib.util.spec_from_file_location("search_script", ROOT / "scripts" / "search.py")
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
 
 
 def test_my_space_is_short_and_a_real_space() -> None:
@@ -64,7 +56,7 @@ def test_every_searcher_searches_my_space_through_the_cli(searcher: str, ray_ses
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     if searcher == "gp":
         pytest.importorskip("scipy")
-    script = search_script()
+    script = load_script("search")
     workers = 1 if searcher in ON_RAY else 0
     argv = ["--import", str(MY_SPACE), "--space", "my_space", "--searcher", searcher, "--trials", "3",
             "--epochs", "1", "--workers", str(workers), "--max-train", "300", "--val-fraction", "0.25",

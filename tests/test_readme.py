@@ -32,7 +32,6 @@ exited 0; ``make demo`` walked search, front and export).
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import os
 import re
@@ -47,6 +46,7 @@ from typing import Any
 import pytest
 
 import nas
+from script_modules import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -185,13 +185,7 @@ def small_budgets(argv: list[str], trials_order: list[int], script: str) -> list
 
 def script_main(path: Path) -> Any:
     """``main`` of the script at ``path``."""
-    name = f"readme_script_{path.stem}"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        sys.modules[name] = module
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return sys.modules[name].main
+    return load_script(path).main
 
 
 def with_run_id(text: str, scratch: Scratch) -> str:

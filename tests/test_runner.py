@@ -22,6 +22,7 @@ import nas
 from nas import results
 from nas.evaluate import evaluate
 from nas.runner import ConfigError, SearchConfig, parse_count, run_search
+from script_modules import load_script
 
 from test_searchers import tiny  # noqa: E402  (registers the "tiny" space)
 
@@ -300,7 +301,7 @@ def test_cli_bad_values_give_one_line_and_exit_2(args: list[str], message: str, 
     subprocess test below checks the same from a shell."""
     try:
         out = [] if "--resume" in args else ["--out", str(tmp_path)]
-        code = _search_script().main([*args, "--import", "test_searchers", *out])
+        code = load_script("search").main([*args, "--import", "test_searchers", *out])
     except SystemExit as exc:  # argparse's own errors
         code = exc.code
     err = capsys.readouterr().err
@@ -395,17 +396,8 @@ def test_a_config_error_on_the_cluster_is_reported_as_such(ray_session, tmp_path
         run_search(quick(searcher="random", trials=2, cpus_per_trial=3), out=tmp_path, progress=False)
 
 
-def _search_script() -> Any:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("search_script", ROOT / "scripts" / "search.py")
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
-
-
 def test_cli_choices_come_from_the_registries_and_searcher_options_pass_through() -> None:
-    script = _search_script()
+    script = load_script("search")
     parser = script.build_parser()
     by_dest = {a.dest: a for a in parser._actions}
     assert list(by_dest["searcher"].choices) == [*nas.searchers.names(), "darts"]  # + the whole-search searchers
@@ -479,7 +471,7 @@ def test_resume_keeps_what_the_run_is_and_extending_is_explicit(ray_session, tmp
     (run / "config.json").write_text(json.dumps(saved))
 
     # --config reruns (tests/test_readme.py runs one): beside the original, or where --out says
-    script = _search_script()
+    script = load_script("search")
     base, where = script.rerun_of(run / "config.json", None, results.read_json)
     assert where == str(tmp_path) and base == {k: v for k, v in saved["config"].items() if k != "run_id"}
     assert f"a new run of that configuration, beside the original, in {tmp_path}" in capsys.readouterr().out
