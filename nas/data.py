@@ -27,8 +27,10 @@ Sources:
 
 The class count is inferred from the labels (the largest label + 1) for every source whose
 classes are not fixed by its format (CIFAR-10, CIFAR-100, Fashion-MNIST); ``num_classes``
-overrides it, and labels at or above it are refused. What was loaded, and from where, is in
-:meth:`DataSplits.describe` (the runner prints it and stores it with the run).
+overrides it, and labels at or above it are refused. ``size`` resizes every image to a square of
+that many pixels (:func:`resize`), for searches run on smaller images than the data's own. What was
+loaded, and from where, is in :meth:`DataSplits.describe` (the runner prints it and stores it with
+the run).
 """
 from __future__ import annotations
 
@@ -49,6 +51,7 @@ import torch
 __all__ = [
     "DataSplits",
     "load",
+    "resize",
     "read_idx",
     "DEBIAN_FASHION_MNIST",
     "EMBEDDED_FASHION_MNIST",
@@ -163,6 +166,7 @@ def load(
     num_classes: int | None = None,
     hflip: bool | None = None,
     layout: str | None = None,
+    size: int | None = None,
 ) -> DataSplits:
     """Load ``source`` and split it into train / validation / test.
 
@@ -174,7 +178,9 @@ def load(
     ``num_classes`` overrides the class count inferred from the labels (labels must lie below it).
     ``hflip`` overrides whether horizontal flips are allowed (default: yes for Fashion-MNIST and
     CIFAR, no for other idx folders and .npz files). ``layout`` ("nchw" or "nhwc") says how an
-    .npz stores its images when the shape alone does not tell.
+    .npz stores its images when the shape alone does not tell. ``size`` resizes every image to
+    ``size`` x ``size`` pixels (:func:`resize`) after the splits are made, so the same examples land
+    in each split at any size.
 
     Raises FileNotFoundError when a file or folder is missing and ValueError for malformed data,
     both naming the file at fault.
@@ -183,7 +189,8 @@ def load(
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
-    for arg, value in (("max_train", max_train), ("max_test", max_test), ("num_classes", num_classes)):
+    for arg, value in (("max_train", max_train), ("max_test", max_test), ("num_classes", num_classes),
+                       ("size", size)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ValueError(f"{arg} must be a positive int or None, got {value!r}")
     if layout is not None and layout not in LAYOUTS:
@@ -223,7 +230,7 @@ def load(
 
     x_train = torch.from_numpy(np.ascontiguousarray(x_tr[train_mask]))
     mean, std = _channel_stats(x_train)
-    return DataSplits(
+    splits = DataSplits(
         name=name,
         x_train=x_train,
         y_train=torch.from_numpy(y_tr[train_mask].astype(np.int64)),
@@ -240,6 +247,31 @@ def load(
         note=meta.get("note", ""),
         class_names=tuple(meta.get("class_names", ())),
     )
+    return splits if size is None else resize(splits, size)
+
+
+def resize(data: DataSplits, size: int) -> DataSplits:
+    """``data`` with every image resized to ``size`` x ``size`` pixels (area interpolation: each new
+    pixel averages the old pixels it covers; uint8 again), the channel statistics recomputed on the
+    resized training split and the size added to ``note``. Splits already of that size come back
+    as they are."""
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be a positive int (pixels per side), got {size!r}")
+    if data.input_shape[1:] == (size, size):
+        return data
+
+    def resized(x: torch.Tensor) -> torch.Tensor:
+        if len(x) == 0:
+            return x.new_zeros((0, x.shape[1], size, size))
+        y = torch.nn.functional.interpolate(x.float(), size=(size, size), mode="area")
+        return y.round_().clamp_(0, 255).to(torch.uint8)
+
+    x_train = resized(data.x_train)
+    mean, std = _channel_stats(x_train)
+    _, h, w = data.input_shape
+    note = f"resized from {h}x{w} to {size}x{size} pixels"
+    return dataclasses.replace(data, x_train=x_train, x_val=resized(data.x_val), x_test=resized(data.x_test),
+                               mean=mean, std=std, note=f"{data.note}; {note}" if data.note else note)
 
 
 # ----------------------------------------------------------------------------- sources

@@ -36,7 +36,6 @@ benchmark after an interruption only runs what is missing; ``--fresh`` ignores t
 from __future__ import annotations
 
 import concurrent.futures as cf
-import dataclasses
 import hashlib
 import json
 import multiprocessing as mp
@@ -97,30 +96,6 @@ def nb201_lookup(arch_string: str) -> dict[str, float]:
 # ----------------------------------------------------------------------------- one search
 
 
-def resized(data: Any, size: int) -> Any:
-    """The splits with every image resized to ``size`` x ``size`` (area interpolation, uint8 again;
-    channel statistics recomputed on the training split)."""
-    import torch
-    import torch.nn.functional as F
-
-    if data.input_shape[1:] == (size, size):
-        return data
-
-    def rs(x: torch.Tensor) -> torch.Tensor:
-        if len(x) == 0:
-            return x.new_zeros((0, x.shape[1], size, size))
-        y = F.interpolate(x.float(), size=(size, size), mode="area")
-        return y.round().clamp_(0, 255).to(torch.uint8)
-
-    x_train = rs(data.x_train)
-    f = x_train.float() / 255.0
-    mean = tuple(float(v) for v in f.mean(dim=(0, 2, 3)))
-    std = tuple(max(float(v), 1e-3) for v in f.std(dim=(0, 2, 3)))
-    return dataclasses.replace(data, x_train=x_train, x_val=rs(data.x_val), x_test=rs(data.x_test), mean=mean,
-                               std=std, name=f"{data.name}@{size}px",
-                               note=(data.note + "; " if data.note else "") + f"resized to {size}x{size}")
-
-
 def run_one(job: dict[str, Any]) -> dict[str, Any]:
     """One search (in its own process): the job's settings in, a JSON-plain summary out."""
     import torch
@@ -129,8 +104,8 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     from nas.darts import darts_search
 
     torch.set_num_threads(int(job.get("threads", 1)))
-    data = nas.data.load(job.get("data", DEFAULT_DATA), seed=0, max_train=job.get("max_train"))
-    data = resized(data, int(job.get("size", 16)))
+    size = int(job.get("size", 16))
+    data = nas.data.load(job.get("data", DEFAULT_DATA), seed=0, max_train=job.get("max_train"), size=size)
     space_name = job.get("space", "nb201")
     space = nas.spaces.get(space_name, input_shape=data.input_shape, num_classes=data.num_classes)
     options = dict(job.get("options", {}))
@@ -147,7 +122,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         "epoch_seconds": [h["seconds"] for h in r.history], "peak_memory_mb": [h["peak_memory_mb"] for h in r.history],
         "supernet_val_acc": r.history[-1]["val_acc"], "cells": [h["cell"] for h in r.history],
         "val_acc_per_epoch": [h["val_acc"] for h in r.history], "weights_per_epoch": [h["weights"] for h in r.history],
-        "device": r.device, "data": data.name,
+        "device": r.device, "data": f"{data.name}@{size}px",
     }
     if space_name == "nb201":
         out["table"] = nb201_lookup(r.summary.split()[0])
@@ -326,26 +301,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     out = Path(args.out)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    # The architecture learning rate: DARTS searches NB201's CIFAR-10 for 50 epochs of 25,000 / 64 = 390
-    # steps at Adam lr 3e-4, an Adam step budget (steps x lr) of about 5.9. Our searches are far shorter;
-    # the default keeps that budget: lr = 5.9 / (our architecture steps).
     import nas
+    from nas.darts import DartsConfig, budget_arch_lr
+    from nas.darts.search import steps_per_epoch
 
-    halves = len(nas.data.load(args.data, seed=0, max_train=args.max_train).y_train) // 2  # the search halves the training split
-    steps = (halves // 64) * args.epochs
-    arch_lr = args.arch_lr if args.arch_lr is not None else round(50 * 390 * 3e-4 / steps, 4)
-    device_name = (torch.cuda.get_device_name(0) if torch.cuda.is_available() and args.device != "cpu"
-                   else f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, 1 thread/search)")
-    print(f"# bench_darts: {device_name}; torch {torch.__version__}; search data {args.data} at {args.size}px")
-    print(f"# nb201 searches: skeleton C={args.width}, N={args.cells} ({3 * args.cells} cells), batch 64, {args.epochs} epochs ({steps} architecture "
-          f"steps), arch lr {arch_lr:g} (Adam), weights SGD 0.025 -> 0.001 cosine")
-    base = {"data": args.data, "size": args.size, "device": args.device, "max_train": args.max_train}
-    nb201_opts: dict[str, Any] = {"width": args.width, "cells": args.cells, "arch_lr": arch_lr}
+    nb201_opts: dict[str, Any] = {"width": args.width, "cells": args.cells}
     for item in args.option:
         key, sep, value = item.partition("=")
         if not sep:
             p.error(f"--option takes KEY=VALUE, got {item!r}")
         nb201_opts[key.strip()] = json.loads(value)
+    # The architecture learning rate: DARTS's Adam step budget over these searches' architecture steps,
+    # as darts_search sets it by default (written out: the cache keys and the header carry it).
+    search_cfg = DartsConfig(**{k: v for k, v in nb201_opts.items() if k in DartsConfig.__dataclass_fields__})
+    train_images = len(nas.data.load(args.data, seed=0, max_train=args.max_train).y_train)
+    steps = steps_per_epoch(train_images, search_cfg) * (args.epochs - search_cfg.warmup_epochs)
+    arch_lr = nb201_opts.setdefault("arch_lr", args.arch_lr if args.arch_lr is not None else budget_arch_lr(steps))
+    device_name = (torch.cuda.get_device_name(0) if torch.cuda.is_available() and args.device != "cpu"
+                   else f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, 1 thread/search)")
+    print(f"# bench_darts: {device_name}; torch {torch.__version__}; search data {args.data} at {args.size}px")
+    print(f"# nb201 searches: skeleton C={args.width}, N={args.cells} ({3 * args.cells} cells), batch "
+          f"{search_cfg.batch_size}, {args.epochs} epochs ({steps} architecture steps), arch lr {arch_lr:g} (Adam), "
+          f"weights SGD {search_cfg.lr:g} -> {search_cfg.lr_min:g} cosine")
+    base = {"data": args.data, "size": args.size, "device": args.device, "max_train": args.max_train}
 
     if not args.no_cost:
         cost_jobs = []

@@ -6,7 +6,12 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+import nas
+from nas.darts import HISTORY, budget_arch_lr
 from script_modules import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,3 +51,27 @@ def test_searches_on_other_data_are_cached_apart() -> None:
     assert default_key == "nb201_beta_s0_e20_o1_pc1_px16"  # keys of earlier cached runs still match
     keys = {bench._key({**job, "data": data}) for data in ("/data/cifar10", "/other/cifar10", "/data/cifar100")}
     assert len(keys) == 3 and default_key not in keys and all("cifar" in k for k in keys)
+
+
+def test_search_py_with_the_benchmarks_settings_is_the_benchmarks_search(
+        ray_session: Any, one_torch_thread: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``scripts/search.py --searcher darts`` given the benchmark's settings (the search images'
+    size as ``--data-option size=N``, the skeleton as searcher options, the default architecture
+    rate) runs the search the benchmark runs: the same mixing weights and cells, epoch by epoch."""
+    options = {"width": 4, "cells": 1, "max_steps": 3, "batch_size": 32, "eval_batch_size": 64}
+    bench = load_script("bench_darts").run_one({"data": "fashion-mnist-embedded", "max_train": 600, "size": 16,
+                                                "seed": 0, "epochs": 2, "guards": "default", "device": "cpu",
+                                                "options": options})
+    argv = ["--space", "nb201", "--searcher", "darts", "--dataset", "fashion-mnist-embedded", "--max-train", "600",
+            "--data-option", "size=16", "--epochs", "2", "--seed", "0", "--gpus-per-trial", "0", "--no-progress",
+            "--out", str(tmp_path), "--run-id", "same"]
+    for key, value in options.items():
+        argv += ["--searcher-option", f"{key}={value}"]
+    assert load_script("search").main(argv) == 0, capsys.readouterr().err[-2000:]
+    history = json.loads((tmp_path / "same" / HISTORY).read_text())
+    assert [h["weights"] for h in history] == bench["weights_per_epoch"]
+    assert [h["cell"] for h in history] == bench["cells"]
+    row = nas.results.load(tmp_path / "same", warn=False).iloc[0]
+    assert row["summary"] == bench["summary"] and bench["data"] == "fashion-mnist-embedded@16px"
+    assert row["info"]["darts_config"]["arch_lr"] == budget_arch_lr(3 * 2) == 0.05
+    assert tuple(nas.from_json(row["arch_json"]).input_shape[1:]) == (16, 16)

@@ -15,10 +15,10 @@ import pytest
 import torch
 
 import nas
-from nas.darts import DartsError, Guards, Supernet, darts_search, relaxation
+from nas.darts import DartsError, Guards, Supernet, budget_arch_lr, darts_search, relaxation
 from nas.darts.derive import cap_skips, cell_stats, derive, dominant_skips, prune_weakest
 from nas.darts.guards import dirichlet_sample, mixing_weights
-from nas.darts.search import CHECKPOINT, HISTORY, RESULT
+from nas.darts.search import CHECKPOINT, HISTORY, RESULT, DartsConfig, steps_per_epoch
 from nas.results import clean_row
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -228,6 +228,27 @@ def test_same_seed_repeats_bit_for_bit(data: nas.data.DataSplits, nb201: nas.spa
     other = darts_search(nb201, data, epochs=2, seed=4, guards="dirichlet,beta", progress=False, **TINY)
     assert other.history[-1]["alpha"] != runs[0].history[-1]["alpha"]
 
+
+
+def test_the_default_architecture_rate_spends_darts_step_budget(tmp_path: Path, data: nas.data.DataSplits,
+                                                                nb201: nas.spaces.SearchSpace) -> None:
+    # DARTS's own search (50 epochs x 390 steps) keeps its 3e-4; shorter searches take larger steps
+    assert budget_arch_lr(50 * 390) == 3e-4
+    assert (budget_arch_lr(1_755), budget_arch_lr(2_808), budget_arch_lr(840)) == (0.0033, 0.0021, 0.007)
+    assert budget_arch_lr(4) == 0.05 and budget_arch_lr(10**7) == 1e-4  # bounded both ways
+    assert steps_per_epoch(400, DartsConfig(batch_size=32)) == 6
+    assert steps_per_epoch(400, DartsConfig(batch_size=32, max_steps=2)) == 2
+    options = {**TINY, "max_steps": 5, "batch_size": 16}  # 5 steps x 3 epochs after 1 warm-up epoch: 10 arch steps
+    auto = darts_search(nb201, data, epochs=3, seed=2, progress=False, warmup_epochs=1, out_dir=tmp_path, **options)
+    assert auto.config["arch_lr"] == budget_arch_lr(10) == 0.05
+    assert auto.to_row()["info"]["darts_config"]["arch_lr"] == 0.05
+    assert json.loads((tmp_path / RESULT).read_text())["config"] == auto.config
+    explicit = darts_search(nb201, data, epochs=3, seed=2, progress=False, warmup_epochs=1, arch_lr=0.05, **options)
+    strip = [[{k: v for k, v in h.items() if k not in ("seconds", "peak_memory_mb")} for h in r.history]
+             for r in (auto, explicit)]
+    assert strip[0] == strip[1]
+    with pytest.raises(DartsError, match="arch_lr must be None or > 0"):
+        darts_search(nb201, data, epochs=1, progress=False, arch_lr=0.0, **TINY)
 
 _KILLED_SEARCH = """
 import sys, time, torch, nas

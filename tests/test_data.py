@@ -312,3 +312,26 @@ def test_bad_options() -> None:
         load("fashion-mnist-embedded", val_fraction=1.0)
     with pytest.raises(ValueError, match="max_train"):
         load("fashion-mnist-embedded", max_train=0)
+
+
+def test_size_resizes_every_split_by_area_and_keeps_the_same_examples() -> None:
+    full = load("fashion-mnist-embedded", max_train=600, max_test=100, seed=3)
+    small = load("fashion-mnist-embedded", max_train=600, max_test=100, seed=3, size=14)
+    assert small.input_shape == (1, 14, 14) and small.name == full.name
+    assert "resized from 28x28 to 14x14 pixels" in small.note and small.describe()["input_shape"] == [1, 14, 14]
+    for split in ("train", "val", "test"):
+        assert torch.equal(getattr(small, f"y_{split}"), getattr(full, f"y_{split}"))  # the same examples
+        assert getattr(small, f"x_{split}").dtype == torch.uint8
+    # area interpolation to half size: each pixel is the rounded mean of a 2x2 block
+    block = full.x_test[:, :, 2:4, 4:6].double().mean(dim=(2, 3))
+    assert torch.equal(small.x_test[:, :, 1, 2], block.round().to(torch.uint8))
+    # the statistics are the resized training split's
+    pixels = small.x_train.double() / 255.0
+    assert small.mean[0] == pytest.approx(float(pixels.mean()), abs=1e-9)
+    assert small.std[0] == pytest.approx(float(pixels.std(unbiased=False)), abs=1e-9)
+    assert small.mean != full.mean
+    same = load("fashion-mnist-embedded", max_train=600, max_test=100, seed=3, size=28)
+    assert torch.equal(same.x_train, full.x_train) and same.note == full.note
+    for bad in (0, -4, 2.5, True):
+        with pytest.raises(ValueError, match="size must be a positive int"):
+            load("fashion-mnist-embedded", max_train=600, size=bad)

@@ -55,6 +55,21 @@ _CHECKPOINT_VERSION = 1
 
 EpochHook = Callable[[int, dict[str, Any]], "bool | None"]
 
+#: DARTS's Adam step budget (steps x learning rate) for the architecture weights: its NAS-Bench-201
+#: CIFAR-10 search runs 50 epochs of 25,000 / 64 = 390 architecture steps at 3e-4 (about 5.9).
+DARTS_ARCH_BUDGET = 50 * 390 * 3e-4
+#: bounds of the budget-scaled rate: a quick run of a few steps does not jump to one-hot weights,
+#: a very long one keeps moving
+ARCH_LR_RANGE = (1e-4, 0.05)
+
+
+def budget_arch_lr(arch_steps: int) -> float:
+    """The architecture learning rate that spends :data:`DARTS_ARCH_BUDGET` over ``arch_steps``
+    Adam steps (rounded to 4 decimals, within :data:`ARCH_LR_RANGE`): 0.0033 for 1,755 steps, 3e-4
+    for DARTS's own 19,500."""
+    low, high = ARCH_LR_RANGE
+    return min(high, max(low, round(DARTS_ARCH_BUDGET / max(1, arch_steps), 4)))
+
 
 @dataclass(frozen=True)
 class DartsConfig:
@@ -64,6 +79,9 @@ class DartsConfig:
     number of cells for darts; None keeps the space's own); the derived cell is built in the space
     given to :func:`darts_search`. ``warmup_epochs`` train the weights only. ``max_steps`` caps the
     steps of an epoch (quick runs). ``affine`` is the candidate ops' batch-norm kind (DARTS: False).
+    ``arch_lr`` None spends DARTS's architecture step budget over this search's architecture steps
+    (:func:`budget_arch_lr`: a short search takes larger steps; DARTS's own 50 epochs give its 3e-4);
+    the search records the rate it used.
     """
 
     batch_size: int = 64
@@ -72,7 +90,7 @@ class DartsConfig:
     momentum: float = 0.9
     weight_decay: float = 3e-4
     grad_clip: float = 5.0
-    arch_lr: float = 3e-4
+    arch_lr: float | None = None
     arch_betas: tuple[float, float] = (0.5, 0.999)
     arch_weight_decay: float = 1e-3
     warmup_epochs: int = 0
@@ -92,7 +110,8 @@ class DartsConfig:
             ("batch_size", isinstance(self.batch_size, int) and self.batch_size >= 1, "an int >= 1"),
             ("lr", self.lr > 0, "> 0"), ("lr_min", 0 <= self.lr_min <= self.lr, "in [0, lr]"),
             ("momentum", 0 <= self.momentum < 1, "in [0, 1)"), ("weight_decay", self.weight_decay >= 0, ">= 0"),
-            ("grad_clip", self.grad_clip > 0, "> 0"), ("arch_lr", self.arch_lr > 0, "> 0"),
+            ("grad_clip", self.grad_clip > 0, "> 0"),
+            ("arch_lr", self.arch_lr is None or self.arch_lr > 0, "None or > 0"),
             ("arch_weight_decay", self.arch_weight_decay >= 0, ">= 0"),
             ("warmup_epochs", isinstance(self.warmup_epochs, int) and self.warmup_epochs >= 0, "an int >= 0"),
             ("width", self.width is None or (isinstance(self.width, int) and self.width >= 2), "None or an int >= 2"),
@@ -138,6 +157,7 @@ class DartsResult:
     out_dir: Path | None = None
     retrain: dict[str, Any] | None = None
     selection: Selection = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)  # the DartsConfig searched with (arch_lr resolved)
 
     @property
     def history_path(self) -> Path | None:
@@ -203,6 +223,7 @@ class DartsResult:
             "partial": self.partial, "cell": self.summary, "param_free_fraction": self.param_free_fraction,
             "skips": self.stats["skips"],
             "supernet_val_acc": self.history[-1]["val_acc"] if self.history else None,
+            "darts_config": self.config,
         }
         status = "ok" if not self.retrain or r.get("status") == "ok" else "failed"
         return {
@@ -282,6 +303,9 @@ def darts_search(
     if len(data.y_train) < 2 * cfg.batch_size:
         raise DartsError(f"the training split has {len(data.y_train)} images; the search halves it and needs a "
                          f"batch of {cfg.batch_size} in each half (lower batch_size or load more data)")
+    if cfg.arch_lr is None:
+        cfg = dataclasses.replace(cfg, arch_lr=budget_arch_lr(steps_per_epoch(len(data.y_train), cfg)
+                                                              * (epochs - cfg.warmup_epochs)))
     dev = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
     search_space = relax.search_space(space, cfg.width, cfg.cells)
     out = Path(out_dir) if out_dir is not None else None
@@ -312,7 +336,8 @@ def darts_search(
             bar.update(start)
     if start == 0:
         say(f"darts: {space.name} supernet ({search_space.describe()}), {loop.n_weights:,} weights, "
-            f"{loop.steps} steps/epoch, guards {guards_.label()}, order {order}, pc {pc}, on {dev}")
+            f"{loop.steps} steps/epoch, arch lr {cfg.arch_lr:g}, guards {guards_.label()}, order {order}, pc {pc}, "
+            f"on {dev}")
     for epoch in range(start, epochs):
         if loop.log.stopped_at is not None:
             break
@@ -352,6 +377,13 @@ def darts_search(
     return result
 
 
+def steps_per_epoch(train_images: int, cfg: DartsConfig) -> int:
+    """Weight steps (and architecture steps) per search epoch: batches in half the training split,
+    at most ``cfg.max_steps``."""
+    steps = (train_images // 2) // cfg.batch_size
+    return steps if cfg.max_steps is None else min(steps, cfg.max_steps)
+
+
 class _Loop:
     """The state of one search between epochs (supernet, optimisers, history, guard log)."""
 
@@ -377,9 +409,7 @@ class _Loop:
         std = torch.tensor(data.std, dtype=torch.float32, device=dev).view(1, c, 1, 1)
         self.scale = 1.0 / (255.0 * std)
         self.shift = -torch.tensor(data.mean, dtype=torch.float32, device=dev).view(1, c, 1, 1) / std
-        self.steps = half // cfg.batch_size
-        if cfg.max_steps is not None:
-            self.steps = min(self.steps, cfg.max_steps)
+        self.steps = steps_per_epoch(len(data.y_train), cfg)
         self.w_opt = torch.optim.SGD(self.net.weight_parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                      weight_decay=cfg.weight_decay)
         self.a_opt = torch.optim.Adam(self.net.arch_parameters(), lr=cfg.arch_lr, betas=tuple(cfg.arch_betas),
@@ -638,7 +668,8 @@ class _Loop:
             epochs_run=len(self.history), stopped_early=fired or len(self.history) < self.epochs,
             stop_reason=self.log.stop_reason, derived_from_epoch=int(source["epoch"]),
             search_seconds=self.seconds, history=self.history, events=self.log.events,
-            stats=cell_stats(self.relax, selection), device=str(self.dev), selection=selection)
+            stats=cell_stats(self.relax, selection), device=str(self.dev), selection=selection,
+            config=self.cfg.to_dict())
 
     def _capped(self, selection: Selection, entry: Mapping[str, Any]) -> Selection:
         """An earlier epoch's cell with the skip cap applied to its recorded weights."""
@@ -767,7 +798,7 @@ def _result_json(r: DartsResult) -> dict[str, Any]:
         "guards": r.guards.to_dict(), "order": r.order, "partial": r.partial, "seed": r.seed, "epochs": r.epochs,
         "epochs_run": r.epochs_run, "stopped_early": r.stopped_early, "stop_reason": r.stop_reason,
         "derived_from_epoch": r.derived_from_epoch, "search_seconds": r.search_seconds, "events": r.events,
-        "stats": r.stats, "device": r.device, "retrain": _plain(r.retrain),
+        "stats": r.stats, "device": r.device, "retrain": _plain(r.retrain), "config": r.config,
     }
 
 
