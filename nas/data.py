@@ -252,19 +252,20 @@ def load(
 
 def resize(data: DataSplits, size: int) -> DataSplits:
     """``data`` with every image resized to ``size`` x ``size`` pixels (area interpolation: each new
-    pixel averages the old pixels it covers; uint8 again), the channel statistics recomputed on the
-    resized training split and the size added to ``note``. Splits already of that size come back
-    as they are."""
+    pixel averages the old pixels it covers, or repeats one when enlarging; uint8 again), the channel
+    statistics recomputed on the resized training split and the size added to ``note``. Splits
+    already of that size come back as they are."""
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ValueError(f"size must be a positive int (pixels per side), got {size!r}")
     if data.input_shape[1:] == (size, size):
         return data
 
     def resized(x: torch.Tensor) -> torch.Tensor:
-        if len(x) == 0:
-            return x.new_zeros((0, x.shape[1], size, size))
-        y = torch.nn.functional.interpolate(x.float(), size=(size, size), mode="area")
-        return y.round_().clamp_(0, 255).to(torch.uint8)
+        out = x.new_empty((len(x), x.shape[1], size, size))
+        for i in range(0, len(x), 4096):  # in chunks: the float copy of a whole split can be large
+            y = torch.nn.functional.interpolate(x[i:i + 4096].float(), size=(size, size), mode="area")
+            out[i:i + 4096] = y.round_().clamp_(0, 255).to(torch.uint8)
+        return out
 
     x_train = resized(data.x_train)
     mean, std = _channel_stats(x_train)
