@@ -705,8 +705,8 @@ def _stratified_pick(y: np.ndarray, fraction: float, rng: np.random.Generator,
 def _channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and std of uint8 images in [0, 1] units."""
     c = x.shape[1]
-    total = torch.zeros(c, dtype=torch.float64)
-    total_sq = torch.zeros(c, dtype=torch.float64)
+    total = torch.zeros(c, dtype=torch.float64, device=x.device)
+    total_sq = torch.zeros(c, dtype=torch.float64, device=x.device)
     for chunk in x.split(4096):
         v = chunk.to(torch.float64)
         total += v.sum(dim=(0, 2, 3))

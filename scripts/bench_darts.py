@@ -41,6 +41,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import shutil
 import statistics
 import sys
 import time
@@ -101,7 +102,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     import nas
-    from nas.darts import darts_search
+    from nas.darts import CheckpointMismatch, darts_search
 
     torch.set_num_threads(int(job.get("threads", 1)))
     size = int(job.get("size", 16))
@@ -110,9 +111,18 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     space = nas.spaces.get(space_name, input_shape=data.input_shape, num_classes=data.num_classes)
     options = dict(job.get("options", {}))
     started = time.perf_counter()
-    r = darts_search(space, data, epochs=int(job["epochs"]), seed=int(job["seed"]), guards=job["guards"],
-                     order=int(job.get("order", 1)), pc=int(job.get("pc", 1)), out_dir=job.get("out_dir"),
-                     resume=bool(job.get("out_dir")), progress=False, device=job.get("device"), **options)
+
+    def search(resume: bool) -> Any:
+        return darts_search(space, data, epochs=int(job["epochs"]), seed=int(job["seed"]), guards=job["guards"],
+                            order=int(job.get("order", 1)), pc=int(job.get("pc", 1)), out_dir=job.get("out_dir"),
+                            resume=resume, progress=False, device=job.get("device"), **options)
+
+    try:
+        r = search(resume=bool(job.get("out_dir")))
+    except CheckpointMismatch as exc:  # an unfinished search of an earlier version of the code
+        print(f"#   {exc}: that search starts again", flush=True)
+        shutil.rmtree(job["out_dir"])
+        r = search(resume=False)
     out = {
         "job": job, "summary": r.summary, "space": r.space, "guards": r.guards.label(),
         "epochs_run": r.epochs_run, "stopped_early": r.stopped_early, "stop_reason": r.stop_reason,
@@ -302,7 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     import nas
-    from nas.darts import DartsConfig, budget_arch_lr
+    from nas.darts import DartsConfig, default_arch_lr
     from nas.darts.search import steps_per_epoch
 
     nb201_opts: dict[str, Any] = {"width": args.width, "cells": args.cells}
@@ -316,7 +326,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     search_cfg = DartsConfig(**{k: v for k, v in nb201_opts.items() if k in DartsConfig.__dataclass_fields__})
     train_images = len(nas.data.load(args.data, seed=0, max_train=args.max_train).y_train)
     steps = steps_per_epoch(train_images, search_cfg) * (args.epochs - search_cfg.warmup_epochs)
-    arch_lr = nb201_opts.setdefault("arch_lr", args.arch_lr if args.arch_lr is not None else budget_arch_lr(steps))
+    if nb201_opts.get("arch_lr") is None:
+        nb201_opts["arch_lr"] = args.arch_lr if args.arch_lr is not None else default_arch_lr(
+            train_images, args.epochs, search_cfg)
+    arch_lr = nb201_opts["arch_lr"]
     device_name = (torch.cuda.get_device_name(0) if torch.cuda.is_available() and args.device != "cpu"
                    else f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, 1 thread/search)")
     print(f"# bench_darts: {device_name}; torch {torch.__version__}; search data {args.data} at {args.size}px")

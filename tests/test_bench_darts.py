@@ -74,4 +74,6 @@ def test_search_py_with_the_benchmarks_settings_is_the_benchmarks_search(
     row = nas.results.load(tmp_path / "same", warn=False).iloc[0]
     assert row["summary"] == bench["summary"] and bench["data"] == "fashion-mnist-embedded@16px"
     assert row["info"]["darts_config"]["arch_lr"] == budget_arch_lr(3 * 2) == 0.05
+    saved = json.loads((tmp_path / "same" / "config.json").read_text())["config"]["searcher_options"]
+    assert saved["arch_lr"] == 0.05  # written out with the run: a resume searches at the same rate
     assert tuple(nas.from_json(row["arch_json"]).input_shape[1:]) == (16, 16)

@@ -6,6 +6,7 @@ The Ray test shares the suite's one local Ray (the ``ray_session`` fixture of co
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -128,6 +129,21 @@ def test_darts_options_are_saved_resolved() -> None:
     with pytest.raises(ConfigError, match="order"):
         resolve_darts_options({"order": 3})
     SearchConfig(space="nb201", searcher="darts").validate()
+
+
+def test_the_architecture_rate_is_written_out_with_the_run() -> None:
+    from nas.darts import budget_arch_lr
+    from nas.runner.whole_search import pin_arch_lr
+
+    data = nas.data.load("fashion-mnist-embedded", max_train=400, seed=0)  # 360 training images
+    cfg = SearchConfig(space="nb201", searcher="darts", epochs=3, searcher_options={"batch_size": 32, "width": 4})
+    pinned = pin_arch_lr(cfg, data, resume=False)
+    assert pinned.searcher_options == {"batch_size": 32, "width": 4, "arch_lr": budget_arch_lr(5 * 3)}
+    assert pin_arch_lr(pinned, data, resume=True) == pinned  # a saved rate stays what it is
+    given = dataclasses.replace(cfg, searcher_options={"arch_lr": 0.01})
+    assert pin_arch_lr(given, data, resume=False) == given
+    # a run saved before rates were written out searched with DARTS's 3e-4, the default then
+    assert pin_arch_lr(cfg, data, resume=True).searcher_options["arch_lr"] == 3e-4
 
 
 def test_a_trial_that_does_not_see_the_run_folder_sends_the_files_back(ray_session: Any, tmp_path: Path,

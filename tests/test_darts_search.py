@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import nas
-from nas.darts import DartsError, Guards, Supernet, budget_arch_lr, darts_search, relaxation
+from nas.darts import DartsError, Guards, Supernet, budget_arch_lr, darts_search, default_arch_lr, relaxation
 from nas.darts.derive import cap_skips, cell_stats, derive, dominant_skips, prune_weakest
 from nas.darts.guards import dirichlet_sample, mixing_weights
 from nas.darts.search import CHECKPOINT, HISTORY, RESULT, DartsConfig, steps_per_epoch
@@ -229,13 +229,15 @@ def test_same_seed_repeats_bit_for_bit(data: nas.data.DataSplits, nb201: nas.spa
     assert other.history[-1]["alpha"] != runs[0].history[-1]["alpha"]
 
 
-
 def test_the_default_architecture_rate_spends_darts_step_budget(tmp_path: Path, data: nas.data.DataSplits,
                                                                 nb201: nas.spaces.SearchSpace) -> None:
     # DARTS's own search (50 epochs x 390 steps) keeps its 3e-4; shorter searches take larger steps
     assert budget_arch_lr(50 * 390) == 3e-4
     assert (budget_arch_lr(1_755), budget_arch_lr(2_808), budget_arch_lr(840)) == (0.0033, 0.0021, 0.007)
     assert budget_arch_lr(4) == 0.05 and budget_arch_lr(10**7) == 1e-4  # bounded both ways
+    assert budget_arch_lr(13_000) == 0.00045  # two significant figures below 1e-3
+    assert default_arch_lr(45_000, 8, DartsConfig()) == budget_arch_lr(351 * 8) == 0.0021
+    assert default_arch_lr(400, 3, DartsConfig(batch_size=32, warmup_epochs=1)) == budget_arch_lr(12)
     assert steps_per_epoch(400, DartsConfig(batch_size=32)) == 6
     assert steps_per_epoch(400, DartsConfig(batch_size=32, max_steps=2)) == 2
     options = {**TINY, "max_steps": 5, "batch_size": 16}  # 5 steps x 3 epochs after 1 warm-up epoch: 10 arch steps

@@ -18,12 +18,12 @@ The default guards (:data:`DEFAULT_GUARDS`) were chosen by measurement: see scri
 """
 from nas.darts.cells import DartsError, relaxable_spaces, relaxation
 from nas.darts.guards import DEFAULT_GUARDS, PRESETS, Guards
-from nas.darts.search import (CHECKPOINT, HISTORY, RESULT, DartsConfig, DartsResult, budget_arch_lr, darts_search,
-                              print_history)
+from nas.darts.search import (CHECKPOINT, HISTORY, RESULT, CheckpointMismatch, DartsConfig, DartsResult, budget_arch_lr,
+                              darts_search, default_arch_lr, print_history)
 from nas.darts.supernet import Supernet
 
 __all__ = [
     "darts_search", "DartsConfig", "DartsResult", "DartsError", "Guards", "DEFAULT_GUARDS", "PRESETS",
     "Supernet", "relaxation", "relaxable_spaces", "print_history", "HISTORY", "CHECKPOINT", "RESULT",
-    "budget_arch_lr",
+    "budget_arch_lr", "default_arch_lr", "CheckpointMismatch",
 ]

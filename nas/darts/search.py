@@ -55,25 +55,40 @@ _CHECKPOINT_VERSION = 1
 
 EpochHook = Callable[[int, dict[str, Any]], "bool | None"]
 
+#: DARTS's architecture learning rate (Adam), this module's default before the budget rule
+DARTS_ARCH_LR = 3e-4
 #: DARTS's Adam step budget (steps x learning rate) for the architecture weights: its NAS-Bench-201
 #: CIFAR-10 search runs 50 epochs of 25,000 / 64 = 390 architecture steps at 3e-4 (about 5.9).
-DARTS_ARCH_BUDGET = 50 * 390 * 3e-4
+DARTS_ARCH_BUDGET = 50 * 390 * DARTS_ARCH_LR
 #: bounds of the budget-scaled rate: a quick run of a few steps does not jump to one-hot weights,
 #: a very long one keeps moving
 ARCH_LR_RANGE = (1e-4, 0.05)
 
 
+class CheckpointMismatch(DartsError):
+    """A resume found a checkpoint made with other settings than the search's."""
+
+
 def budget_arch_lr(arch_steps: int) -> float:
     """The architecture learning rate that spends :data:`DARTS_ARCH_BUDGET` over ``arch_steps``
-    Adam steps (rounded to 4 decimals, within :data:`ARCH_LR_RANGE`): 0.0033 for 1,755 steps, 3e-4
-    for DARTS's own 19,500."""
+    Adam steps, within :data:`ARCH_LR_RANGE` (4 decimals; 2 significant figures below 1e-3): 0.0033
+    for 1,755 steps, 3e-4 for DARTS's own 19,500."""
     low, high = ARCH_LR_RANGE
-    return min(high, max(low, round(DARTS_ARCH_BUDGET / max(1, arch_steps), 4)))
+    rate = DARTS_ARCH_BUDGET / max(1, arch_steps)
+    rate = round(rate, 4) if rate >= 1e-3 else float(f"{rate:.2g}")
+    return min(high, max(low, rate))
+
+
+def default_arch_lr(train_images: int, epochs: int, cfg: DartsConfig) -> float:
+    """The architecture rate of a search whose ``cfg.arch_lr`` is None: :func:`budget_arch_lr` of its
+    architecture steps (``epochs`` less the warm-up, on a training split of ``train_images``)."""
+    return budget_arch_lr(steps_per_epoch(train_images, cfg) * (epochs - cfg.warmup_epochs))
 
 
 @dataclass(frozen=True)
 class DartsConfig:
-    """Hyper-parameters of the search (defaults: DARTS's CIFAR-10 search settings).
+    """Hyper-parameters of the search (defaults: DARTS's CIFAR-10 search settings, with the
+    architecture rate scaled to the search's length).
 
     ``width`` / ``cells`` reduce the skeleton searched on (the stem width; cells per stage for nb201,
     number of cells for darts; None keeps the space's own); the derived cell is built in the space
@@ -304,8 +319,7 @@ def darts_search(
         raise DartsError(f"the training split has {len(data.y_train)} images; the search halves it and needs a "
                          f"batch of {cfg.batch_size} in each half (lower batch_size or load more data)")
     if cfg.arch_lr is None:
-        cfg = dataclasses.replace(cfg, arch_lr=budget_arch_lr(steps_per_epoch(len(data.y_train), cfg)
-                                                              * (epochs - cfg.warmup_epochs)))
+        cfg = dataclasses.replace(cfg, arch_lr=default_arch_lr(len(data.y_train), epochs, cfg))
     dev = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
     search_space = relax.search_space(space, cfg.width, cfg.cells)
     out = Path(out_dir) if out_dir is not None else None
@@ -412,8 +426,8 @@ class _Loop:
         self.steps = steps_per_epoch(len(data.y_train), cfg)
         self.w_opt = torch.optim.SGD(self.net.weight_parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                      weight_decay=cfg.weight_decay)
-        self.a_opt = torch.optim.Adam(self.net.arch_parameters(), lr=cfg.arch_lr, betas=tuple(cfg.arch_betas),
-                                      weight_decay=cfg.arch_weight_decay)
+        self.a_opt = torch.optim.Adam(self.net.arch_parameters(), lr=cfg.arch_lr,  # type: ignore[arg-type]
+                                      betas=tuple(cfg.arch_betas), weight_decay=cfg.arch_weight_decay)
         self.history: list[dict[str, Any]] = []
         self.log = GuardLog()
         self.seconds = 0.0
@@ -714,7 +728,7 @@ class _Loop:
             raise DartsError(f"{path} is a checkpoint of another version; delete it to start again")
         if state["settings"] != dict(settings):
             diff = sorted(k for k in settings if state["settings"].get(k) != settings[k])
-            raise DartsError(f"the checkpoint in {path.parent} was made with other settings ({', '.join(diff)}); "
+            raise CheckpointMismatch(f"the checkpoint in {path.parent} was made with other settings ({', '.join(diff)}); "
                              f"resume with the same settings, or use another out_dir")
         self.net.load_state_dict(state["model"])
         self.net.refresh_active()

@@ -130,6 +130,23 @@ def check_whole_search(cfg: SearchConfig) -> None:
             raise ConfigError(f"darts runs one differentiable search; it does not take {flag}")
 
 
+def pin_arch_lr(cfg: SearchConfig, data: Any, *, resume: bool) -> SearchConfig:
+    """``cfg`` with the darts architecture rate written out, so that a later change of its default
+    cannot change what a saved run is: a new search's rate from its data and epochs
+    (:func:`nas.darts.default_arch_lr`), saved with the run; a run saved before rates were written
+    out searched with DARTS's 3e-4, the default then."""
+    from nas.darts import DartsConfig
+    from nas.darts.search import DARTS_ARCH_LR, default_arch_lr
+
+    options = dict(cfg.searcher_options)
+    if options.get("arch_lr") is not None:
+        return cfg
+    fields = {f.name for f in dataclasses.fields(DartsConfig)}
+    search_cfg = DartsConfig(**{k: (tuple(v) if k == "arch_betas" else v) for k, v in options.items() if k in fields})
+    options["arch_lr"] = DARTS_ARCH_LR if resume else default_arch_lr(len(data.y_train), int(cfg.epochs), search_cfg)
+    return dataclasses.replace(cfg, searcher_options=options)
+
+
 def _space_for(cfg: SearchConfig, data: Any) -> Any:
     """The space of ``cfg`` at the data's shape (on the driver and again on the worker)."""
     import nas.spaces
@@ -361,6 +378,7 @@ def run_whole_search(cfg: SearchConfig, folder: RunFolder, saved: SearchConfig, 
         raise ConfigError(str(exc)) from None
     if resume:
         folder.check_data(data.describe())
+    cfg = pin_arch_lr(cfg, data, resume=resume)
     if announce is not None:
         announce(f"data: {data.summary()}")
         announce(f"run folder: {folder.path}{' (resumed)' if resume else ''}")
