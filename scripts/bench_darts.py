@@ -29,8 +29,8 @@ benchmark after an interruption only runs what is missing; ``--fresh`` ignores t
                                                           # the run whose tables the README quotes
     python scripts/bench_darts.py --guards "none;beta;beta,early-stop"   # settings and combinations
     python scripts/bench_darts.py --no-cost --guards beta --order 2       # second-order (unrolled) searches
-    python scripts/bench_darts.py --no-cost --guards beta --data results/datasets/cifar10 --epochs 5 --seeds 0,1,2,3,4,5,6,7
-                                                          # searches on all of CIFAR-10's training images
+    python scripts/bench_darts.py --no-cost --guards beta --data results/datasets/cifar10 --epochs 8 --seeds 0,1,2,3,4,5,6,7
+                                                          # the default on all of CIFAR-10's training images
     python scripts/bench_darts.py --one '{"guards": "none", "seed": 0}'   # one search, its JSON
 """
 from __future__ import annotations
