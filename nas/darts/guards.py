@@ -181,19 +181,20 @@ class Guards:
 
 
 #: The guard used when none is named, chosen by measurement (scripts/bench_darts.py on nb201, CPU;
-#: figures are the NB201 table's CIFAR-10 200-epoch test accuracies of the derived cells).
-#: Searching all 45,000 CIFAR-10 training images (scripts/fetch_cifar10.py; 16 px, 8 epochs, a
+#: figures are the NB201 table's CIFAR-10 200-epoch test accuracies of the derived cells). Searching
+#: all 45,000 CIFAR-10 training images (scripts/fetch_cifar10.py; 16 px, 8 epochs, a
 #: 3-cells-per-stage skeleton) it gives 94.10 over 8 seeds (worst 93.42; 6 of 8 cells keep the
 #: input-to-output skip of the table's best cells; 93.98 at 5 epochs), where plain DARTS gave 90.66
-#: on 4 seeds (worst 88.33, 2-4 skips a cell; 92.62 at 5 epochs). On the embedded Fashion-MNIST (16 px, 20 epochs) it gives 93.95 on 4
-#: seeds (93.78 over 8, worst 93.19) and beat every other setting measured: Dirichlet 93.06; beta=5
-#: 93.75 over 8 seeds; beta=25, beta-DARTS's own strength, 93.08; 4 or 5 cells per stage 93.63 /
-#: 93.72; beta=1, width 16, more data, op pruning, warm-up, second order, a doubled arch lr, 2 cells
-#: per stage and partial channels did not beat beta=2 on other CPUs. With 5 epochs on one cell per
-#: stage it gave 92.64 where plain DARTS gave 76.7 (collapsed onto avg-pool / none) and Dirichlet
-#: 66.0. Skip-cap and early-stop watch skip connections only and never fired on these collapses;
-#: free-cap / free-stop watch every parameter-free op. The regulariser acts on every step, needs no
-#: threshold and leaves the search space whole, which is why it is the default.
+#: on 4 seeds (worst 88.33, 2-4 skips a cell; 92.62 at 5 epochs). On the embedded Fashion-MNIST
+#: (16 px, 20 epochs) it gives 93.95 on 4 seeds (93.78 over 8, worst 93.19) and beat every other setting
+#: measured: Dirichlet 93.06; beta=5 93.75 over 8 seeds; beta=25, beta-DARTS's own strength, 93.08;
+#: 4 or 5 cells per stage 93.63 / 93.72; beta=1, width 16, more data, op pruning, warm-up, second
+#: order, a doubled arch lr, 2 cells per stage and partial channels did not beat beta=2 on other
+#: CPUs. With 5 epochs on one cell per stage it gave 92.64 where plain DARTS gave 76.7 (collapsed
+#: onto avg-pool / none) and Dirichlet 66.0. Skip-cap and early-stop watch skip connections only and
+#: never fired on these collapses; free-cap / free-stop watch every parameter-free op. The
+#: regulariser acts on every step, needs no threshold and leaves the search space whole, which is
+#: why it is the default.
 DEFAULT_GUARDS = Guards(beta=2.0)
 
 PRESETS: dict[str, Guards] = {

@@ -728,8 +728,8 @@ class _Loop:
             raise DartsError(f"{path} is a checkpoint of another version; delete it to start again")
         if state["settings"] != dict(settings):
             diff = sorted(k for k in settings if state["settings"].get(k) != settings[k])
-            raise CheckpointMismatch(f"the checkpoint in {path.parent} was made with other settings ({', '.join(diff)}); "
-                             f"resume with the same settings, or use another out_dir")
+            raise CheckpointMismatch(f"the checkpoint in {path.parent} was made with other settings "
+                                     f"({', '.join(diff)}); resume with the same settings, or use another out_dir")
         self.net.load_state_dict(state["model"])
         self.net.refresh_active()
         self.w_opt.load_state_dict(state["w_opt"])

@@ -80,6 +80,15 @@ def is_whole_search(searcher: str) -> bool:
     return searcher in WHOLE_SEARCHERS
 
 
+def darts_fields(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The :class:`nas.darts.DartsConfig` fields among the darts searcher's options (``arch_betas``
+    as a tuple again after JSON)."""
+    from nas.darts import DartsConfig
+
+    fields = {f.name for f in dataclasses.fields(DartsConfig)}
+    return {k: (tuple(v) if k == "arch_betas" else v) for k, v in options.items() if k in fields}
+
+
 def resolve_darts_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """The darts searcher's options with their defaults filled in (the guards as their settings,
     so that a later change of the default guards cannot change what a saved run is); ConfigError
@@ -95,10 +104,7 @@ def resolve_darts_options(options: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(options)
     try:
         guards = Guards.parse(out.get("guards"))
-        if isinstance(out.get("arch_betas"), list):
-            out["arch_betas"] = tuple(out["arch_betas"])
-        cfg = DartsConfig(**{k: v for k, v in out.items() if k in fields})
-        cfg.validate()
+        DartsConfig(**darts_fields(out)).validate()
     except (DartsError, TypeError) as exc:
         raise ConfigError(f"darts: {exc}") from None
     order, pc, retrain = out.get("order", 1), out.get("pc", 1), out.get("retrain_epochs", 0)
@@ -141,8 +147,7 @@ def pin_arch_lr(cfg: SearchConfig, data: Any, *, resume: bool) -> SearchConfig:
     options = dict(cfg.searcher_options)
     if options.get("arch_lr") is not None:
         return cfg
-    fields = {f.name for f in dataclasses.fields(DartsConfig)}
-    search_cfg = DartsConfig(**{k: (tuple(v) if k == "arch_betas" else v) for k, v in options.items() if k in fields})
+    search_cfg = DartsConfig(**darts_fields(options))
     options["arch_lr"] = DARTS_ARCH_LR if resume else default_arch_lr(len(data.y_train), int(cfg.epochs), search_cfg)
     return dataclasses.replace(cfg, searcher_options=options)
 
@@ -169,7 +174,6 @@ def run_darts_trial(config: dict[str, Any], *, data: Any, settings: dict[str, An
     cfg = SearchConfig.from_dict(settings["config"])
     import_modules(cfg.imports)
     options = dict(cfg.searcher_options)
-    darts_fields = {k: (tuple(v) if k == "arch_betas" else v) for k, v in options.items() if k not in DARTS_OPTIONS}
     run_dir = Path(settings["run_dir"])
     token_file = run_dir / TOKEN_FILE
     shared = token_file.is_file() and token_file.read_text() == settings.get("token")
@@ -195,7 +199,7 @@ def run_darts_trial(config: dict[str, Any], *, data: Any, settings: dict[str, An
             order=options.get("order", 1), pc=options.get("pc", 1), out_dir=work, resume=True,
             device=settings["device"], retrain_epochs=options.get("retrain_epochs", 0),
             retrain_options={**cfg.train_options, "test": cfg.test}, progress=_log_line, on_epoch=on_epoch,
-            **darts_fields)
+            **darts_fields(options))
         row = result.to_row(work)
         report: dict[str, Any] = {"row": row, **sent_back()}
     except Exception as exc:  # a failed search is reported, not a crashed trial (the folder stays resumable)
